@@ -1,0 +1,51 @@
+# Two entry points: `make demo` and `make test`. Each sets itself up idempotently:
+# Debian packages for the fixtures, a virtualenv at .venv with pinned torch/torchaudio, the package
+# installed editable with its test extras, and the offline model packs.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEBIAN_PACKAGES := pocketsphinx-testdata asterisk-core-sounds-en-wav asterisk-core-sounds-en \
+	asterisk-core-sounds-es-wav asterisk-core-sounds-es asterisk-core-sounds-fr-wav asterisk-core-sounds-fr \
+	flite espeak-ng
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Everything runs offline: no hub, no telemetry; derived files (converted models) cached in the repo.
+export HF_HUB_OFFLINE := 1
+export PYANNOTE_METRICS_ENABLED := 0
+export WHISPERKIT_NB_CACHE := $(CURDIR)/.cache/whisperkit_nb
+export WHISPERKIT_NB_FIXTURES := $(CURDIR)/.cache/fixtures
+
+.PHONY: demo test setup debian bench clean
+
+demo: setup
+	$(PY) scripts/demo.py
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/cpu_engine.py
+
+setup: debian $(STAMP)
+
+debian:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml requirements/test.txt requirements/assets.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/test.txt
+	$(PY) -m pip install -q --no-deps -r requirements/assets.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -c "import torch, torchaudio, whisperkit_nb; print('torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .cache demo-output test-artifacts

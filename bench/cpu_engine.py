@@ -1,0 +1,118 @@
+"""CPU benchmark (issue 2): this engine vs the "fixed" (insanely-fast-whisper) strategy vs faster-whisper's
+BatchedInferencePipeline, side by side in one run, on an 18-minute English file (Asterisk prompts with
+natural gaps and a 90 s digital-silence stretch).
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/cpu_engine.py [--minutes 18] [--model base] [--out bench/results]
+
+Prints audio seconds per wall second (x real time), WER after Whisper's English normaliser, and words
+hallucinated inside the silent stretch, for each system; writes the table as JSON beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import whisperkit_nb as wk  # noqa: E402
+from assets import asterisk_long  # noqa: E402
+from whisperkit_nb.evaluation import word_error_rate  # noqa: E402
+
+
+def words_inside(frame_rows: list[tuple[float, float, str]], span: tuple[float, float]) -> int:
+    """Words of segments lying inside a span (pro rata for segments that straddle it)."""
+    lo, hi = span
+    count = 0.0
+    for start, end, text in frame_rows:
+        overlap = max(0.0, min(end, hi) - max(start, lo))
+        if overlap > 0 and end > start:
+            count += len(text.split()) * overlap / (end - start)
+    return round(count)
+
+
+def run_whisperkit(path: str, model: str, chunking: str, batch_size: int) -> tuple[float, list]:
+    wk.transcribe(path, model=model, language="en", chunking=chunking, progress=False, batch_size=batch_size)
+    started = time.perf_counter()  # second run: model loaded, as in a notebook session
+    df = wk.transcribe(path, model=model, language="en", chunking=chunking, progress=False,
+                       batch_size=batch_size)
+    return time.perf_counter() - started, list(zip(df.start, df.end, df.text))
+
+
+def run_faster_whisper(path: str, model: str, batch_size: int) -> tuple[float, list]:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from whisperkit_nb.packs import offline_pack_dir
+
+    fw = WhisperModel(str(offline_pack_dir(model)), device="cpu", compute_type="int8",
+                      cpu_threads=os.cpu_count() or 2)
+    pipe = BatchedInferencePipeline(fw)
+    started = time.perf_counter()
+    segments, _ = pipe.transcribe(path, language="en", batch_size=batch_size)
+    rows = [(s.start, s.end, s.text) for s in segments]
+    return time.perf_counter() - started, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=18.0)
+    parser.add_argument("--model", default="base")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--systems", default="whisperkit,fixed,faster-whisper")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+
+    fixture = asterisk_long(minutes=args.minutes, silence_s=90.0)
+    duration = fixture.turns[-1].end
+    runners = {
+        "whisperkit (vad, transformers fp32)": lambda: run_whisperkit(str(fixture.path), args.model, "vad",
+                                                                        args.batch_size),
+        "fixed (insanely-fast-whisper method)": lambda: run_whisperkit(str(fixture.path), args.model, "fixed",
+                                                                         args.batch_size),
+        "faster-whisper batched (int8)": lambda: run_faster_whisper(str(fixture.path), args.model,
+                                                                     args.batch_size),
+    }
+    wanted = args.systems.split(",")
+    keys = {"whisperkit": 0, "fixed": 1, "faster-whisper": 2}
+    rows = []
+    for label, runner in runners.items():
+        if list(runners).index(label) not in [keys[w] for w in wanted]:
+            continue
+        seconds, segments = runner()
+        rows.append({
+            "system": label,
+            "wall_s": round(seconds, 1),
+            "x_real_time": round(duration / seconds, 1),
+            "wer": round(word_error_rate(fixture.reference, " ".join(t for _, _, t in segments)), 4),
+            "words_in_silence": words_inside(segments, fixture.silences[0]),
+            "segments": len(segments),
+        })
+        print(json.dumps(rows[-1]), flush=True)
+
+    base = next((r for r in rows if r["system"].startswith("fixed")), None)
+    stamp = dt.datetime.now().strftime("%Y-%m-%d")
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only"
+    print(f"\n{stamp} · {machine} · model {args.model} · batch {args.batch_size} · "
+          f"{duration / 60:.1f} min audio incl. {fixture.silences[0][1] - fixture.silences[0][0]:.0f} s silence")
+    print(f"| system | x real time | wall s | WER | words in silence | vs fixed |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = f"{base['wall_s'] / r['wall_s']:.2f}x" if base else "-"
+        print(f"| {r['system']} | {r['x_real_time']} | {r['wall_s']} | {r['wer'] * 100:.2f}% | "
+              f"{r['words_in_silence']} | {ratio} |")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"cpu_engine-{stamp}.json").write_text(json.dumps(
+        {"date": stamp, "machine": machine, "model": args.model, "minutes": args.minutes, "rows": rows},
+        indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Batched log-mel features against transformers, and Whisper's decoding rules on a real model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import WhisperFeatureExtractor
+
+import whisperkit_nb as wk
+from whisperkit_nb.decoding import decode, encode, language_probabilities
+from whisperkit_nb.features import LogMel
+
+
+@pytest.mark.parametrize("n_mels", [80, 128])
+def test_log_mel_matches_whisper_feature_extractor(sample, n_mels):
+    from assets import read_wav
+
+    audio = read_wav(sample.path)[0] / 32768.0
+    pieces = [audio[: 16000 * 30], audio[16000 * 3 : 16000 * 15], audio[: 16000 * 2] * 0.01]
+    ours = LogMel(n_mels)(pieces).numpy()
+    reference = WhisperFeatureExtractor(feature_size=n_mels)(
+        pieces, sampling_rate=16000, return_tensors="np"
+    ).input_features
+    assert ours.shape == reference.shape == (3, n_mels, 3000)
+    assert np.abs(ours - reference).max() < 2e-3
+    assert np.abs(ours - reference).mean() < 1e-5
+
+
+def test_decoding_obeys_timestamp_rules_on_real_audio(librivox):
+    from assets import read_wav
+
+    whisper = wk.load_model(model="base")
+    audio = read_wav(librivox.path)[0] / 32768.0
+    encoded = encode(whisper, LogMel(whisper.n_mels)([audio[:16000 * 26], audio[16000 * 8 : 16000 * 20]]))
+    probs, codes = language_probabilities(whisper, encoded)
+    assert codes[int(probs[0].argmax())] == "en" and probs[0].max() > 0.8
+    results = decode(whisper, encoded, ["en", "en"], "transcribe", max_new_tokens=224)
+    ts = whisper.tokens.timestamp_begin
+    for result in results:
+        stamps = [t for t in result.tokens if t >= ts]
+        assert result.tokens[0] >= ts and result.tokens[0] - ts <= 50  # opens with an early timestamp
+        assert stamps == sorted(stamps)  # never decreasing
+        assert len(result.tokens) == len(result.logprobs) and all(lp <= 0 for lp in result.logprobs)
+        assert 0.0 <= result.no_speech_prob < 0.2 and not result.truncated
+        assert whisper.tokens.eot not in result.tokens and whisper.tokens.sot not in result.tokens
+    text = whisper.tokenizer.decode([t for t in results[1].tokens if t < whisper.tokens.eot])
+    assert "disposed" in text.lower()
+
+
+def test_max_new_tokens_truncates_and_flags(librivox):
+    from assets import read_wav
+
+    whisper = wk.load_model(model="tiny.en")
+    audio = read_wav(librivox.path)[0] / 32768.0
+    encoded = encode(whisper, LogMel(whisper.n_mels)([audio[: 16000 * 20]]))
+    (result,) = decode(whisper, encoded, [None], "transcribe", max_new_tokens=5)
+    assert result.truncated and len(result.tokens) == 5
+
+
+def test_model_cache_reuses_and_releases():
+    first = wk.load_model(model="tiny.en")
+    assert wk.load_model(model="tiny.en") is first
+    other = wk.load_model(model="base")
+    assert other is not first and wk.load_model(model="base") is other
+    assert torch.get_num_threads() > 1 or torch.get_num_interop_threads() >= 1  # silero didn't pin threads

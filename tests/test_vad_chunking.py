@@ -1,0 +1,86 @@
+"""Speech regions and chunks on real audio, and the exact time map back to the original timeline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from whisperkit_nb.audio import SAMPLE_RATE, open_audio
+from whisperkit_nb.chunking import Chunk, pack_chunks, split_long_regions
+from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.pipeline import plan_chunks
+from whisperkit_nb.vad import FRAME_SAMPLES, SpeechRegion, speech_probabilities, speech_regions
+
+
+def covered(turn, spans) -> float:
+    total = 0.0
+    for s, e in spans:
+        total += max(0.0, min(e / SAMPLE_RATE, turn.end) - max(s / SAMPLE_RATE, turn.start))
+    return total / (turn.end - turn.start)
+
+
+def test_chunks_cover_speech_skip_silence_and_fit_the_window(long_english):
+    chunks, duration = plan_chunks(open_audio(str(long_english.path)), TranscribeOptions())
+    assert abs(duration - long_english.turns[-1].end) < 3.0
+    spans = [span for c in chunks for span in c.spans]
+    assert all(c.duration <= 30.0 for c in chunks)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # sorted, disjoint
+    recall = [covered(t, spans) for t in long_english.turns]
+    assert np.mean(recall) > 0.97 and min(recall) > 0.8
+    lo, hi = long_english.silences[0]
+    assert all(e / SAMPLE_RATE <= lo + 0.2 or s / SAMPLE_RATE >= hi - 0.2 for s, e in spans)
+    speech = sum(t.end - t.start for t in long_english.turns)
+    assert sum(c.duration for c in chunks) < speech + 0.25 * len(spans) + 1  # only pads added
+    # Packing is dense: few chunks for the speech there is.
+    assert len(chunks) <= np.ceil(speech / 30.0) + 3
+
+
+def test_vad_probabilities_stream_equals_one_block(librivox):
+    from assets import read_wav
+
+    samples, _ = read_wav(librivox.path)
+    whole = speech_probabilities([samples])
+    streamed = speech_probabilities(np.array_split(samples, 7))
+    assert len(whole) == int(np.ceil(len(samples) / FRAME_SAMPLES))
+    np.testing.assert_allclose(whole, streamed, atol=1e-5)
+    regions = speech_regions(whole, len(samples))
+    assert 4 <= len(regions) <= 8  # five clips separated by 0.5 s pauses
+
+
+def test_long_region_cut_at_lowest_probability():
+    frames = int(70 * SAMPLE_RATE / FRAME_SAMPLES)
+    probs = np.full(frames, 0.95, np.float32)
+    dip = int(22 * SAMPLE_RATE / FRAME_SAMPLES)
+    probs[dip - 2 : dip + 3] = 0.1
+    regions = split_long_regions([SpeechRegion(0, frames * FRAME_SAMPLES)], probs, 30.0)
+    assert all(r.duration <= 30.0 for r in regions)
+    assert abs(regions[0].end / SAMPLE_RATE - 22.0) < 0.2
+    assert regions[0].start == 0 and regions[-1].end == frames * FRAME_SAMPLES
+    assert all(a.end == b.start for a, b in zip(regions, regions[1:]))
+
+
+def test_pack_chunks_greedy_merge():
+    sec = SAMPLE_RATE
+    regions = [SpeechRegion(i * 12 * sec, i * 12 * sec + 10 * sec) for i in range(5)]
+    chunks = pack_chunks(regions, 30.0)
+    assert [len(c.spans) for c in chunks] == [3, 2]
+    assert chunks[0].duration == 30.0
+    # A pause longer than max_gap_s always ends a chunk.
+    far = regions[:2] + [SpeechRegion(200 * sec, 205 * sec)]
+    assert [len(c.spans) for c in pack_chunks(far, 30.0, max_gap_s=2.0)] == [2, 1]
+
+
+def test_chunk_time_maps_exactly_to_original():
+    sec = SAMPLE_RATE
+    chunk = Chunk(0, ((2 * sec, 5 * sec), (100 * sec, 104 * sec), (200 * sec, 201 * sec)))
+    assert chunk.duration == 8.0
+    assert chunk.to_original(0.0) == 2.0
+    assert chunk.to_original(2.5) == 4.5
+    assert chunk.to_original(3.0) == 100.0  # a start on the joint belongs to the next span
+    assert chunk.to_original(3.0, side="end") == 5.0  # an end on the joint to the previous one
+    assert chunk.to_original(7.5) == 200.5
+    assert chunk.to_original(50.0, side="end") == 201.0
+    # Whisper stamps a little early or late near joints: edges snap onto the joint.
+    assert chunk.snap(2.8, 6.0, 0.4) == (3.0, 6.0)
+    assert chunk.snap(1.0, 3.2, 0.4) == (1.0, 3.0)
+    tail = chunk.tail(6.5)
+    assert tail.spans == ((103 * sec + sec // 2, 104 * sec), (200 * sec, 201 * sec)) and tail.part == 1

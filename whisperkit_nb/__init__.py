@@ -1,0 +1,45 @@
+"""whisperkit_nb: fast, batched Whisper transcription that hands back pandas DataFrames.
+
+>>> import whisperkit_nb as wk
+>>> df = wk.transcribe("interview.m4a", model="base")          # doctest: +SKIP
+
+The pipeline, one module per stage: `audio` → `vad` and `chunking` → `features` → `decoding` →
+`segments` → `frame`; `pipeline` runs it, `models` loads weights, `options` holds every setting.
+"""
+
+from .errors import (
+    AudioError,
+    MissingDependencyError,
+    ModelError,
+    OptionsError,
+    TranscriptionFailures,
+    WhisperkitError,
+)
+from .frame import COLUMNS
+from .options import TranscribeOptions
+from .segments import Segment
+from .pipeline import stream_segments, transcribe
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COLUMNS",
+    "AudioError",
+    "MissingDependencyError",
+    "ModelError",
+    "OptionsError",
+    "Segment",
+    "TranscribeOptions",
+    "TranscriptionFailures",
+    "WhisperkitError",
+    "load_model",
+    "stream_segments",
+    "transcribe",
+]
+
+
+def load_model(**options):
+    """Load (or reuse) the Whisper model for these options; see `TranscribeOptions`."""
+    from .models import load_model as _load
+
+    return _load(TranscribeOptions.from_kwargs(**options))

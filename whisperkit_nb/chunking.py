@@ -1,0 +1,144 @@
+"""Semantic batching: speech regions packed into chunks of at most 30 s (the Mobius Labs design).
+
+A chunk is a list of speech spans from the original file, concatenated with the silence between them
+removed (so silence is never decoded and cannot produce text). `Chunk.to_original` maps a time inside
+the chunk back to the original timeline exactly, span by span.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+from .vad import FRAME_SAMPLES, SpeechRegion
+
+SMOOTH_FRAMES = 5  # ~160 ms: cut at a low stretch of speech probability, not one noisy frame
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Speech spans (sample ranges on the original timeline) decoded together as one Whisper window."""
+
+    index: int
+    spans: tuple[tuple[int, int], ...]
+    part: int = 0  # 0 for a packed chunk, 1 for the re-decoded tail of chunk `index`
+    _offsets: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        offsets = [0]
+        for start, end in self.spans:
+            offsets.append(offsets[-1] + (end - start))
+        object.__setattr__(self, "_offsets", tuple(offsets))
+
+    @property
+    def num_samples(self) -> int:
+        return self._offsets[-1]
+
+    @property
+    def duration(self) -> float:
+        return self.num_samples / SAMPLE_RATE
+
+    @property
+    def start(self) -> float:
+        """Original-timeline start of the chunk, seconds."""
+        return self.spans[0][0] / SAMPLE_RATE
+
+    @property
+    def end(self) -> float:
+        """Original-timeline end of the chunk, seconds."""
+        return self.spans[-1][1] / SAMPLE_RATE
+
+    def to_original(self, t: float, *, side: str = "start") -> float:
+        """Map seconds inside the chunk to seconds on the original timeline.
+
+        A time exactly on the joint of two spans belongs to the next span for a segment start and to the
+        previous one for a segment end (``side="end"``), so a segment never covers removed silence.
+        """
+        sample = min(max(t, 0.0) * SAMPLE_RATE, self.num_samples)
+        if side == "end":
+            k = max(bisect.bisect_left(self._offsets, sample) - 1, 0)
+        else:
+            k = min(bisect.bisect_right(self._offsets, sample) - 1, len(self.spans) - 1)
+        span_start = self.spans[k][0]
+        return (span_start + (sample - self._offsets[k])) / SAMPLE_RATE
+
+
+    def tail(self, t: float) -> Chunk:
+        """The part of this chunk after chunk time ``t``, as its own chunk (same index, part + 1)."""
+        sample = int(min(max(t, 0.0), self.duration) * SAMPLE_RATE)
+        spans = []
+        for (start, end), offset in zip(self.spans, self._offsets):
+            lo = start + max(0, sample - offset)
+            if lo < end:
+                spans.append((lo, end))
+        return Chunk(self.index, tuple(spans), self.part + 1)
+
+    def snap(self, start: float, end: float, tolerance: float) -> tuple[float, float]:
+        """Move segment edges that fall just beside a span joint onto the joint.
+
+        Whisper's timestamps are coarse (20 ms steps, often early or late by a few hundred ms), so a
+        segment that starts right after a joint can be stamped just before it and, mapped naively,
+        would begin before the removed silence; the same holds for ends.
+        """
+        for offset in self._offsets[1:-1]:
+            joint = offset / SAMPLE_RATE
+            if joint - tolerance <= start < joint and end > joint + tolerance:
+                start = joint
+            if joint < end <= joint + tolerance and start < joint - tolerance:
+                end = joint
+        return start, end
+
+
+def split_long_regions(
+    regions: list[SpeechRegion], probs: np.ndarray, max_s: float
+) -> list[SpeechRegion]:
+    """Cut regions longer than ``max_s`` at their lowest (smoothed) speech probability, recursively."""
+    max_len = int(max_s * SAMPLE_RATE)
+    smooth = np.convolve(probs, np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES, mode="same") if len(probs) else probs
+    out: list[SpeechRegion] = []
+    pending = list(reversed(regions))
+    while pending:
+        region = pending.pop()
+        if region.end - region.start <= max_len:
+            out.append(region)
+            continue
+        # Search the last two thirds of the allowed window: pieces stay long enough to carry context.
+        lo_frame = (region.start + max_len // 3) // FRAME_SAMPLES
+        hi_frame = max((region.start + max_len) // FRAME_SAMPLES - 1, lo_frame + 1)
+        window = smooth[lo_frame:hi_frame]
+        cut_frame = lo_frame + int(np.argmin(window)) if len(window) else hi_frame
+        cut = min(max(cut_frame * FRAME_SAMPLES, region.start + 1), region.start + max_len)
+        out.append(SpeechRegion(region.start, cut))
+        pending.append(SpeechRegion(cut, region.end))
+    return out
+
+
+def pack_chunks(regions: list[SpeechRegion], max_s: float, max_gap_s: float = float("inf")) -> list[Chunk]:
+    """Merge neighbouring regions greedily while their speech fits in ``max_s`` seconds.
+
+    Chunk boundaries therefore always fall in pauses between regions, never inside one, unless a
+    single region had to be split by `split_long_regions`. A pause longer than ``max_gap_s`` always
+    ends a chunk: Whisper happily writes one sentence across a removed pause, and that segment would
+    then span the whole silence on the original timeline.
+    """
+    max_len = int(max_s * SAMPLE_RATE)
+    max_gap = max_gap_s * SAMPLE_RATE
+    chunks: list[Chunk] = []
+    spans: list[tuple[int, int]] = []
+    length = 0
+    for region in regions:
+        size = region.end - region.start
+        if spans and (length + size > max_len or region.start - spans[-1][1] > max_gap):
+            chunks.append(Chunk(len(chunks), tuple(spans)))
+            spans, length = [], 0
+        if spans and spans[-1][1] == region.start:  # contiguous pieces of a split region: one span
+            spans[-1] = (spans[-1][0], region.end)
+        else:
+            spans.append((region.start, region.end))
+        length += size
+    if spans:
+        chunks.append(Chunk(len(chunks), tuple(spans)))
+    return chunks

@@ -1,0 +1,85 @@
+"""Command line: ``whisperkit transcribe FILE... [options] [-o OUT.{json,csv,parquet}]``.
+
+Every option flag is generated from `TranscribeOptions`, so the CLI never drifts from the Python API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .options import TranscribeOptions, base_type_of, choices_of, option_fields
+
+WRITERS = {".json": "to_json", ".csv": "to_csv", ".parquet": "to_parquet"}
+
+
+def add_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per `TranscribeOptions` field (``--batch-size``, ``--no-progress``, ...)."""
+    for f in option_fields():
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata["help"] + (f" (default: {f.default})" if f.default is not None else "")
+        kind = base_type_of(f)
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+        else:
+            parser.add_argument(flag, dest=f.name, type=kind, choices=choices_of(f), default=None,
+                                metavar=None if choices_of(f) else f.name.upper(), help=help_text)
+
+
+def options_from_namespace(ns: argparse.Namespace) -> TranscribeOptions:
+    """Options from parsed flags: flags not given keep the dataclass defaults."""
+    given = {f.name: getattr(ns, f.name) for f in option_fields() if getattr(ns, f.name, None) is not None}
+    return TranscribeOptions(**given)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="whisperkit", description="Batched Whisper transcription to DataFrames.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("transcribe", help="Transcribe audio files (paths or glob patterns).")
+    run.add_argument("files", nargs="+", help="Audio or video files, or glob patterns such as 'talks/*.m4a'.")
+    run.add_argument("-o", "--output", type=Path, help="Write the DataFrame to OUT.json, OUT.csv or OUT.parquet.")
+    add_option_arguments(run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .errors import WhisperkitError
+    from .pipeline import transcribe
+
+    if args.output is not None and args.output.suffix.lower() not in WRITERS:
+        parser.error(f"-o {args.output}: use a .json, .csv or .parquet file name.")
+    try:
+        options = options_from_namespace(args)
+        started = time.perf_counter()
+        frame = transcribe(list(args.files), options)
+    except WhisperkitError as err:
+        print(f"whisperkit: error: {err}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - started
+    files = frame.attrs.get("files", {})
+    audio = sum(info.get("duration", 0.0) or 0.0 for info in files.values())
+    print(f"{len(files)} file(s), {audio:.1f} s of audio, {len(frame)} segments in {seconds:.1f} s "
+          f"({audio / seconds if seconds else 0:.1f}x real time)")
+    for name, info in files.items():
+        print(f"  {name}: {info.get('duration', 0):.1f} s, language {info.get('language')}")
+    for name, message in frame.attrs.get("failures", {}).items():
+        print(f"  FAILED {name}: {message}", file=sys.stderr)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        writer = WRITERS[args.output.suffix.lower()]
+        kwargs = {"orient": "records", "indent": 2, "force_ascii": False} if writer == "to_json" else {"index": False}
+        getattr(frame, writer)(args.output, **kwargs)
+        print(f"wrote {args.output}")
+    else:
+        print(frame[["file", "start", "end", "text"]].to_string(index=False))
+    return 2 if frame.attrs.get("failures") else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

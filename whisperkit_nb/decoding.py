@@ -1,0 +1,172 @@
+"""Tokens: batched greedy decoding of Whisper with timestamp tokens.
+
+We drive `WhisperForConditionalGeneration`'s encoder and decoder directly instead of `generate()`:
+transformers routes every Whisper call through its long-form fallback machinery with per-sample Python
+bookkeeping, and hides what we need per chunk: the no-speech probability and language distribution at
+the start-of-transcript position, and each token's log-probability. The loop below applies Whisper's
+own decoding rules (openai/whisper `ApplyTimestampRules`, `SuppressTokens`, `SuppressBlank`) to the
+whole batch at once, and drops finished rows from the KV cache so short chunks stop costing compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .models import WhisperModel
+
+
+@dataclass(frozen=True)
+class DecodedChunk:
+    """What the decoder produced for one chunk."""
+
+    tokens: list[int]  # sampled tokens, prompt and end-of-text excluded
+    logprobs: list[float]  # log-probability of each sampled token
+    no_speech_prob: float
+    language: str | None
+    truncated: bool  # hit max_new_tokens before end-of-text
+
+
+@torch.inference_mode()
+def encode(whisper: WhisperModel, features: torch.Tensor) -> torch.Tensor:
+    """Encoder hidden states for a batch of log-mel features (batch, n_mels, 3000)."""
+    return whisper.model.model.encoder(features.to(whisper.device, whisper.dtype)).last_hidden_state
+
+
+@torch.inference_mode()
+def language_probabilities(whisper: WhisperModel, encoded: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+    """Per-chunk probabilities over Whisper's languages (batch, n_languages), and the language codes.
+
+    One decoder step from the start-of-transcript token, the way openai/whisper detects language.
+    """
+    codes = list(whisper.tokens.language_ids)
+    ids = torch.tensor([whisper.tokens.language_ids[c] for c in codes], device=whisper.device)
+    logits = _sot_logits(whisper, encoded)
+    return logits[:, ids].softmax(dim=-1), codes
+
+
+def _sot_logits(whisper: WhisperModel, encoded: torch.Tensor) -> torch.Tensor:
+    sot = torch.full((encoded.shape[0], 1), whisper.tokens.sot, device=whisper.device)
+    hidden = whisper.model.model.decoder(input_ids=sot, encoder_hidden_states=encoded, use_cache=False)
+    return whisper.model.proj_out(hidden.last_hidden_state[:, 0]).float()
+
+
+@torch.inference_mode()
+def decode(
+    whisper: WhisperModel,
+    encoded: torch.Tensor,
+    languages: list[str | None],
+    task: str,
+    max_new_tokens: int,
+) -> list[DecodedChunk]:
+    """Greedy-decode a batch of encoded chunks, each in its own language (None for English-only models)."""
+    tokens = whisper.tokens
+    batch = encoded.shape[0]
+    device = whisper.device
+    prompts = torch.tensor([tokens.prompt(lang, task) for lang in languages], device=device)
+    rules = _Rules(whisper, device)
+
+    out = whisper.model.model.decoder(input_ids=prompts, encoder_hidden_states=encoded, use_cache=True)
+    cache = out.past_key_values
+    hidden = out.last_hidden_state
+    all_logits = whisper.model.proj_out(hidden[:, [0, -1]]).float()
+    no_speech = (
+        all_logits[:, 0].softmax(-1)[:, tokens.no_speech].tolist() if tokens.no_speech is not None else [0.0] * batch
+    )
+    logits = all_logits[:, 1]
+
+    generated = torch.empty((batch, 0), dtype=torch.long, device=device)
+    logprob_rows = torch.empty((batch, 0), dtype=torch.float32, device=device)
+    active = torch.arange(batch, device=device)  # original row of each row still decoding
+    results_tokens: list[torch.Tensor | None] = [None] * batch
+    results_logprobs: list[torch.Tensor | None] = [None] * batch
+    truncated = [False] * batch
+
+    for step in range(max_new_tokens):
+        logits = rules.apply(logits, generated, step)
+        logprobs = logits.log_softmax(dim=-1)
+        next_tokens = logprobs.argmax(dim=-1)
+        generated = torch.cat([generated, next_tokens[:, None]], dim=1)
+        logprob_rows = torch.cat([logprob_rows, logprobs.gather(1, next_tokens[:, None])], dim=1)
+        done = next_tokens == tokens.eot
+        if step == max_new_tokens - 1:
+            for i in (~done).nonzero().flatten().tolist():
+                truncated[active[i]] = True
+            done = torch.ones_like(done)
+        if done.any():
+            for i in done.nonzero().flatten().tolist():
+                row = int(active[i])
+                keep = generated[i] != tokens.eot
+                results_tokens[row] = generated[i][keep]
+                results_logprobs[row] = logprob_rows[i][keep]
+            still = (~done).nonzero().flatten()
+            if still.numel() == 0:
+                break
+            active, generated, logprob_rows = active[still], generated[still], logprob_rows[still]
+            encoded = encoded[still]
+            cache.self_attention_cache.batch_select_indices(still)
+            cache.cross_attention_cache.batch_select_indices(still)
+            next_tokens = next_tokens[still]
+        out = whisper.model.model.decoder(
+            input_ids=next_tokens[:, None], encoder_hidden_states=encoded, past_key_values=cache, use_cache=True
+        )
+        cache = out.past_key_values
+        logits = whisper.model.proj_out(out.last_hidden_state[:, -1]).float()
+
+    return [
+        DecodedChunk(
+            tokens=results_tokens[i].tolist(),
+            logprobs=results_logprobs[i].tolist(),
+            no_speech_prob=float(no_speech[i]),
+            language=languages[i],
+            truncated=truncated[i],
+        )
+        for i in range(batch)
+    ]
+
+
+class _Rules:
+    """Whisper's logit rules for timestamped decoding, vectorised over the batch."""
+
+    def __init__(self, whisper: WhisperModel, device: torch.device) -> None:
+        t = whisper.tokens
+        vocab = whisper.model.config.vocab_size
+        self.eot = t.eot
+        self.ts_begin = t.timestamp_begin
+        self.max_initial = t.timestamp_begin + whisper.max_initial_timestamp_index
+        self.ids = torch.arange(vocab, device=device)
+        suppress = torch.zeros(vocab, dtype=torch.bool, device=device)
+        suppress[[i for i in whisper.suppress_ids if 0 <= i < vocab]] = True
+        # Every special token except end-of-text and timestamps: SOT, languages, tasks, no-speech, ...
+        suppress[t.eot + 1 : t.timestamp_begin] = True
+        self.suppress = suppress
+        begin = torch.zeros(vocab, dtype=torch.bool, device=device)
+        begin[[i for i in whisper.suppress_begin_ids if 0 <= i < vocab]] = True
+        self.suppress_begin = begin
+
+    def apply(self, logits: torch.Tensor, generated: torch.Tensor, step: int) -> torch.Tensor:
+        neg = float("-inf")
+        logits = logits.masked_fill(self.suppress, neg)
+        is_ts = self.ids >= self.ts_begin
+        if step == 0:
+            logits = logits.masked_fill(self.suppress_begin, neg)
+            # The first token is a timestamp, no later than max_initial_timestamp.
+            return logits.masked_fill(~is_ts | (self.ids > self.max_initial), neg)
+
+        last_ts = generated[:, -1] >= self.ts_begin
+        penult_ts = generated[:, -2] >= self.ts_begin if step >= 2 else torch.ones_like(last_ts)
+        # Timestamps come in pairs, except directly before end-of-text.
+        logits = logits.masked_fill((last_ts & penult_ts)[:, None] & is_ts, neg)
+        logits = logits.masked_fill((last_ts & ~penult_ts)[:, None] & (self.ids < self.eot), neg)
+        # Timestamps never decrease, and a segment has non-zero length.
+        ts_seen = torch.where(generated >= self.ts_begin, generated, torch.zeros_like(generated))
+        last_value = ts_seen.max(dim=1).values
+        floor = torch.where(last_ts & ~penult_ts, last_value, last_value + 1)
+        floor = torch.where(last_value > 0, floor, torch.zeros_like(floor))
+        logits = logits.masked_fill(is_ts & (self.ids < floor[:, None]), neg)
+        # If all timestamps together are likelier than any single text token, emit a timestamp.
+        logprobs = logits.log_softmax(dim=-1)
+        ts_mass = logprobs[:, self.ts_begin :].logsumexp(dim=-1)
+        best_text = logprobs[:, : self.ts_begin].max(dim=-1).values
+        return logits.masked_fill((ts_mass > best_text)[:, None] & ~is_ts, neg)

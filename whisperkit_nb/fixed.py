@@ -1,0 +1,94 @@
+"""The "fixed" chunking strategy: the insanely-fast-whisper method, kept for choice and comparison.
+
+transformers' ASR pipeline cuts the whole file into 30 s windows with 5 s strides on each side, decodes
+them in batches and stitches the overlaps by longest common token sequence. Greedy decoding, as
+insanely-fast-whisper used (transformers 5's pipeline would otherwise default to 5 beams). The pipeline
+needs the whole waveform in memory, unlike the VAD strategy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, AudioSource
+from .device import auto_batch_size
+from .models import WhisperModel
+from .options import TranscribeOptions
+from .segments import Segment, compression_ratio
+
+WINDOW_S = 30.0
+STRIDE_S = 5.0
+
+_pipelines: dict[int, object] = {}
+
+
+def _pipeline(whisper: WhisperModel):
+    from transformers import WhisperFeatureExtractor, pipeline
+
+    key = id(whisper.model)
+    if key not in _pipelines:
+        _pipelines.clear()
+        _pipelines[key] = pipeline(
+            "automatic-speech-recognition",
+            model=whisper.model,
+            tokenizer=whisper.tokenizer,
+            feature_extractor=WhisperFeatureExtractor(feature_size=whisper.n_mels),
+            device=whisper.device,
+            dtype=whisper.dtype,
+        )
+    return _pipelines[key]
+
+
+def fixed_segments(source: AudioSource, opts: TranscribeOptions, whisper: WhisperModel,
+                   language: str | None, info: dict) -> Iterator[Segment]:
+    from .decoding import encode, language_probabilities
+    from .features import LogMel
+
+    samples = np.concatenate(list(source.blocks()))
+    duration = len(samples) / SAMPLE_RATE
+    config = whisper.model.config
+    batch_size = opts.batch_size or auto_batch_size(
+        whisper.device, config.d_model, config.decoder_layers, whisper.dtype, opts.max_new_tokens
+    )
+    if language is None:
+        if whisper.tokens.multilingual:
+            # Detected once, from the first window (what the pipeline itself would do per window).
+            probs, codes = language_probabilities(whisper, encode(whisper, LogMel(whisper.n_mels, whisper.device)([samples[: 30 * SAMPLE_RATE]])))
+            language = codes[int(probs[0].argmax())]
+        else:
+            language = "en"
+    info.update(duration=duration, batch_size=batch_size, language=language, chunks=math.ceil(duration / 20))
+    generate = {"num_beams": 1, "do_sample": False}
+    if whisper.tokens.multilingual:  # English-only models refuse language/task arguments
+        generate.update(language=language, task=opts.task)
+    result = _pipeline(whisper)(
+        {"raw": samples, "sampling_rate": SAMPLE_RATE},
+        chunk_length_s=WINDOW_S,
+        stride_length_s=STRIDE_S,
+        batch_size=batch_size,
+        return_timestamps=True,
+        generate_kwargs=generate,
+        ignore_warning=True,  # the chunked-seq2seq caveat is what this strategy reproduces
+    )
+    for piece in result.get("chunks", []):
+        text = piece["text"].strip()
+        if not text:
+            continue
+        start, end = piece["timestamp"]
+        start = 0.0 if start is None else float(start)
+        end = duration if end is None else float(end)
+        yield Segment(
+            file=source.name,
+            start=round(start, 3),
+            end=round(max(end, start), 3),
+            text=text,
+            language=language,
+            speaker=None,
+            avg_logprob=math.nan,
+            no_speech_prob=math.nan,
+            compression_ratio=compression_ratio(text),
+            chunk=int(start // (WINDOW_S - 2 * STRIDE_S)),
+        )

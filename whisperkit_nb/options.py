@@ -1,0 +1,179 @@
+"""The single source of truth for every transcription setting.
+
+`TranscribeOptions` is a frozen dataclass. The Python API (`transcribe(**options)`), the CLI and,
+later, the notebook magics and control panel are all generated from its fields and their metadata
+(help text, allowed values, ranges), so a new option is added here and nowhere else.
+An option that cannot be honoured raises `OptionsError`: nothing is accepted and silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import OptionsError
+
+Engine = Literal["auto", "transformers"]
+Chunking = Literal["vad", "fixed"]
+Task = Literal["transcribe", "translate"]
+DType = Literal["auto", "float32", "float16", "bfloat16"]
+Attention = Literal["auto", "sdpa", "eager", "flash_attention_2"]
+
+
+def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
+            group: str = "basic") -> Any:
+    """A dataclass field carrying the metadata the CLI, magics and widgets are built from."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "group": group})
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Every setting of a transcription run, validated on construction.
+
+    Defaults are chosen for the machine at run time where they say "auto" (see each field).
+    """
+
+    model: str | None = _option(
+        None,
+        "Whisper model: a short name (tiny.en, base, small, medium, large-v3, large-v3-turbo), a hub id "
+        "(openai/whisper-large-v3), a local transformers directory or a local CTranslate2 Whisper directory. "
+        "Default: large-v3-turbo on a GPU with the hub, else base.",
+    )
+    language: str | None = _option(
+        None, "Spoken language code (en, es, fr, ...). Default: detected from the audio."
+    )
+    task: Task = _option("transcribe", "transcribe, or translate into English.")
+    engine: Engine = _option("auto", "Inference engine; auto picks the best installed one for the hardware.")
+    chunking: Chunking = _option(
+        "vad",
+        "vad: speech regions from Silero VAD packed into <=30 s chunks (silence never decoded); "
+        "fixed: the insanely-fast-whisper method (30 s windows with 5 s strides, stitched).",
+    )
+    batch_size: int | None = _option(
+        None, "Chunks decoded together. Default: from free GPU memory, 8 on CPU.", low=1, high=512
+    )
+    device: str = _option("auto", "auto, cpu, cuda, cuda:N or mps.")
+    dtype: DType = _option("auto", "Weights dtype. auto: float16 on GPU, float32 on CPU.")
+    attn_implementation: Attention = _option(
+        "auto", "Attention kernel. auto: flash_attention_2 when flash-attn and a GPU are present, else sdpa.",
+        group="advanced",
+    )
+    max_new_tokens: int = _option(
+        224, "Most tokens decoded per 30 s chunk (Whisper's own limit is 224).", low=1, high=444,
+        group="advanced",
+    )
+    vad_threshold: float = _option(
+        0.5, "Speech probability above which a 32 ms frame is speech.", low=0.01, high=0.99, group="advanced"
+    )
+    vad_min_silence_s: float = _option(
+        0.5, "Pauses shorter than this stay inside a speech region.", low=0.0, high=10.0, group="advanced"
+    )
+    vad_min_speech_s: float = _option(
+        0.25, "Speech regions shorter than this are dropped.", low=0.0, high=10.0, group="advanced"
+    )
+    vad_pad_s: float = _option(
+        0.1, "Audio kept before and after each speech region.", low=0.0, high=2.0, group="advanced"
+    )
+    vad_max_gap_s: float = _option(
+        2.0,
+        "Speech regions further apart than this never share a chunk, so no segment can span a long "
+        "silence (Whisper would otherwise join sentences across the removed pause).",
+        low=0.0, high=3600.0, group="advanced",
+    )
+    chunk_s: float = _option(
+        30.0, "Longest chunk handed to Whisper (its window is 30 s).", low=5.0, high=30.0, group="advanced"
+    )
+    progress: bool = _option(True, "Show progress bars.")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _validate(f, getattr(self, f.name))
+        if self.task == "translate" and self.model and self.model.endswith(".en"):
+            raise OptionsError(f"task='translate' needs a multilingual model; {self.model!r} is English-only.")
+        if self.engine not in ("auto", "transformers"):
+            raise OptionsError(f"engine={self.engine!r} is not available.")
+        _validate_device(self.device)
+
+    def replace(self, **changes: Any) -> TranscribeOptions:
+        """A copy with some options changed (validated again)."""
+        unknown = set(changes) - set(option_names())
+        if unknown:
+            raise OptionsError(_unknown_message(unknown))
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> TranscribeOptions:
+        """Build options from keyword arguments, naming any that do not exist."""
+        unknown = set(kwargs) - set(option_names())
+        if unknown:
+            raise OptionsError(_unknown_message(unknown))
+        return cls(**kwargs)
+
+
+def option_names() -> list[str]:
+    """Names of all options, in declaration order."""
+    return [f.name for f in dataclasses.fields(TranscribeOptions)]
+
+
+def option_fields() -> list[dataclasses.Field]:
+    """The dataclass fields, for front ends that generate their controls from them."""
+    return list(dataclasses.fields(TranscribeOptions))
+
+
+def choices_of(f: dataclasses.Field) -> tuple[Any, ...] | None:
+    """Allowed values of a Literal-typed option, else None."""
+    hint = typing.get_type_hints(TranscribeOptions)[f.name]
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    return None
+
+
+def base_type_of(f: dataclasses.Field) -> type:
+    """The Python type of an option's values (str, int, float or bool), Optional stripped."""
+    hint = typing.get_type_hints(TranscribeOptions)[f.name]
+    if typing.get_origin(hint) is Literal:
+        return type(typing.get_args(hint)[0])
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _unknown_message(unknown: set[str]) -> str:
+    import difflib
+
+    parts = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, option_names(), n=1)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"Unknown option {', '.join(parts)}. Options are: {', '.join(option_names())}."
+
+
+def _validate(f: dataclasses.Field, value: Any) -> None:
+    if value is None:
+        if f.default is not None:
+            raise OptionsError(f"Option {f.name!r} cannot be None.")
+        return
+    allowed = choices_of(f)
+    if allowed is not None and value not in allowed:
+        raise OptionsError(f"Option {f.name}={value!r} is not one of {', '.join(map(repr, allowed))}.")
+    kind = base_type_of(f)
+    if kind is bool and not isinstance(value, bool):
+        raise OptionsError(f"Option {f.name} must be True or False, got {value!r}.")
+    if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise OptionsError(f"Option {f.name} must be a number, got {value!r}.")
+    if kind is int and not float(value).is_integer():
+        raise OptionsError(f"Option {f.name} must be a whole number, got {value!r}.")
+    if kind is str and not isinstance(value, str):
+        raise OptionsError(f"Option {f.name} must be a string, got {type(value).__name__}.")
+    low, high = f.metadata.get("low"), f.metadata.get("high")
+    if low is not None and value < low or high is not None and value > high:
+        raise OptionsError(f"Option {f.name}={value!r} is outside the range {low}..{high}.")
+
+
+def _validate_device(device: str) -> None:
+    if device in ("auto", "cpu", "cuda", "mps"):
+        return
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return
+    raise OptionsError(f"device={device!r}: use auto, cpu, cuda, cuda:N or mps.")

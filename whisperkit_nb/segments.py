@@ -1,0 +1,117 @@
+"""Segments: decoded tokens cut at Whisper's timestamp tokens, mapped onto the original timeline."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+from .chunking import Chunk
+from .decoding import DecodedChunk
+from .tokens import SECONDS_PER_TIMESTAMP
+
+
+JOINT_TOLERANCE_S = 0.4
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcript segment, as users get it (one DataFrame row).
+
+    Attributes
+    ----------
+    file : str
+        The input path as given, or ``"<array>"``.
+    start, end : float
+        Seconds on the original timeline of the input.
+    text : str
+        The transcribed (or translated) text, stripped.
+    language : str | None
+        Language the segment was decoded in.
+    speaker : str | None
+        Speaker label; None until diarization.
+    avg_logprob : float
+        Mean log-probability of the segment's tokens (NaN where the strategy does not expose it).
+    no_speech_prob : float
+        Whisper's no-speech probability for the chunk the segment came from.
+    compression_ratio : float
+        Length of the UTF-8 text over its zlib-compressed length; repetitive hallucinations score high.
+    chunk : int
+        Index of the chunk the segment was decoded in.
+    """
+
+    file: str
+    start: float
+    end: float
+    text: str
+    language: str | None
+    speaker: str | None
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    chunk: int
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def chunk_segments(decoded: DecodedChunk, chunk: Chunk, timestamp_begin: int, eot: int, tokenizer,
+                   file: str) -> list[Segment]:
+    """Cut one chunk's tokens into segments at consecutive timestamp pairs (Whisper's convention)."""
+    pieces = _split_at_timestamps(decoded.tokens, timestamp_begin)
+    segments: list[Segment] = []
+    previous_end = 0.0  # chunk time
+    for lo, hi in pieces:
+        toks = decoded.tokens[lo:hi]
+        text_tokens = [t for t in toks if t < eot]
+        text = tokenizer.decode(text_tokens).strip()
+        if not text:
+            continue
+        stamps = [t for t in toks if t >= timestamp_begin]
+        start = (stamps[0] - timestamp_begin) * SECONDS_PER_TIMESTAMP if toks[0] >= timestamp_begin else None
+        end = (stamps[-1] - timestamp_begin) * SECONDS_PER_TIMESTAMP if toks[-1] >= timestamp_begin else None
+        if start is None:  # rare: a segment without its opening timestamp starts where the last ended
+            start = previous_end
+        if end is None or end <= start:
+            end = chunk.duration  # truncated or unterminated: the segment runs to the chunk's end
+        start, end = min(start, chunk.duration), min(end, chunk.duration)
+        start, end = chunk.snap(start, end, JOINT_TOLERANCE_S)
+        previous_end = end
+        lp = decoded.logprobs[lo:hi]
+        segments.append(
+            Segment(
+                file=file,
+                start=round(chunk.to_original(start), 3),
+                end=round(chunk.to_original(end, side="end"), 3),
+                text=text,
+                language=decoded.language,
+                speaker=None,
+                avg_logprob=sum(lp) / len(lp) if lp else math.nan,
+                no_speech_prob=decoded.no_speech_prob,
+                compression_ratio=compression_ratio(text),
+                chunk=chunk.index,
+            )
+        )
+    return segments
+
+
+def covered_until(decoded: DecodedChunk, timestamp_begin: int) -> float:
+    """Chunk time up to which the decoded text reaches (its last timestamp token)."""
+    stamps = [t for t in decoded.tokens if t >= timestamp_begin]
+    return (stamps[-1] - timestamp_begin) * SECONDS_PER_TIMESTAMP if stamps else 0.0
+
+
+def _split_at_timestamps(tokens: list[int], timestamp_begin: int) -> list[tuple[int, int]]:
+    """Index ranges of segments: a segment ends where two timestamp tokens stand side by side."""
+    if not tokens:
+        return []
+    pieces: list[tuple[int, int]] = []
+    lo = 0
+    for i in range(1, len(tokens)):
+        if tokens[i - 1] >= timestamp_begin and tokens[i] >= timestamp_begin:
+            pieces.append((lo, i))
+            lo = i
+    pieces.append((lo, len(tokens)))
+    return [(a, b) for a, b in pieces if b > a]
