@@ -64,3 +64,11 @@ def test_model_cache_reuses_and_releases():
     other = wk.load_model(model="base")
     assert other is not first and wk.load_model(model="base") is other
     assert torch.get_num_threads() > 1 or torch.get_num_interop_threads() >= 1  # silero didn't pin threads
+
+
+def test_static_cache_and_compile_keep_the_text_identical(librivox):
+    eager = wk.transcribe(str(librivox.path), model="tiny.en", progress=False)
+    compiled = wk.transcribe(str(librivox.path), model="tiny.en", progress=False, compile=True)
+    assert list(compiled.text) == list(eager.text)
+    assert list(compiled.start) == list(eager.start) and list(compiled.end) == list(eager.end)
+    assert (compiled.avg_logprob - eager.avg_logprob).abs().max() < 1e-3

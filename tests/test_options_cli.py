@@ -34,6 +34,7 @@ def test_defaults_validate_and_are_documented():
         ({"batch_size": 2.5}, "whole number"),
         ({"device": "gpu"}, "device"),
         ({"model": "tiny.en", "task": "translate"}, "English-only"),
+        ({"compile": True, "chunking": "fixed"}, "compile"),
     ],
 )
 def test_bad_options_raise_with_the_option_named(kwargs, phrase):

@@ -53,6 +53,13 @@ class AudioSource:
             return
         yield from _decode_blocks(self)
 
+    def in_memory(self) -> AudioSource:
+        """The same input with all its samples decoded once into memory (for stages that need them all)."""
+        if self.samples is not None:
+            return self
+        samples = np.concatenate(list(self.blocks()))
+        return AudioSource(self.name, self.path, samples, len(samples) / SAMPLE_RATE)
+
     def read_spans(self, spans: Sequence[tuple[int, int]]) -> Iterator[np.ndarray]:
         """Yield the samples of each (start, end) span, in order; spans must be sorted and disjoint."""
         if self.samples is not None:

@@ -22,12 +22,23 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata["help"] + (f" (default: {f.default})" if f.default is not None else "")
         kind = base_type_of(f)
-        if kind is bool:
+        if kind is dict:
+            parser.add_argument(flag, dest=f.name, type=parse_mapping, default=None, metavar="KEY=VALUE,...",
+                                help=help_text)
+        elif kind is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
         else:
             parser.add_argument(flag, dest=f.name, type=kind, choices=choices_of(f), default=None,
                                 metavar=None if choices_of(f) else f.name.upper(), help=help_text)
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """``"SPEAKER_00=Ana,SPEAKER_01=Ben"`` → ``{"SPEAKER_00": "Ana", "SPEAKER_01": "Ben"}``."""
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    if not pairs or any(len(p) != 2 or not p[0].strip() for p in pairs):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE[,KEY=VALUE...], got {text!r}")
+    return {k.strip(): v.strip() for k, v in pairs}
 
 
 def options_from_namespace(ns: argparse.Namespace) -> TranscribeOptions:

@@ -170,3 +170,78 @@ class _Rules:
         ts_mass = logprobs[:, self.ts_begin :].logsumexp(dim=-1)
         best_text = logprobs[:, : self.ts_begin].max(dim=-1).values
         return logits.masked_fill((ts_mass > best_text)[:, None] & ~is_ts, neg)
+
+
+@torch.inference_mode()
+def decode_compiled(
+    whisper: WhisperModel,
+    encoded: torch.Tensor,
+    languages: list[str | None],
+    task: str,
+    max_new_tokens: int,
+) -> list[DecodedChunk]:
+    """The same greedy decoding through transformers' `generate` with a static KV cache and a
+    `torch.compile`d forward (the ``compile=True`` option).
+
+    A static cache has fixed shapes, which is what lets the compiled graph (and CUDA graphs) be reused
+    every step; the price is that finished rows keep their slots until the whole batch is done.
+    """
+    from transformers import LogitsProcessorList
+    from transformers.modeling_outputs import BaseModelOutput
+
+    _compile_once(whisper)
+    tokens = whisper.tokens
+    recorder = _ChosenLogprobs()
+    prompt_len = len(tokens.prompt(languages[0], task))
+    kwargs = dict(
+        encoder_outputs=BaseModelOutput(last_hidden_state=encoded),
+        return_timestamps=True,
+        max_length=prompt_len + max_new_tokens,  # (max_new_tokens would clash with the config's max_length)
+        num_beams=1,
+        do_sample=False,
+        cache_implementation="static",
+        logits_processor=LogitsProcessorList([recorder]),  # runs after Whisper's own processors
+    )
+    if tokens.multilingual:
+        kwargs.update(language=list(languages), task=task)
+    sequences = whisper.model.generate(**kwargs)
+    if not torch.is_tensor(sequences):
+        sequences = sequences["sequences"]
+    if sequences.shape[1] > 0 and int(sequences[0, 0]) == tokens.sot:
+        sequences = sequences[:, prompt_len:]
+    steps = torch.stack(recorder.steps, dim=1) if recorder.steps else torch.empty((len(languages), 0))
+    no_speech = _sot_logits(whisper, encoded).softmax(-1)
+    results = []
+    for row, seq in enumerate(sequences.tolist()):
+        ended = tokens.eot in seq
+        seq = seq[: seq.index(tokens.eot)] if ended else seq
+        results.append(
+            DecodedChunk(
+                tokens=seq,
+                logprobs=steps[row, : len(seq)].tolist(),
+                no_speech_prob=float(no_speech[row, tokens.no_speech]) if tokens.no_speech is not None else 0.0,
+                language=languages[row],
+                truncated=not ended and len(seq) >= max_new_tokens,
+            )
+        )
+    return results
+
+
+class _ChosenLogprobs:
+    """Records, each step, the log-probability of the token greedy search will pick (the arg-max)."""
+
+    def __init__(self) -> None:
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self.steps.append(scores.float().log_softmax(dim=-1).max(dim=-1).values)
+        return scores
+
+
+def _compile_once(whisper: WhisperModel) -> None:
+    if getattr(whisper.model, "_whisperkit_compiled", False):
+        return
+    # CUDA graphs ("reduce-overhead") remove the per-step launch cost that dominates batched decoding.
+    mode = "reduce-overhead" if whisper.device.type == "cuda" else "default"
+    whisper.model.forward = torch.compile(whisper.model.forward, mode=mode, fullgraph=False)
+    whisper.model._whisperkit_compiled = True

@@ -11,7 +11,8 @@ import os
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,9 @@ import pandas as pd
 
 from .audio import ARRAY_NAME, SAMPLE_RATE, AudioSource, is_array_pair, expand_inputs, open_audio
 from .chunking import Chunk, pack_chunks, split_long_regions
-from .decoding import decode, encode, language_probabilities
+from .decoding import decode, decode_compiled, encode, language_probabilities
 from .device import auto_batch_size
-from .errors import AudioError, TranscriptionFailures
+from .errors import AudioError, OptionsError, TranscriptionFailures
 from .features import LogMel
 from .frame import segments_to_frame
 from .models import WhisperModel, load_model
@@ -33,7 +34,22 @@ from .vad import speech_probabilities, speech_regions
 TAIL_MIN_S = 1.0  # uncovered speech at a chunk's end worth a second decoding pass
 
 
-def transcribe(audio: Any, options: TranscribeOptions | None = None, **kwargs: Any) -> pd.DataFrame:
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What a progress callback receives: ``done`` of ``total`` (in ``unit``) for one stage of one file."""
+
+    stage: str  # "vad", "transcribe" or "diarize"
+    file: str
+    done: float
+    total: float
+    unit: str = "s"
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback: ProgressCallback | None = None,
+               **kwargs: Any) -> pd.DataFrame:
     """Transcribe one input or many, returning one DataFrame row per segment.
 
     Parameters
@@ -43,12 +59,16 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, **kwargs: A
         A list or glob is transcribed in order, rows of all inputs in one frame.
     options : TranscribeOptions, optional
         All settings; keyword arguments override its fields (``transcribe(path, model="base")``).
+    callback : callable, optional
+        Called with a `ProgressEvent` as each stage advances (for front ends other than tqdm).
 
     Returns
     -------
     pandas.DataFrame
         Columns described in `whisperkit_nb.frame.COLUMNS`. ``df.attrs["failures"]`` maps each input
-        that failed (in a list) to its error message; ``df.attrs["files"]`` holds per-file facts.
+        that failed (in a list) to its error message; ``df.attrs["files"]`` holds per-file facts;
+        ``df.attrs["interrupted"]`` is True when a KeyboardInterrupt stopped the run early (the segments
+        finished until then are returned, and a warning says so).
 
     Raises
     ------
@@ -62,32 +82,62 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, **kwargs: A
     single = len(inputs) == 1 and (not isinstance(audio, (list, tuple)) or is_array_pair(audio))
     whisper = load_model(opts)
     normalize_language(opts.language, whisper.tokens)  # a bad language fails once, not once per file
-    segments: list[Segment] = []
+    frames: list[pd.DataFrame] = []
     failures: dict[str, BaseException] = {}
     files: dict[str, dict] = {}
+    interrupted = False
     for item in inputs:
         name = str(item) if isinstance(item, (str, os.PathLike)) else ARRAY_NAME
         started = time.perf_counter()
+        info: dict = {}
+        segments: list[Segment] = []
         try:
-            info: dict = {}
-            segments.extend(stream_segments(item, opts, whisper=whisper, info=info))
+            source = open_audio(item)
+            if opts.diarize:
+                source = source.in_memory()  # decoded once: VAD, Whisper and pyannote share the samples
+            for segment in stream_segments(source, opts, whisper=whisper, info=info, callback=callback):
+                segments.append(segment)
+            frame = segments_to_frame(segments)
+            if opts.diarize:
+                frame = _add_speakers(frame, source, opts, info, callback)
+            frames.append(frame)
             info["seconds"] = round(time.perf_counter() - started, 3)
-            files[info.get("name", str(name))] = info
+            files[info.get("name", name)] = info
         except KeyboardInterrupt:
-            raise
+            # Keep what is finished: earlier files whole, this one up to its last decoded batch.
+            frames.append(segments_to_frame(segments))
+            info["interrupted"] = True
+            files[info.get("name", name)] = info
+            interrupted = True
+            break
         except Exception as err:  # noqa: BLE001 - collected per file so the other files still come back
             if single:
                 raise
-            failures[str(name)] = err
+            failures[name] = err
     if failures and len(failures) == len(inputs):
         raise TranscriptionFailures(failures)
-    frame = segments_to_frame(segments)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames or [segments_to_frame([])])[0]
     frame.attrs["failures"] = {name: _reason(err) for name, err in failures.items()}
     frame.attrs["files"] = files
+    frame.attrs["interrupted"] = interrupted
     if failures:
         listing = "; ".join(f"{name}: {_reason(err)}" for name, err in failures.items())
         warnings.warn(f"{len(failures)} of {len(inputs)} inputs failed ({listing})", stacklevel=2)
+    if interrupted:
+        warnings.warn(f"Interrupted: returning the {len(frame)} segments finished so far.", stacklevel=2)
     return frame
+
+
+def _add_speakers(frame: pd.DataFrame, source: AudioSource, opts: TranscribeOptions, info: dict,
+                  callback: ProgressCallback | None) -> pd.DataFrame:
+    """Diarize the input and give every segment (and word) its speaker."""
+    from .diarize import diarize
+    from .speakers import assign_speakers, rename_speakers
+
+    turns = diarize(source, opts, callback=callback)
+    info["speakers"] = int(turns.speaker.nunique()) if len(turns) else 0
+    frame = assign_speakers(frame, turns, split_min_s=opts.speaker_split_min_s)
+    return rename_speakers(frame, opts.speaker_names) if opts.speaker_names else frame
 
 
 def stream_segments(
@@ -96,6 +146,7 @@ def stream_segments(
     *,
     whisper: WhisperModel | None = None,
     info: dict | None = None,
+    callback: ProgressCallback | None = None,
     **kwargs: Any,
 ) -> Iterator[Segment]:
     """Yield the segments of one input as batches finish, in time order.
@@ -109,12 +160,14 @@ def stream_segments(
     source = audio if isinstance(audio, AudioSource) else open_audio(audio)
     info["name"] = source.name
     language = normalize_language(opts.language, whisper.tokens)
+    if opts.diarize and not isinstance(audio, AudioSource):
+        raise OptionsError("stream_segments yields before speakers are known; use transcribe(..., diarize=True).")
     if opts.chunking == "fixed":
         from .fixed import fixed_segments
 
         yield from fixed_segments(source, opts, whisper, language, info)
         return
-    yield from _vad_segments(source, opts, whisper, language, info)
+    yield from _vad_segments(source, opts, whisper, language, info, callback)
 
 
 def plan_chunks(source: AudioSource, opts: TranscribeOptions) -> tuple[list[Chunk], float]:
@@ -141,11 +194,14 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions) -> tuple[list[Chun
 
 
 def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: WhisperModel,
-                  language: str | None, info: dict) -> Iterator[Segment]:
+                  language: str | None, info: dict, callback: ProgressCallback | None) -> Iterator[Segment]:
     from tqdm.auto import tqdm
 
     chunks, duration = plan_chunks(source, opts)
     speech = sum(c.duration for c in chunks)
+    notify = callback or (lambda event: None)
+    notify(ProgressEvent("vad", source.name, duration, duration))
+    transcribed = 0.0
     batch_size = opts.batch_size or _auto_batch(whisper, opts)
     info.update(duration=duration, speech_seconds=round(speech, 3), chunks=len(chunks), batch_size=batch_size)
     if not chunks:
@@ -171,7 +227,8 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
                 parts = [chunk for chunk, _ in batch]
                 language = _detect_language(whisper, encoded, parts) if whisper.tokens.multilingual else "en"
                 info["language"] = language
-            decoded = decode(whisper, encoded, [language] * len(batch), opts.task, opts.max_new_tokens)
+            decoder = decode_compiled if opts.compile else decode
+            decoded = decoder(whisper, encoded, [language] * len(batch), opts.task, opts.max_new_tokens)
             for (chunk, samples), result in zip(batch, decoded):
                 segments = chunk_segments(result, chunk, whisper.tokens.timestamp_begin, whisper.tokens.eot,
                                           whisper.tokenizer, source.name)
@@ -181,7 +238,11 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
                 if tail_from is not None:
                     tails.append((chunk.tail(tail_from), samples[int(tail_from * SAMPLE_RATE) :]))
                     waiting.add(chunk.index)
-            bar.update(round(sum(c.duration for c, _ in batch if c.part == 0), 1))
+                    info["tails"] = info.get("tails", 0) + 1
+            step = sum(c.duration for c, _ in batch if c.part == 0)
+            transcribed += step
+            bar.update(round(step, 1))
+            notify(ProgressEvent("transcribe", source.name, round(transcribed, 3), round(speech, 3)))
             limit = fresh[0].index if fresh else len(chunks)
             while next_out < limit and next_out not in waiting:
                 yield from done.pop(next_out, [])
