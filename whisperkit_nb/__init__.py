@@ -15,7 +15,7 @@ from .errors import (
     TranscriptionFailures,
     WhisperkitError,
 )
-from .frame import COLUMNS
+from .frame import COLUMNS, words_frame
 from .options import TranscribeOptions
 from .segments import Segment
 from .pipeline import stream_segments, transcribe
@@ -35,6 +35,7 @@ __all__ = [
     "load_model",
     "stream_segments",
     "transcribe",
+    "words_frame",
 ]
 
 
@@ -43,3 +44,19 @@ def load_model(**options):
     from .models import load_model as _load
 
     return _load(TranscribeOptions.from_kwargs(**options))
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext whisperkit_nb``: the ``%transcribe``, ``%%transcribe`` and ``%whisperkit`` magics."""
+    from .notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def __getattr__(name):
+    # controls() and player() live in the notebook layer, imported only when first used.
+    if name in ("controls", "player"):
+        from . import notebook
+
+        return getattr(notebook, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,6 +23,10 @@ COLUMNS: dict[str, str] = {
     "chunk": "index of the chunk (VAD) or window (fixed) the segment came from",
 }
 
+#: Present with ``timestamps="word"``: per segment, a list of {"word", "start", "end", "probability"}
+#: (and "speaker" after diarization), times on the original timeline.
+WORDS_COLUMN = "words"
+
 _DTYPES = {
     "file": "object",
     "start": "float64",
@@ -37,8 +41,38 @@ _DTYPES = {
 }
 
 
-def segments_to_frame(segments: Iterable[Segment]) -> pd.DataFrame:
-    """One row per segment, columns as in `COLUMNS` (an empty frame still has every column)."""
+def segments_to_frame(segments: Iterable[Segment], *, words: bool = False) -> pd.DataFrame:
+    """One row per segment, columns as in `COLUMNS` (plus ``words`` when asked for); an empty frame still
+    has every column."""
+    columns = list(COLUMNS) + [WORDS_COLUMN]
     rows = [dataclasses.astuple(s) for s in segments]
-    frame = pd.DataFrame(rows, columns=list(COLUMNS)) if rows else pd.DataFrame(columns=list(COLUMNS))
-    return frame.astype(_DTYPES)
+    frame = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+    frame = frame.astype({**_DTYPES, WORDS_COLUMN: "object"})
+    if words:
+        frame[WORDS_COLUMN] = [list(w) if w is not None else [] for w in frame[WORDS_COLUMN]]
+        return frame
+    return frame.drop(columns=[WORDS_COLUMN])
+
+
+def words_frame(segments: pd.DataFrame) -> pd.DataFrame:
+    """One row per word: ``file``, ``segment`` (the row index in ``segments``), ``word``, ``start``,
+    ``end``, ``probability``, ``speaker`` (the word's own speaker after diarization, else the segment's).
+
+    ``segments`` must come from ``transcribe(..., timestamps="word")``.
+    """
+    if WORDS_COLUMN not in segments.columns:
+        raise ValueError("This DataFrame has no words column: transcribe with timestamps='word'.")
+    rows = []
+    for index, row in segments.iterrows():
+        for word in row[WORDS_COLUMN] or []:
+            rows.append({
+                "file": row["file"],
+                "segment": index,
+                "word": word["word"],
+                "start": word["start"],
+                "end": word["end"],
+                "probability": word.get("probability"),
+                "speaker": word.get("speaker", row.get("speaker")),
+            })
+    columns = ["file", "segment", "word", "start", "end", "probability", "speaker"]
+    return pd.DataFrame(rows, columns=columns)

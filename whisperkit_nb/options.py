@@ -20,6 +20,7 @@ Chunking = Literal["vad", "fixed"]
 Task = Literal["transcribe", "translate"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 Attention = Literal["auto", "sdpa", "eager", "flash_attention_2"]
+Timestamps = Literal["segment", "word"]
 
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
@@ -45,6 +46,11 @@ class TranscribeOptions:
         None, "Spoken language code (en, es, fr, ...). Default: detected from the audio."
     )
     task: Task = _option("transcribe", "transcribe, or translate into English.")
+    timestamps: Timestamps = _option(
+        "segment",
+        "segment: times from Whisper's timestamp tokens; word: also a words column (word, start, end, "
+        "probability) from cross-attention alignment, and segment times taken from their words.",
+    )
     engine: Engine = _option("auto", "Inference engine; auto picks the best installed one for the hardware.")
     chunking: Chunking = _option(
         "vad",
@@ -130,6 +136,8 @@ class TranscribeOptions:
             raise OptionsError(f"engine={self.engine!r} is not available.")
         _validate_device(self.device)
         _validate_speakers(self)
+        if self.timestamps == "word" and self.chunking != "vad":
+            raise OptionsError("timestamps='word' needs chunking='vad'.")
         if self.compile and self.chunking != "vad":
             raise OptionsError("compile=True applies to chunking='vad'; the fixed strategy is the peer's method as is.")
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .alignment import align_words
 from .audio import ARRAY_NAME, SAMPLE_RATE, AudioSource, is_array_pair, expand_inputs, open_audio
 from .chunking import Chunk, pack_chunks, split_long_regions
 from .decoding import decode, decode_compiled, encode, language_probabilities
@@ -97,7 +98,7 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
                 source = source.in_memory()  # decoded once: VAD, Whisper and pyannote share the samples
             for segment in stream_segments(source, opts, whisper=whisper, info=info, callback=callback):
                 segments.append(segment)
-            frame = segments_to_frame(segments)
+            frame = segments_to_frame(segments, words=opts.timestamps == "word")
             if opts.diarize:
                 frame = _add_speakers(frame, source, opts, info, callback)
             frames.append(frame)
@@ -105,7 +106,7 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
             files[info.get("name", name)] = info
         except KeyboardInterrupt:
             # Keep what is finished: earlier files whole, this one up to its last decoded batch.
-            frames.append(segments_to_frame(segments))
+            frames.append(segments_to_frame(segments, words=opts.timestamps == "word"))
             info["interrupted"] = True
             files[info.get("name", name)] = info
             interrupted = True
@@ -116,7 +117,8 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
             failures[name] = err
     if failures and len(failures) == len(inputs):
         raise TranscriptionFailures(failures)
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames or [segments_to_frame([])])[0]
+    empty = segments_to_frame([], words=opts.timestamps == "word")
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames or [empty])[0]
     frame.attrs["failures"] = {name: _reason(err) for name, err in failures.items()}
     frame.attrs["files"] = files
     frame.attrs["interrupted"] = interrupted
@@ -229,9 +231,14 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
                 info["language"] = language
             decoder = decode_compiled if opts.compile else decode
             decoded = decoder(whisper, encoded, [language] * len(batch), opts.task, opts.max_new_tokens)
-            for (chunk, samples), result in zip(batch, decoded):
+            words = (
+                align_words(whisper, encoded, decoded, [c.duration for c, _ in batch], opts.task)
+                if opts.timestamps == "word"
+                else [None] * len(batch)
+            )
+            for (chunk, samples), result, chunk_words in zip(batch, decoded, words):
                 segments = chunk_segments(result, chunk, whisper.tokens.timestamp_begin, whisper.tokens.eot,
-                                          whisper.tokenizer, source.name)
+                                          whisper.tokenizer, source.name, chunk_words)
                 done.setdefault(chunk.index, []).extend(segments)
                 waiting.discard(chunk.index)
                 tail_from = _tail_start(chunk, result, whisper.tokens.timestamp_begin)

@@ -6,6 +6,8 @@ import math
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
+
 from .chunking import Chunk
 from .decoding import DecodedChunk
 from .tokens import SECONDS_PER_TIMESTAMP
@@ -38,6 +40,9 @@ class Segment:
         Length of the UTF-8 text over its zlib-compressed length; repetitive hallucinations score high.
     chunk : int
         Index of the chunk the segment was decoded in.
+    words : tuple of dict, optional
+        With ``timestamps="word"``: ``{"word", "start", "end", "probability"}`` per word, times on the
+        original timeline.
     """
 
     file: str
@@ -50,6 +55,7 @@ class Segment:
     no_speech_prob: float
     compression_ratio: float
     chunk: int
+    words: tuple[dict, ...] | None = None
 
 
 def compression_ratio(text: str) -> float:
@@ -58,9 +64,14 @@ def compression_ratio(text: str) -> float:
 
 
 def chunk_segments(decoded: DecodedChunk, chunk: Chunk, timestamp_begin: int, eot: int, tokenizer,
-                   file: str) -> list[Segment]:
-    """Cut one chunk's tokens into segments at consecutive timestamp pairs (Whisper's convention)."""
+                   file: str, words: list | None = None) -> list[Segment]:
+    """Cut one chunk's tokens into segments at consecutive timestamp pairs (Whisper's convention).
+
+    ``words`` (from `alignment.align_words`, chunk time) are shared out to the segments whose text
+    tokens they start in; a segment with words then starts at its first word and ends at its last.
+    """
     pieces = _split_at_timestamps(decoded.tokens, timestamp_begin)
+    text_before = np.cumsum([0] + [1 if t < eot else 0 for t in decoded.tokens])
     segments: list[Segment] = []
     previous_end = 0.0  # chunk time
     for lo, hi in pieces:
@@ -79,6 +90,13 @@ def chunk_segments(decoded: DecodedChunk, chunk: Chunk, timestamp_begin: int, eo
         start, end = min(start, chunk.duration), min(end, chunk.duration)
         start, end = chunk.snap(start, end, JOINT_TOLERANCE_S)
         previous_end = end
+        seg_words = None
+        if words is not None:
+            mine = [w for w in words if text_before[lo] <= w.first_token < text_before[hi]]
+            if mine:
+                start, end = max(min(w.start for w in mine), 0.0), min(max(w.end for w in mine), chunk.duration)
+                start, end = chunk.snap(start, max(end, start), JOINT_TOLERANCE_S)
+            seg_words = tuple(_word_dict(w, chunk, start, end) for w in mine)
         lp = decoded.logprobs[lo:hi]
         segments.append(
             Segment(
@@ -92,9 +110,23 @@ def chunk_segments(decoded: DecodedChunk, chunk: Chunk, timestamp_begin: int, eo
                 no_speech_prob=decoded.no_speech_prob,
                 compression_ratio=compression_ratio(text),
                 chunk=chunk.index,
+                words=seg_words,
             )
         )
     return segments
+
+
+def _word_dict(w, chunk: Chunk, seg_start: float, seg_end: float) -> dict:
+    """A word on the original timeline, snapped at span joints and kept inside its segment."""
+    start, end = chunk.snap(w.start, max(w.end, w.start), JOINT_TOLERANCE_S)
+    start = min(max(start, seg_start), seg_end)
+    end = min(max(end, start), seg_end)
+    return {
+        "word": w.word.strip(),
+        "start": round(chunk.to_original(start), 3),
+        "end": round(chunk.to_original(end, side="end"), 3),
+        "probability": round(w.probability, 4),
+    }
 
 
 def covered_until(decoded: DecodedChunk, timestamp_begin: int) -> float:

@@ -1,0 +1,69 @@
+"""Word timestamps (cross-attention DTW) against exact reference times on real and synthetic speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import whisperkit_nb as wk
+from whisperkit_nb.alignment import dtw
+
+
+@pytest.fixture(scope="module")
+def conversation_words():
+    from assets import flite_conversation
+
+    fixture = flite_conversation()
+    df = wk.transcribe(str(fixture.path), model="base", language="en", timestamps="word", progress=False)
+    return fixture, df
+
+
+def test_turn_edges_match_word_times(conversation_words):
+    fixture, df = conversation_words
+    words = wk.words_frame(df)
+    assert len(words) > 200 and (words.end >= words.start).all()
+    starts, ends = words.start.to_numpy(), words.end.to_numpy()
+    start_err = [np.min(np.abs(starts - t.start)) for t in fixture.turns]
+    end_err = [np.min(np.abs(ends - t.end)) for t in fixture.turns]
+    print(f"median |start error| {np.median(start_err):.3f} s, median |end error| {np.median(end_err):.3f} s")
+    assert np.median(start_err) < 0.25 and np.median(end_err) < 0.35
+    assert np.percentile(start_err, 90) < 0.6
+
+
+def test_words_rebuild_the_text_and_sit_inside_segments(conversation_words):
+    _, df = conversation_words
+    for _, row in df.iterrows():
+        assert " ".join(w["word"] for w in row.words).split() == row.text.split()
+        assert all(row.start - 0.01 <= w["start"] <= w["end"] <= row.end + 0.01 for w in row.words)
+        assert all(0 <= w["probability"] <= 1 for w in row.words)
+
+
+def test_numbers_and_punctuation_get_times(librivox):
+    df = wk.transcribe(str(librivox.path), model="base", language="en", timestamps="word", progress=False)
+    words = wk.words_frame(df)
+    punctuated = words[words.word.str.contains(r"[,.\-]")]
+    assert len(punctuated) >= 4 and (punctuated.end > punctuated.start).all()
+    from assets import asterisk_long
+
+    numbers = wk.transcribe(str(asterisk_long(minutes=1.5, silence_s=0.0).path), model="base", language="en",
+                            timestamps="word", progress=False)
+    digits = wk.words_frame(numbers)
+    digits = digits[digits.word.str.contains(r"\d")]
+    assert len(digits) >= 1 and (digits.end > digits.start).all()
+
+
+def test_words_frame_needs_word_timestamps(librivox):
+    df = wk.transcribe(str(librivox.path), model="tiny.en", progress=False)
+    assert "words" not in df.columns
+    with pytest.raises(ValueError, match="timestamps='word'"):
+        wk.words_frame(df)
+
+
+def test_dtw_finds_the_diagonal_path():
+    cost = np.ones((4, 10))
+    for i, j in enumerate([1, 3, 6, 8]):
+        cost[i, j] = 0.0
+    rows, cols = dtw(cost)
+    assert rows[0] == 0 and rows[-1] == 3 and cols[-1] == 9
+    assert all(np.diff(rows) >= 0) and all(np.diff(cols) >= 0)
+    assert {(0, 1), (1, 3), (2, 6), (3, 8)} <= set(zip(rows.tolist(), cols.tolist()))
