@@ -48,15 +48,15 @@ def words_inside(frame_rows: list[tuple[float, float, str]], span: tuple[float, 
     return round(count)
 
 
-def run_whisperkit(path: str, model: str, chunking: str, batch_size: int, dtype: str = "float32"
-                   ) -> tuple[float, list]:
+def run_whisperkit(path: str, model: str, chunking: str, batch_size: int, dtype: str = "float32",
+                   engine: str = "transformers") -> tuple[float, list]:
     import numpy as np
 
     # Warm up on 5 s of noise-free tone so model loading and first-call costs stay out of the timing,
     # as in a notebook session where the model is already loaded.
     warm = (0.1 * np.sin(np.arange(16000 * 5) * 2 * np.pi * 220 / 16000)).astype(np.float32)
     options = dict(model=model, language="en", chunking=chunking, progress=False, batch_size=batch_size,
-                   dtype=dtype)
+                   dtype=dtype, engine=engine)
     wk.transcribe(warm, **options)
     started = time.perf_counter()
     df = wk.transcribe(path, **options)
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--model", default="base")
     parser.add_argument("--batch-size", type=int, default=16, help="for whisperkit and the fixed strategy")
     parser.add_argument("--fw-batch-size", type=int, default=8, help="for faster-whisper (its README's setting)")
-    parser.add_argument("--systems", default="whisperkit,whisperkit-bf16,fixed,faster-whisper")
+    parser.add_argument("--systems", default="whisperkit,whisperkit-bf16,whisperkit-ct2,fixed,faster-whisper")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
 
@@ -94,6 +94,8 @@ def main() -> None:
         "whisperkit": ("whisperkit (vad, fp32)", lambda: run_whisperkit(path, args.model, "vad", args.batch_size)),
         "whisperkit-bf16": ("whisperkit (vad, bf16)",
                             lambda: run_whisperkit(path, args.model, "vad", args.batch_size, "bfloat16")),
+        "whisperkit-ct2": ("whisperkit (vad, ctranslate2 int8)",
+                           lambda: run_whisperkit(path, args.model, "vad", args.fw_batch_size, "auto", "ctranslate2")),
         "fixed": ("fixed (insanely-fast-whisper method, fp32)",
                   lambda: run_whisperkit(path, args.model, "fixed", args.batch_size)),
         "faster-whisper": ("faster-whisper batched (int8)",

@@ -26,11 +26,26 @@ class DecodedChunk:
     no_speech_prob: float
     language: str | None
     truncated: bool  # hit max_new_tokens before end-of-text
+    temperature: float = 0.0
+    task: str = "transcribe"
+
+    @property
+    def avg_logprob(self) -> float:
+        """openai/whisper's chunk score: summed token log-probability over (length + 1)."""
+        return sum(self.logprobs) / (len(self.logprobs) + 1)
+
+
+def _ct2(whisper) -> bool:
+    return getattr(whisper, "engine", "transformers") == "ctranslate2"
 
 
 @torch.inference_mode()
 def encode(whisper: WhisperModel, features: torch.Tensor) -> torch.Tensor:
     """Encoder hidden states for a batch of log-mel features (batch, n_mels, 3000)."""
+    if _ct2(whisper):
+        from . import ct2_engine
+
+        return ct2_engine.encode(whisper, features)
     return whisper.model.model.encoder(features.to(whisper.device, whisper.dtype)).last_hidden_state
 
 
@@ -40,6 +55,10 @@ def language_probabilities(whisper: WhisperModel, encoded: torch.Tensor) -> tupl
 
     One decoder step from the start-of-transcript token, the way openai/whisper detects language.
     """
+    if _ct2(whisper):
+        from . import ct2_engine
+
+        return ct2_engine.language_probabilities(whisper, encoded)
     codes = list(whisper.tokens.language_ids)
     ids = torch.tensor([whisper.tokens.language_ids[c] for c in codes], device=whisper.device)
     logits = _sot_logits(whisper, encoded)
@@ -57,14 +76,30 @@ def decode(
     whisper: WhisperModel,
     encoded: torch.Tensor,
     languages: list[str | None],
-    task: str,
+    task: str | list[str],
     max_new_tokens: int,
+    temperatures: list[float] | None = None,
+    seeds: list[int] | None = None,
 ) -> list[DecodedChunk]:
-    """Greedy-decode a batch of encoded chunks, each in its own language (None for English-only models)."""
+    """Decode a batch of encoded chunks, each in its own language (None for English-only models) and task.
+
+    Rows with temperature 0 (the default) are greedy; others sample from softmax(logits / temperature)
+    with their own generator seeded from ``seeds``, so a row's result never depends on its batch mates.
+    """
+    if _ct2(whisper):
+        from . import ct2_engine
+
+        return ct2_engine.decode(whisper, encoded, languages, task, max_new_tokens, temperatures, seeds)
     tokens = whisper.tokens
     batch = encoded.shape[0]
     device = whisper.device
-    prompts = torch.tensor([tokens.prompt(lang, task) for lang in languages], device=device)
+    tasks = [task] * batch if isinstance(task, str) else list(task)
+    prompts = torch.tensor([tokens.prompt(lang, t) for lang, t in zip(languages, tasks)], device=device)
+    temps = torch.tensor(temperatures or [0.0] * batch, device=device)
+    generators = [
+        torch.Generator(device=device).manual_seed(int(seed)) if t > 0 else None
+        for seed, t in zip(seeds or [0] * batch, temps.tolist())
+    ]
     rules = _Rules(whisper, device)
 
     out = whisper.model.model.decoder(input_ids=prompts, encoder_hidden_states=encoded, use_cache=True)
@@ -87,6 +122,11 @@ def decode(
         logits = rules.apply(logits, generated, step)
         logprobs = logits.log_softmax(dim=-1)
         next_tokens = logprobs.argmax(dim=-1)
+        sampling = (temps[active] > 0).nonzero().flatten().tolist()
+        for i in sampling:
+            row = int(active[i])
+            probs = (logits[i] / temps[row]).softmax(dim=-1)
+            next_tokens[i] = torch.multinomial(probs, 1, generator=generators[row])[0]
         generated = torch.cat([generated, next_tokens[:, None]], dim=1)
         logprob_rows = torch.cat([logprob_rows, logprobs.gather(1, next_tokens[:, None])], dim=1)
         done = next_tokens == tokens.eot
@@ -121,6 +161,8 @@ def decode(
             no_speech_prob=float(no_speech[i]),
             language=languages[i],
             truncated=truncated[i],
+            temperature=float(temps[i]),
+            task=tasks[i],
         )
         for i in range(batch)
     ]

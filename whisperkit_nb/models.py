@@ -172,6 +172,8 @@ def load_model(options: TranscribeOptions) -> WhisperModel:
     dtype = resolve_dtype(options.dtype, device)
     attn = resolve_attention(options.attn_implementation, device, dtype)
     name = options.model or default_model_name(device)
+    if options.engine == "ctranslate2":
+        return _load_ct2(name, device, options)
     key = (name, str(device), dtype, attn)
     with _cache_lock:
         if key in _loaded:
@@ -191,6 +193,17 @@ def load_model(options: TranscribeOptions) -> WhisperModel:
             raise ModelError(f"Cannot load model {name!r} from {resolved.path}: {err}") from err
         _loaded[key] = loaded
         return loaded
+
+
+def _load_ct2(name: str, device: torch.device, options: TranscribeOptions):
+    from . import ct2_engine
+
+    key = ("ctranslate2", name, str(device), options.dtype)
+    with _cache_lock:
+        if key not in _loaded:
+            release_models()
+            _loaded[key] = ct2_engine.load(name, device, options.dtype)
+        return _loaded[key]
 
 
 def release_models() -> None:

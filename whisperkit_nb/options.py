@@ -15,18 +15,23 @@ from typing import Any, Literal
 
 from .errors import OptionsError
 
-Engine = Literal["auto", "transformers"]
+Engine = Literal["auto", "transformers", "ctranslate2"]
 Chunking = Literal["vad", "fixed"]
 Task = Literal["transcribe", "translate"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 Attention = Literal["auto", "sdpa", "eager", "flash_attention_2"]
 Timestamps = Literal["segment", "word"]
+CodeSwitching = Literal["off", "hybrid", "english"]
 
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
-            group: str = "basic") -> Any:
-    """A dataclass field carrying the metadata the CLI, magics and widgets are built from."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high, "group": group})
+            group: str = "basic", nullable: bool = False) -> Any:
+    """A dataclass field carrying the metadata the CLI, magics and widgets are built from.
+
+    ``nullable`` marks options whose None means "off" although their default is a value.
+    """
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "group": group,
+                                            "nullable": nullable})
 
 
 @dataclass(frozen=True)
@@ -46,12 +51,32 @@ class TranscribeOptions:
         None, "Spoken language code (en, es, fr, ...). Default: detected from the audio."
     )
     task: Task = _option("transcribe", "transcribe, or translate into English.")
+    code_switching: CodeSwitching = _option(
+        "off",
+        "off: one language per file; hybrid: each chunk detected and transcribed in its own language; "
+        "english: each chunk detected, non-English chunks translated to English. A switch inside a chunk "
+        "takes effect at the next chunk (chunks are at most 30 s).",
+    )
+    code_switching_chunk_s: float = _option(
+        10.0,
+        "Longest chunk when code_switching is on: a switch inside a chunk takes effect at the next chunk, "
+        "so shorter chunks follow switches sooner, at some cost in speed.",
+        low=5.0, high=30.0, group="advanced",
+    )
+    language_detection_segments: int = _option(
+        4, "Voiced windows, spread over the file, that vote on its language.", low=1, high=64,
+        group="advanced",
+    )
     timestamps: Timestamps = _option(
         "segment",
         "segment: times from Whisper's timestamp tokens; word: also a words column (word, start, end, "
         "probability) from cross-attention alignment, and segment times taken from their words.",
     )
-    engine: Engine = _option("auto", "Inference engine; auto picks the best installed one for the hardware.")
+    engine: Engine = _option(
+        "auto",
+        "transformers (PyTorch; GPUs, word timestamps, compile) or ctranslate2 (int8 on CPU, float16 on GPU; "
+        "pip install 'whisperkit_nb[faster-whisper]'). auto: transformers.",
+    )
     chunking: Chunking = _option(
         "vad",
         "vad: speech regions from Silero VAD packed into <=30 s chunks (silence never decoded); "
@@ -76,6 +101,24 @@ class TranscribeOptions:
         224, "Most tokens decoded per 30 s chunk (Whisper's own limit is 224).", low=1, high=444,
         group="advanced",
     )
+    compression_ratio_threshold: float | None = _option(
+        2.4, "A chunk whose text compresses better than this is a repetition loop: re-decoded, then dropped.",
+        low=1.0, high=100.0, group="advanced", nullable=True,
+    )
+    logprob_threshold: float | None = _option(
+        -1.0, "A chunk whose average token log-probability is below this is re-decoded with temperature.",
+        low=-100.0, high=0.0, group="advanced", nullable=True,
+    )
+    no_speech_threshold: float | None = _option(
+        0.6, "A chunk above this no-speech probability (and below logprob_threshold) is silence: dropped.",
+        low=0.0, high=1.0, group="advanced", nullable=True,
+    )
+    temperature_step: float = _option(
+        0.2, "Fallback temperatures for failing chunks: step, 2*step, ... up to 1.0; 0 turns fallback off.",
+        low=0.0, high=1.0, group="advanced",
+    )
+    seed: int = _option(0, "Seed of the sampling fallback: same input and options, same DataFrame.",
+                        low=0, high=2**31 - 1, group="advanced")
     vad_threshold: float = _option(
         0.5, "Speech probability above which a 32 ms frame is speech.", low=0.01, high=0.99, group="advanced"
     )
@@ -132,10 +175,26 @@ class TranscribeOptions:
             _validate(f, getattr(self, f.name))
         if self.task == "translate" and self.model and self.model.endswith(".en"):
             raise OptionsError(f"task='translate' needs a multilingual model; {self.model!r} is English-only.")
-        if self.engine not in ("auto", "transformers"):
-            raise OptionsError(f"engine={self.engine!r} is not available.")
+        if self.engine == "ctranslate2":
+            for name, value, off in (("timestamps", self.timestamps, "segment"), ("compile", self.compile, False),
+                                     ("chunking", self.chunking, "vad"),
+                                     ("attn_implementation", self.attn_implementation, "auto")):
+                if value != off:
+                    raise OptionsError(f"{name}={value!r} is not available with engine='ctranslate2' "
+                                       "(use engine='transformers').")
         _validate_device(self.device)
         _validate_speakers(self)
+        if self.code_switching != "off" and self.language is not None:
+            raise OptionsError(
+                f"code_switching={self.code_switching!r} detects each chunk's language; it cannot be combined "
+                f"with language={self.language!r}."
+            )
+        if self.code_switching != "off" and self.chunking != "vad":
+            raise OptionsError("code_switching needs chunking='vad'.")
+        if self.code_switching == "english" and self.task == "translate":
+            raise OptionsError("code_switching='english' already translates; leave task='transcribe'.")
+        if self.compile and self.code_switching == "english":
+            raise OptionsError("compile=True decodes one task per batch; use it without code_switching='english'.")
         if self.timestamps == "word" and self.chunking != "vad":
             raise OptionsError("timestamps='word' needs chunking='vad'.")
         if self.compile and self.chunking != "vad":
@@ -196,7 +255,7 @@ def _unknown_message(unknown: set[str]) -> str:
 
 def _validate(f: dataclasses.Field, value: Any) -> None:
     if value is None:
-        if f.default is not None:
+        if f.default is not None and not f.metadata.get("nullable"):
             raise OptionsError(f"Option {f.name!r} cannot be None.")
         return
     allowed = choices_of(f)

@@ -8,6 +8,8 @@ failing file never loses the others: failures are collected per file and reporte
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 import warnings
 from collections import deque
@@ -21,11 +23,13 @@ import pandas as pd
 from .alignment import align_words
 from .audio import ARRAY_NAME, SAMPLE_RATE, AudioSource, is_array_pair, expand_inputs, open_audio
 from .chunking import Chunk, pack_chunks, split_long_regions
+from . import quality
 from .decoding import decode, decode_compiled, encode, language_probabilities
 from .device import auto_batch_size
 from .errors import AudioError, OptionsError, TranscriptionFailures
 from .features import LogMel
 from .frame import segments_to_frame
+from .language import detect_file_language, vote
 from .models import WhisperModel, load_model
 from .options import TranscribeOptions
 from .segments import Segment, chunk_segments, covered_until
@@ -33,6 +37,7 @@ from .tokens import normalize_language
 from .vad import speech_probabilities, speech_regions
 
 TAIL_MIN_S = 1.0  # uncovered speech at a chunk's end worth a second decoding pass
+PREFETCH = True  # decode the next chunks' audio on a CPU thread while the model works (bench ablation)
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     inputs = expand_inputs(audio)
     single = len(inputs) == 1 and (not isinstance(audio, (list, tuple)) or is_array_pair(audio))
     whisper = load_model(opts)
-    normalize_language(opts.language, whisper.tokens)  # a bad language fails once, not once per file
+    _check_model_options(opts, whisper)  # fails once, not once per file
     frames: list[pd.DataFrame] = []
     failures: dict[str, BaseException] = {}
     files: dict[str, dict] = {}
@@ -161,7 +166,7 @@ def stream_segments(
     info = {} if info is None else info
     source = audio if isinstance(audio, AudioSource) else open_audio(audio)
     info["name"] = source.name
-    language = normalize_language(opts.language, whisper.tokens)
+    language = _check_model_options(opts, whisper)
     if opts.diarize and not isinstance(audio, AudioSource):
         raise OptionsError("stream_segments yields before speakers are known; use transcribe(..., diarize=True).")
     if opts.chunking == "fixed":
@@ -191,8 +196,9 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions) -> tuple[list[Chun
         min_speech_s=opts.vad_min_speech_s,
         pad_s=opts.vad_pad_s,
     )
-    regions = split_long_regions(regions, probs, opts.chunk_s)
-    return pack_chunks(regions, opts.chunk_s, opts.vad_max_gap_s), total / SAMPLE_RATE
+    longest = min(opts.chunk_s, opts.code_switching_chunk_s) if opts.code_switching != "off" else opts.chunk_s
+    regions = split_long_regions(regions, probs, longest)
+    return pack_chunks(regions, longest, opts.vad_max_gap_s), total / SAMPLE_RATE
 
 
 def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: WhisperModel,
@@ -201,62 +207,190 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
 
     chunks, duration = plan_chunks(source, opts)
     speech = sum(c.duration for c in chunks)
+    batch_size = opts.batch_size or _auto_batch(whisper, opts)
+    info.update(duration=duration, speech_seconds=round(speech, 3), chunks=len(chunks), batch_size=batch_size,
+                tails=0, fallbacks=0, dropped_chunks=0)
     notify = callback or (lambda event: None)
     notify(ProgressEvent("vad", source.name, duration, duration))
-    transcribed = 0.0
-    batch_size = opts.batch_size or _auto_batch(whisper, opts)
-    info.update(duration=duration, speech_seconds=round(speech, 3), chunks=len(chunks), batch_size=batch_size)
     if not chunks:
         info["language"] = language
         return
+    per_chunk_language = opts.code_switching != "off"
+    if language is None and not whisper.tokens.multilingual:
+        language = "en"
+    if language is None and not per_chunk_language and len(chunks) > batch_size:
+        language, probability = detect_file_language(whisper, source, chunks, opts.language_detection_segments)
+        info.update(language=language, language_probability=round(probability, 4))
+
     mel = LogMel(whisper.n_mels, whisper.device)
-    spans = source.read_spans([span for chunk in chunks for span in chunk.spans])
-    fresh = deque(chunks)
-    tails: deque[tuple[Chunk, np.ndarray]] = deque()
+    fresh = _ahead(_chunk_audio(source, chunks), depth=2 * batch_size)
+    taken = 0  # fresh chunks handed to batches so far
+    tails: deque[tuple[Chunk, np.ndarray, str]] = deque()
     done: dict[int, list[Segment]] = {}
+    spoken: dict[str, float] = {}  # speech seconds per chunk language (code-switching)
     waiting: set[int] = set()  # chunks whose tail is still to be decoded
     next_out = 0
+    transcribed = 0.0
     bar = tqdm(total=round(speech, 1), unit="s", desc=_short(source.name), disable=not opts.progress,
                leave=False)
     try:
-        while fresh or tails:
-            batch: list[tuple[Chunk, np.ndarray]] = [tails.popleft() for _ in range(min(len(tails), batch_size))]
-            while fresh and len(batch) < batch_size:
-                chunk = fresh.popleft()
-                batch.append((chunk, np.concatenate([next(spans) for _ in chunk.spans])))
-            encoded = encode(whisper, mel([samples for _, samples in batch]))
-            if language is None:
-                parts = [chunk for chunk, _ in batch]
-                language = _detect_language(whisper, encoded, parts) if whisper.tokens.multilingual else "en"
-                info["language"] = language
-            decoder = decode_compiled if opts.compile else decode
-            decoded = decoder(whisper, encoded, [language] * len(batch), opts.task, opts.max_new_tokens)
+        while taken < len(chunks) or tails:
+            batch = [tails.popleft() for _ in range(min(len(tails), batch_size))]
+            new_from = len(batch)
+            while taken < len(chunks) and len(batch) < batch_size:
+                chunk, samples = next(fresh)
+                batch.append((chunk, samples, None))
+                taken += 1
+            encoded = encode(whisper, mel([samples for _, samples, _ in batch]))
+            languages = [lang for _, _, lang in batch]
+            if language is None or per_chunk_language:
+                fresh_langs = _chunk_languages(whisper, encoded[new_from:], [c for c, _, _ in batch[new_from:]],
+                                               per_chunk_language, info)
+                languages[new_from:] = fresh_langs
+                if not per_chunk_language:
+                    language = fresh_langs[0]
+            if not per_chunk_language:
+                languages = [language] * len(batch)
+            tasks = [_task_for(lang, opts) for lang in languages]
+            decoded = _decode_with_fallback(whisper, encoded, [c for c, _, _ in batch], languages, tasks, opts, info)
             words = (
-                align_words(whisper, encoded, decoded, [c.duration for c, _ in batch], opts.task)
+                align_words(whisper, encoded, decoded, [c.duration for c, _, _ in batch], opts.task)
                 if opts.timestamps == "word"
                 else [None] * len(batch)
             )
-            for (chunk, samples), result, chunk_words in zip(batch, decoded, words):
+            for (chunk, samples, _), result, chunk_words in zip(batch, decoded, words):
                 segments = chunk_segments(result, chunk, whisper.tokens.timestamp_begin, whisper.tokens.eot,
                                           whisper.tokenizer, source.name, chunk_words)
                 done.setdefault(chunk.index, []).extend(segments)
                 waiting.discard(chunk.index)
+                spoken[result.language] = spoken.get(result.language, 0.0) + chunk.duration
                 tail_from = _tail_start(chunk, result, whisper.tokens.timestamp_begin)
                 if tail_from is not None:
-                    tails.append((chunk.tail(tail_from), samples[int(tail_from * SAMPLE_RATE) :]))
+                    tails.append((chunk.tail(tail_from), samples[int(tail_from * SAMPLE_RATE) :], result.language))
                     waiting.add(chunk.index)
-                    info["tails"] = info.get("tails", 0) + 1
-            step = sum(c.duration for c, _ in batch if c.part == 0)
+                    info["tails"] += 1
+            step = sum(c.duration for c, _, _ in batch if c.part == 0)
             transcribed += step
             bar.update(round(step, 1))
             notify(ProgressEvent("transcribe", source.name, round(transcribed, 3), round(speech, 3)))
-            limit = fresh[0].index if fresh else len(chunks)
-            while next_out < limit and next_out not in waiting:
+            while next_out < taken and next_out not in waiting:
                 yield from done.pop(next_out, [])
                 next_out += 1
     finally:
         bar.close()
+        fresh.close()
+    if per_chunk_language:
+        info["languages"] = {k: round(v, 1) for k, v in sorted(spoken.items(), key=lambda kv: -kv[1])}
+        info["language"] = next(iter(info["languages"]), None)
     info.setdefault("language", language)
+
+
+def _chunk_audio(source: AudioSource, chunks: list[Chunk]) -> Iterator[tuple[Chunk, np.ndarray]]:
+    spans = source.read_spans([span for chunk in chunks for span in chunk.spans])
+    for chunk in chunks:
+        yield chunk, np.concatenate([next(spans) for _ in chunk.spans])
+
+
+def _ahead(items: Iterator, depth: int) -> Iterator:
+    """Run a generator on a CPU thread, up to ``depth`` items ahead, so decoding audio overlaps model work.
+
+    The queue is bounded (memory stays flat), errors surface in the consumer, and closing the consumer
+    (end, error, KeyboardInterrupt) stops the thread.
+    """
+    if not PREFETCH:
+        yield from items
+        return
+    done = object()
+    out: queue.Queue = queue.Queue(maxsize=max(depth, 1))
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        out.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            out.put((True, done))
+        except BaseException as err:  # noqa: BLE001 - re-raised in the consumer
+            out.put((False, err))
+
+    thread = threading.Thread(target=work, name="whisperkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = out.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+
+
+def _chunk_languages(whisper: WhisperModel, encoded, batch: list[Chunk], per_chunk: bool, info: dict) -> list[str]:
+    """Each chunk's own language (code-switching), or the batch's vote for the whole file."""
+    probs, codes = language_probabilities(whisper, encoded)
+    if per_chunk:
+        return [codes[int(i)] for i in probs.argmax(dim=-1)]
+    language, probability = vote(probs, codes, [c.duration for c in batch])
+    info.update(language=language, language_probability=round(probability, 4))
+    return [language] * len(batch)
+
+
+def _check_model_options(opts: TranscribeOptions, whisper: WhisperModel) -> str | None:
+    """Options that depend on the model: the language, and code-switching's need for a multilingual model."""
+    if opts.code_switching != "off" and not whisper.tokens.multilingual:
+        raise OptionsError(f"code_switching={opts.code_switching!r} needs a multilingual model, not {whisper.name}.")
+    if opts.task == "translate" and not whisper.tokens.multilingual:
+        raise OptionsError(f"task='translate' needs a multilingual model, not {whisper.name}.")
+    return normalize_language(opts.language, whisper.tokens)
+
+
+def _task_for(language: str | None, opts: TranscribeOptions) -> str:
+    if opts.code_switching == "english":
+        return "transcribe" if language == "en" else "translate"
+    return opts.task
+
+
+def _decode_with_fallback(whisper: WhisperModel, encoded, chunks: list[Chunk], languages: list[str | None],
+                          tasks: list[str], opts: TranscribeOptions, info: dict) -> list:
+    """Greedy decoding, then temperature fallback for the chunks that fail Whisper's checks (re-batched
+    together), silence and hopeless repetition dropped."""
+    decoder = decode_compiled if opts.compile else decode
+    if opts.compile:
+        results = decoder(whisper, encoded, languages, tasks[0], opts.max_new_tokens)
+    else:
+        results = decoder(whisper, encoded, languages, tasks, opts.max_new_tokens)
+    tokenizer, eot = whisper.tokenizer, whisper.tokens.eot
+    pending = [i for i, r in enumerate(results)
+               if not quality.is_silence(r, opts) and quality.needs_fallback(r, quality.chunk_text(r, tokenizer, eot), opts)]
+    for temperature in quality.fallback_temperatures(opts):
+        if not pending:
+            break
+        info["fallbacks"] += len(pending)
+        retried = decode(
+            whisper, encoded[pending], [languages[i] for i in pending], [tasks[i] for i in pending],
+            opts.max_new_tokens, temperatures=[temperature] * len(pending),
+            seeds=[quality.chunk_seed(opts.seed, chunks[i].index, chunks[i].part, temperature) for i in pending],
+        )
+        still = []
+        for i, result in zip(pending, retried):
+            results[i] = result
+            if quality.needs_fallback(result, quality.chunk_text(result, tokenizer, eot), opts):
+                still.append(i)
+        pending = still
+    for i, result in enumerate(results):
+        text = quality.chunk_text(result, tokenizer, eot)
+        if quality.is_silence(result, opts) or (i in pending and quality.too_repetitive(result, text, opts)):
+            results[i] = quality.dropped(result)
+            info["dropped_chunks"] += 1
+    return results
 
 
 def _tail_start(chunk: Chunk, result, timestamp_begin: int) -> float | None:
@@ -265,7 +399,7 @@ def _tail_start(chunk: Chunk, result, timestamp_begin: int) -> float | None:
     Whisper tends to skip an utterance that ends at the very end of a full window (it was trained on
     windows whose last sentence is often cut off). Only first passes get a tail, so this cannot loop.
     """
-    if chunk.part > 0:
+    if chunk.part > 0 or not result.tokens:  # tails and dropped chunks get no second pass
         return None
     covered = covered_until(result, timestamp_begin)
     if result.truncated or chunk.duration - covered > TAIL_MIN_S:
@@ -273,14 +407,9 @@ def _tail_start(chunk: Chunk, result, timestamp_begin: int) -> float | None:
     return None
 
 
-def _detect_language(whisper: WhisperModel, encoded, batch: list[Chunk]) -> str:
-    """The language of the file from the chunks of its first batch, weighting each chunk by its speech."""
-    probs, codes = language_probabilities(whisper, encoded)
-    weights = probs.new_tensor([c.duration for c in batch])[:, None]
-    return codes[int((probs * weights).sum(dim=0).argmax())]
-
-
 def _auto_batch(whisper: WhisperModel, opts: TranscribeOptions) -> int:
+    if getattr(whisper, "engine", "transformers") == "ctranslate2":
+        return 8 if whisper.device.type == "cpu" else 16  # CTranslate2 manages its own memory
     config = whisper.model.config
     return auto_batch_size(whisper.device, config.d_model, config.decoder_layers, whisper.dtype,
                            opts.max_new_tokens)

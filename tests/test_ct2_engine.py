@@ -1,0 +1,40 @@
+"""engine="ctranslate2": the same pipeline (VAD batching, tails, language, fallback) on CTranslate2 int8."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import whisperkit_nb as wk
+from whisperkit_nb.evaluation import word_error_rate
+
+
+def test_ct2_engine_transcribes_with_base_under_the_wer_bound(librivox):
+    df = wk.transcribe(str(librivox.path), model="base", engine="ctranslate2", language="en", progress=False)
+    assert word_error_rate(librivox.reference, " ".join(df.text)) <= 0.03
+    assert df.start.is_monotonic_increasing and (df.end > df.start).all()
+    assert df.avg_logprob.between(-1.5, 0).all() and df.no_speech_prob.between(0, 0.5).all()
+
+
+def test_ct2_engine_detects_language_and_silence_is_empty():
+    from assets import asterisk_language_file
+
+    fixture = asterisk_language_file("es", lead="silence", lead_s=35.0, speech_s=30.0)
+    df = wk.transcribe(str(fixture.path), model="base", engine="ctranslate2", progress=False)
+    assert df.attrs["files"][str(fixture.path)]["language"] == "es"
+    assert df.start.min() >= 35.0 - 0.5  # nothing in the silent lead
+
+
+def test_ct2_engine_fallback_is_reproducible(librivox):
+    options = dict(model="tiny.en", engine="ctranslate2", progress=False, logprob_threshold=-0.001,
+                   temperature_step=0.5, seed=3)
+    first = wk.transcribe(str(librivox.path), **options)
+    second = wk.transcribe(str(librivox.path), **options)
+    pd.testing.assert_frame_equal(first, second)
+    assert first.attrs["files"][str(librivox.path)]["fallbacks"] > 0
+
+
+@pytest.mark.parametrize("option", [{"timestamps": "word"}, {"compile": True}, {"chunking": "fixed"}])
+def test_ct2_engine_refuses_what_it_cannot_do(option):
+    with pytest.raises(wk.OptionsError, match="ctranslate2"):
+        wk.TranscribeOptions(engine="ctranslate2", **option)

@@ -1,0 +1,110 @@
+"""Transcript quality with real weights (base): language detection, code-switching, silence and noise,
+fallback determinism."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import whisperkit_nb as wk
+from whisperkit_nb import quality
+from whisperkit_nb.options import TranscribeOptions
+
+ENGLISH = {"the", "to", "you", "is", "please", "your", "a", "of", "for", "this", "not", "and", "are", "be"}
+SPANISH = {"el", "la", "de", "que", "para", "por", "usted", "los", "las", "una", "es", "su", "en"}
+FRENCH = {"le", "la", "de", "vous", "pour", "les", "une", "est", "votre", "des", "pas", "et", "en"}
+
+
+def share(text: str, vocabulary: set[str]) -> float:
+    words = re.findall(r"[a-zà-ÿ']+", text.lower())
+    return sum(w in vocabulary for w in words) / max(len(words), 1)
+
+
+@pytest.mark.parametrize("lang, lead", [("es", "english"), ("fr", "silence"), ("fr", "english")])
+def test_language_detected_past_a_misleading_start(lang, lead):
+    from assets import asterisk_language_file
+
+    fixture = asterisk_language_file(lang, lead=lead, lead_s=35.0, speech_s=60.0)
+    # batch_size=2 forces the spread-window detection path (more chunks than one batch).
+    df = wk.transcribe(str(fixture.path), model="base", progress=False, batch_size=2)
+    info = df.attrs["files"][str(fixture.path)]
+    assert info["language"] == lang, info
+    assert 0.3 < info["language_probability"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def code_switched():
+    from assets import code_switched
+
+    return code_switched()
+
+
+def language_time_accuracy(df: pd.DataFrame, fixture) -> float:
+    right = total = 0.0
+    for turn in fixture.turns:
+        for _, seg in df[(df.start < turn.end) & (df.end > turn.start)].iterrows():
+            overlap = min(seg.end, turn.end) - max(seg.start, turn.start)
+            total += overlap
+            right += overlap * (seg.language == turn.language)
+    return right / total
+
+
+def test_hybrid_code_switching_labels_each_block(code_switched):
+    df = wk.transcribe(str(code_switched.path), model="base", code_switching="hybrid", progress=False)
+    accuracy = language_time_accuracy(df, code_switched)
+    print(f"hybrid per-segment language accuracy by speech time: {accuracy:.3f}")
+    assert accuracy >= 0.90
+    assert set(df.language) >= {"en", "es", "fr"}
+    info = df.attrs["files"][str(code_switched.path)]
+    assert set(info["languages"]) >= {"en", "es", "fr"}
+
+
+def test_english_mode_translates_the_other_blocks(code_switched):
+    df = wk.transcribe(str(code_switched.path), model="base", code_switching="english", progress=False)
+    for turn_lang in ("es", "fr"):
+        spans = [(t.start, t.end) for t in code_switched.turns if t.language == turn_lang]
+        text = " ".join(df[[any(s < e2 and e > s2 for s2, e2 in spans) for s, e in zip(df.start, df.end)]].text)
+        assert share(text, ENGLISH) > 0.15, text[:300]
+        assert share(text, SPANISH if turn_lang == "es" else FRENCH) < 0.08, text[:300]
+
+
+def test_noise_and_silence_stretches_give_no_words_and_runs_are_identical():
+    from assets import asterisk_long, with_noise_stretch
+
+    fixture = with_noise_stretch(asterisk_long(minutes=4.0, silence_s=90.0), noise_s=60.0)
+    first = wk.transcribe(str(fixture.path), model="base", language="en", progress=False)
+    second = wk.transcribe(str(fixture.path), model="base", language="en", progress=False)
+    pd.testing.assert_frame_equal(first, second)
+    for lo, hi in fixture.silences:
+        inside = first[(first.start < hi - 0.5) & (first.end > lo + 0.5)]
+        assert inside.empty, inside[["start", "end", "text"]]
+
+
+def test_sampling_fallback_is_reproducible(librivox):
+    # logprob_threshold just under 0 sends every chunk to temperature fallback (sampling).
+    options = dict(model="tiny.en", progress=False, logprob_threshold=-0.001, temperature_step=0.5)
+    first = wk.transcribe(str(librivox.path), **options, seed=7)
+    second = wk.transcribe(str(librivox.path), **options, seed=7)
+    pd.testing.assert_frame_equal(first, second)
+    assert first.attrs["files"][str(librivox.path)]["fallbacks"] > 0
+
+
+def test_fallback_rules():
+    opts = TranscribeOptions()
+    assert quality.fallback_temperatures(opts) == [0.2, 0.4, 0.6, 0.8, 1.0]
+    assert quality.fallback_temperatures(TranscribeOptions(temperature_step=0)) == []
+    loop = "thank you for calling " * 40
+    assert quality.compression_ratio(loop) > opts.compression_ratio_threshold
+    assert quality.compression_ratio("He was not an ill-disposed young man.") < 1.5
+    seeds = {quality.chunk_seed(0, i, 0, 0.2) for i in range(100)}
+    assert len(seeds) == 100
+
+
+def test_code_switching_options_are_checked():
+    with pytest.raises(wk.OptionsError, match="cannot be combined"):
+        TranscribeOptions(code_switching="hybrid", language="en")
+    with pytest.raises(wk.OptionsError, match="multilingual"):
+        wk.transcribe(np.zeros(16000, np.float32) + 0.0, model="tiny.en", code_switching="hybrid")
