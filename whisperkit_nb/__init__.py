@@ -19,6 +19,7 @@ from .frame import COLUMNS, words_frame
 from .options import TranscribeOptions
 from .segments import Segment
 from .pipeline import stream_segments, transcribe
+from .speakers import rename_speakers, speaker_summary
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,8 @@ __all__ = [
     "TranscriptionFailures",
     "WhisperkitError",
     "load_model",
+    "rename_speakers",
+    "speaker_summary",
     "stream_segments",
     "transcribe",
     "words_frame",
@@ -56,7 +59,7 @@ def load_ipython_extension(ipython):
 def __getattr__(name):
     # controls() and player() live in the notebook layer, imported only when first used.
     if name in ("controls", "player"):
-        from . import notebook
+        import importlib
 
-        return getattr(notebook, name)
+        return getattr(importlib.import_module(f".notebook.{name}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -88,6 +88,10 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     single = len(inputs) == 1 and (not isinstance(audio, (list, tuple)) or is_array_pair(audio))
     whisper = load_model(opts)
     _check_model_options(opts, whisper)  # fails once, not once per file
+    if opts.diarize:
+        from .diarize import load_pipeline
+
+        load_pipeline(opts)  # a missing token or package fails now, not after the transcription
     frames: list[pd.DataFrame] = []
     failures: dict[str, BaseException] = {}
     files: dict[str, dict] = {}
@@ -99,13 +103,17 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
         segments: list[Segment] = []
         try:
             source = open_audio(item)
+            pending = None
             if opts.diarize:
+                from .diarize import start_diarization
+
                 source = source.in_memory()  # decoded once: VAD, Whisper and pyannote share the samples
+                pending = start_diarization(source, opts, callback=callback)  # on a GPU: alongside the ASR
             for segment in stream_segments(source, opts, whisper=whisper, info=info, callback=callback):
                 segments.append(segment)
             frame = segments_to_frame(segments, words=opts.timestamps == "word")
-            if opts.diarize:
-                frame = _add_speakers(frame, source, opts, info, callback)
+            if pending is not None:
+                frame = _add_speakers(frame, pending, opts, info)
             frames.append(frame)
             info["seconds"] = round(time.perf_counter() - started, 3)
             files[info.get("name", name)] = info
@@ -135,14 +143,14 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     return frame
 
 
-def _add_speakers(frame: pd.DataFrame, source: AudioSource, opts: TranscribeOptions, info: dict,
-                  callback: ProgressCallback | None) -> pd.DataFrame:
-    """Diarize the input and give every segment (and word) its speaker."""
-    from .diarize import diarize
+def _add_speakers(frame: pd.DataFrame, pending: Callable[[], pd.DataFrame], opts: TranscribeOptions,
+                  info: dict) -> pd.DataFrame:
+    """Wait for the diarization and give every segment (and word) its speaker."""
     from .speakers import assign_speakers, rename_speakers
 
-    turns = diarize(source, opts, callback=callback)
+    turns = pending()
     info["speakers"] = int(turns.speaker.nunique()) if len(turns) else 0
+    info["speaker_turns"] = turns.attrs.get("overlapping", [])  # for DER against a reference
     frame = assign_speakers(frame, turns, split_min_s=opts.speaker_split_min_s)
     return rename_speakers(frame, opts.speaker_names) if opts.speaker_names else frame
 

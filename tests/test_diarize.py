@@ -1,0 +1,342 @@
+"""Speaker diarization (issue 4): the offline pyannote pipeline on real and synthetic audio, assignment of
+speakers to segments and words, renaming, the summary, options and the hub error path.
+
+DER is pyannote.metrics' `DiarizationErrorRate` with the standard full scoring: no collar, overlapped
+speech scored (``collar=0, skip_overlap=False``), optimal label mapping. The pyannote sample is scored with
+the overlapping turns (its reference has overlapped speech), the flite conversation (no overlap) with the
+exclusive ones that assignment uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import whisperkit_nb as wk
+from whisperkit_nb import diarize as diarize_module
+from whisperkit_nb.audio import open_audio
+from whisperkit_nb.errors import MissingDependencyError, ModelError, OptionsError
+from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.speaker_metrics import diarization_error_rate, speaker_mapping
+from whisperkit_nb.speakers import assign_speakers, rename_speakers, speaker_summary
+
+pytestmark = pytest.mark.filterwarnings("ignore:'uem' was approximated")
+
+FAKE_TOKEN = "hf_FakeTokenForTests0123456789abcdef"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread while this module runs. On a shared 2-core machine, OpenMP threads that
+    spin-wait for a descheduled partner slow pyannote's thousands of small convolutions 5-10x (measured:
+    the flite file took 44 s with one thread, over 100 s with two, under load); one thread is predictable."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def conversation():
+    from assets import flite_conversation
+
+    return flite_conversation()
+
+
+@pytest.fixture(scope="module")
+def transcript(conversation):
+    """The flite conversation through ``transcribe(..., diarize=True)``, with the turns diarize returned."""
+    captured = []
+    real = diarize_module.diarize
+
+    def recording(*args, **kwargs):  # observes the real diarize; replaces nothing
+        turns = real(*args, **kwargs)
+        captured.append(turns)
+        return turns
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(diarize_module, "diarize", recording)
+        frame = wk.transcribe(str(conversation.path), model="base", diarize=True, progress=False,
+                              timestamps="word", speaker_names={"SPEAKER_00": "First speaker"})
+    return frame, captured[0]
+
+
+def reference_turns(fixture) -> pd.DataFrame:
+    return pd.DataFrame([(t.start, t.end, t.speaker) for t in fixture.turns], columns=["start", "end", "speaker"])
+
+
+# --------------------------------------------------------------------------------------------------
+# The offline pipeline on real audio
+
+
+def test_pyannote_sample_offline_two_speakers_and_der(sample, monkeypatch):
+    """Built and run with every socket connection refused: the offline default makes no network call."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"diarization tried to open a network connection to {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    diarize_module.release_pipelines()  # build it here, under the guard
+    events = []
+    options = TranscribeOptions(diarize=True, progress=False)
+    turns = diarize_module.diarize(open_audio(str(sample.path)), options, callback=events.append)
+
+    assert list(turns.columns) == ["start", "end", "speaker"]
+    assert turns.speaker.nunique() == 2
+    assert turns.start.is_monotonic_increasing
+    assert (turns.start.iloc[1:].to_numpy() >= turns.end.iloc[:-1].to_numpy() - 1e-6).all(), "exclusive turns"
+    assert turns.speaker.iloc[0] == "SPEAKER_00"  # numbered in order of first speech
+    overlapping = pd.DataFrame(turns.attrs["overlapping"])
+    der = diarization_error_rate(overlapping, sample.path.with_suffix(".rttm"))
+    assert der <= 0.08, der
+    done = [e.done for e in events]
+    assert events and all(e.stage == "diarize" and e.total == 100 for e in events)
+    assert done == sorted(done) and done[-1] == 100
+
+
+def test_silence_gives_no_turns_and_cpu_diarization_waits_until_asked():
+    options = TranscribeOptions(diarize=True, progress=False, device="cpu")
+    pending = diarize_module.start_diarization(open_audio(np.zeros(16_000 * 5, dtype=np.float32)), options)
+    turns = pending()  # on CPU nothing ran before this call
+    assert turns.empty and list(turns.columns) == ["start", "end", "speaker"]
+    assert turns.attrs["overlapping"] == []
+
+
+# --------------------------------------------------------------------------------------------------
+# A 3-speaker conversation with exact ground truth, through transcribe()
+
+
+def test_flite_conversation_der(transcript, conversation):
+    _, turns = transcript
+    assert turns.speaker.nunique() == 3
+    der = diarization_error_rate(turns, reference_turns(conversation))
+    assert der <= 0.10, der
+
+
+def test_flite_conversation_segment_speaker_accuracy(transcript, conversation):
+    """Share of transcribed time whose speaker, mapped optimally to the reference, is the one speaking."""
+    frame, _ = transcript
+    assert frame.speaker.notna().all()
+    assert "First speaker" in set(frame.speaker) and "SPEAKER_00" not in set(frame.speaker)  # speaker_names
+    reference = reference_turns(conversation)
+    mapping = speaker_mapping(frame[["start", "end", "speaker"]], reference)
+    correct = total = 0.0
+    for start, end, speaker in zip(frame.start, frame.end, frame.speaker):
+        overlap = np.minimum(reference.end, end) - np.maximum(reference.start, start)
+        overlap = overlap.clip(lower=0)
+        total += overlap.sum()
+        correct += overlap[reference.speaker == mapping.get(speaker)].sum()
+    assert total > 0.8 * sum(t.end - t.start for t in conversation.turns)
+    assert correct / total >= 0.90, correct / total
+
+
+def test_flite_conversation_word_speaker_accuracy(transcript, conversation):
+    """Each word's own speaker, mapped optimally, against the reference speaker at the word's midpoint."""
+    frame, _ = transcript
+    reference = reference_turns(conversation)
+    mapping = speaker_mapping(frame[["start", "end", "speaker"]], reference)
+    words = [w for ws in frame.words for w in ws]
+    assert len(words) > 200 and all("speaker" in w for w in words)
+    middle = np.array([(w["start"] + w["end"]) / 2 for w in words])
+    starts, ends = reference.start.to_numpy(), reference.end.to_numpy()
+    gap = np.maximum(starts[None] - middle[:, None], middle[:, None] - ends[None])
+    truth = reference.speaker.to_numpy()[gap.argmin(axis=1)]  # the turn containing it, or the nearest
+    accuracy = np.mean([mapping.get(w["speaker"]) == t for w, t in zip(words, truth)])
+    assert accuracy >= 0.90, accuracy
+
+
+def test_speaker_summary_adds_up(transcript):
+    frame, _ = transcript
+    summary = speaker_summary(frame)
+    assert len(summary) == frame.speaker.nunique()
+    assert summary.talk_time_s.sum() == pytest.approx((frame.end - frame.start).sum())
+    assert summary.segments.sum() == len(frame)
+    assert summary.words.sum() == sum(len(ws) for ws in frame.words)
+    assert summary.share.sum() == pytest.approx(1.0)
+    assert (summary.turns >= 1).all() and (summary.turns <= summary.segments).all()
+    runs = (frame.speaker != frame.speaker.shift()).sum()
+    assert summary.turns.sum() == runs
+
+
+# --------------------------------------------------------------------------------------------------
+# Assignment (pure pandas)
+
+
+def _word(text, start, end):
+    return {"word": text, "start": start, "end": end, "probability": 0.9}
+
+
+@pytest.fixture
+def segments():
+    frame = pd.DataFrame({
+        "file": "f.wav", "start": [0.0, 4.0, 10.2, 21.0], "end": [4.0, 9.0, 15.0, 22.0],
+        "text": [" a b", " c d e", " f", " g"], "language": "en", "speaker": [None] * 4,
+        "avg_logprob": -0.2, "chunk": [0, 0, 1, 1],
+    }).astype({"chunk": "int64", "speaker": "object"})
+    frame.attrs["files"] = {"f.wav": {"duration": 22.0}}
+    return frame
+
+
+TURNS = pd.DataFrame({"start": [0.0, 5.0, 10.5], "end": [4.8, 10.0, 20.0], "speaker": ["A", "B", "A"]})
+
+
+def test_assign_without_words_uses_largest_overlap_then_nearest(segments):
+    result = assign_speakers(segments, TURNS)
+    assert result.speaker.tolist() == ["A", "B", "A", "A"]  # 4-9 s: 0.8 s with A, 4 s with B; 21 s: nearest
+    assert result.dtypes.equals(segments.dtypes) and result.attrs == segments.attrs
+    assert segments.speaker.isna().all()  # input untouched
+
+
+def test_assign_with_words_and_split_threshold(segments):
+    segments["words"] = [[_word(" a", 0, 1), _word(" b", 1, 4)],
+                         [_word(" c", 4.0, 4.7), _word(" d", 5.1, 7), _word(" e", 7, 9)],
+                         [_word(" f", 10.2, 15)], []]
+    original = [dict(w) for ws in segments.words for w in ws]
+
+    kept = assign_speakers(segments, TURNS, split_min_s=1.0)  # " c" lasts 0.7 s: not trusted on its own
+    assert kept.speaker.tolist() == ["A", "B", "A", "A"]
+    assert [w["speaker"] for w in kept.words.iloc[1]] == ["A", "B", "B"]
+
+    split = assign_speakers(segments, TURNS, split_min_s=0.5)
+    assert split[["start", "end", "text", "speaker"]].values.tolist() == [
+        [0.0, 4.0, " a b", "A"], [4.0, 4.7, "c", "A"], [5.1, 9.0, "d e", "B"],
+        [10.2, 15.0, " f", "A"], [21.0, 22.0, " g", "A"]]
+    assert split.chunk.tolist() == [0, 0, 0, 1, 1] and split.dtypes.equals(kept.dtypes)
+    assert split.attrs == segments.attrs
+    assert [w for ws in segments.words for w in ws] == original  # word dicts are new, inputs unchanged
+
+    never = assign_speakers(segments, TURNS, split_min_s=math.inf)
+    assert len(never) == len(segments)
+
+
+def test_assign_split_absorbs_short_runs():
+    words = [_word(" one", 0, 2), _word(" two", 2, 2.3), _word(" three", 2.3, 4), _word(" four", 4.2, 6)]
+    frame = pd.DataFrame({"start": [0.0], "end": [6.0], "text": ["one two three four"], "speaker": [None],
+                          "words": [words]})
+    turns = pd.DataFrame({"start": [0, 2, 2.3, 4.1], "end": [2, 2.3, 4.1, 6], "speaker": ["A", "B", "A", "B"]})
+    result = assign_speakers(frame, turns, split_min_s=1.0)
+    # the 0.3 s "two" (B) joins its neighbours (A); then A 0-4 s and B 4.2-6 s are both long enough
+    assert result[["start", "end", "text", "speaker"]].values.tolist() == [
+        [0.0, 4.0, "one two three", "A"], [4.2, 6.0, "four", "B"]]
+
+
+def test_assign_without_turns_and_empty_frames(segments):
+    empty_turns = pd.DataFrame(columns=["start", "end", "speaker"])
+    assert assign_speakers(segments, empty_turns).speaker.isna().all()
+    assert len(assign_speakers(segments.iloc[:0], TURNS)) == 0
+
+
+def test_assign_scales_to_ten_thousand_segments():
+    rng = np.random.default_rng(0)
+    starts = np.sort(rng.uniform(0, 36_000, 10_000))
+    frame = pd.DataFrame({"start": starts, "end": starts + rng.uniform(0.5, 5, 10_000), "text": " x y"})
+    frame["words"] = [[_word(" x", s, s + 0.3), _word(" y", s + 0.3, e)] for s, e in zip(frame.start, frame.end)]
+    edges = np.sort(rng.uniform(0, 36_000, 2_000))
+    turns = pd.DataFrame({"start": edges[:-1], "end": edges[1:], "speaker": rng.choice(["A", "B", "C"], 1_999)})
+    import time
+
+    started = time.perf_counter()
+    result = assign_speakers(frame, turns)
+    assert time.perf_counter() - started < 10
+    assert result.speaker.notna().all()
+
+
+def test_rename_speakers_segments_words_and_turns(segments):
+    segments["words"] = [[_word(" a", 0, 1)], [], [], []]
+    assigned = assign_speakers(segments, TURNS, split_min_s=math.inf)
+    renamed = rename_speakers(assigned, {"A": "Interviewer"})
+    assert renamed.speaker.tolist() == ["Interviewer", "B", "Interviewer", "Interviewer"]
+    assert renamed.words.iloc[0][0]["speaker"] == "Interviewer"
+    assert assigned.speaker.iloc[0] == "A"
+    turns = TURNS.copy()
+    turns.attrs["overlapping"] = TURNS.to_dict("records")
+    assert {t["speaker"] for t in rename_speakers(turns, {"B": "Guest"}).attrs["overlapping"]} == {"A", "Guest"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Options, tokens, errors
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(diarize=True, num_speakers=2, min_speakers=1), "not both"),
+    (dict(diarize=True, num_speakers=2, max_speakers=3), "not both"),
+    (dict(diarize=True, min_speakers=3, max_speakers=2), "larger than"),
+    (dict(num_speakers=2), "need diarize=True"),
+    (dict(speaker_names={"SPEAKER_00": "Ana"}), "need diarize=True"),
+    (dict(diarize=True, speaker_names={"SPEAKER_00": 1}), "speaker_names"),
+])
+def test_speaker_options_validated(kwargs, message):
+    with pytest.raises(OptionsError, match=message):
+        TranscribeOptions(**kwargs)
+
+
+def test_token_never_in_options_text():
+    options = TranscribeOptions(diarize=True, hf_token=FAKE_TOKEN)
+    assert FAKE_TOKEN not in repr(options) and FAKE_TOKEN not in str(options)
+    assert FAKE_TOKEN not in repr(options.replace(num_speakers=2))
+
+
+@pytest.mark.parametrize("via", ["option", "environment"])
+def test_hub_pipeline_failure_is_clear_and_token_free(via, monkeypatch):
+    """Offline (HF_HUB_OFFLINE=1, as in every test) the hub cannot be reached: one clear ModelError."""
+    options = dict(diarize=True, diarization_model="pyannote/speaker-diarization-community-1")
+    if via == "option":
+        options["hf_token"] = FAKE_TOKEN
+    else:
+        monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    with pytest.raises(ModelError) as caught:
+        diarize_module.load_pipeline(TranscribeOptions(**options))
+    message = str(caught.value)
+    assert FAKE_TOKEN not in message and FAKE_TOKEN not in repr(caught.value)
+    assert "https://hf.co/pyannote/speaker-diarization-community-1" in message and "HF_TOKEN" in message
+    assert "unreachable" in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no stack of hub errors
+
+
+def test_refused_token_message_says_how_to_accept_conditions():
+    try:
+        import httpx2 as httpx
+    except ImportError:
+        import httpx
+    from huggingface_hub.errors import GatedRepoError
+
+    response = httpx.Response(403, request=httpx.Request("GET", "https://huggingface.co/x"))
+    refused = GatedRepoError(f"403 Forbidden for token {FAKE_TOKEN}", response=response)
+    message = diarize_module._hub_failure("pyannote/speaker-diarization-3.1", refused, FAKE_TOKEN)
+    assert FAKE_TOKEN not in message
+    assert "refused" in message and "accept its conditions" in message and "HF_TOKEN" in message
+
+
+def test_missing_pyannote_names_the_extra(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("pyannote") else real(name, *a))
+    with pytest.raises(MissingDependencyError, match=r"whisperkit_nb\[diarization\]"):
+        diarize_module.offline_pipeline()
+
+
+def test_importing_the_stage_turns_pyannote_telemetry_off():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYANNOTE_METRICS_ENABLED"}
+    code = ("import whisperkit_nb.diarize\n"
+            "from pyannote.audio.telemetry.metrics import is_metrics_enabled\n"
+            "print(is_metrics_enabled())")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_secret_field_is_marked():
+    field = {f.name: f for f in dataclasses.fields(TranscribeOptions)}["hf_token"]
+    assert field.metadata.get("secret") is True and field.repr is False

