@@ -228,25 +228,34 @@ def decode_compiled(
     A static cache has fixed shapes, which is what lets the compiled graph (and CUDA graphs) be reused
     every step; the price is that finished rows keep their slots until the whole batch is done.
     """
-    from transformers import LogitsProcessorList
+    from transformers import GenerationMixin, LogitsProcessorList
     from transformers.modeling_outputs import BaseModelOutput
 
     _compile_once(whisper)
     tokens = whisper.tokens
+    prompts = torch.tensor([tokens.prompt(lang, task) for lang in languages], device=whisper.device)
+    prompt_len = prompts.shape[1]
     recorder = _ChosenLogprobs()
-    prompt_len = len(tokens.prompt(languages[0], task))
-    kwargs = dict(
+    # The generic generate loop, not Whisper's: its long-form wrapper re-seeks rows that end on a
+    # timestamp pair and then needs input_features, which we never pass (we hand it encoder outputs).
+    # Our own _Rules replace Whisper's timestamp and suppression processors, exactly as in `decode`.
+    sequences = GenerationMixin.generate(
+        whisper.model,
         encoder_outputs=BaseModelOutput(last_hidden_state=encoded),
-        return_timestamps=True,
+        decoder_input_ids=prompts,
+        decoder_attention_mask=torch.ones_like(prompts),
         max_length=prompt_len + max_new_tokens,  # (max_new_tokens would clash with the config's max_length)
         num_beams=1,
         do_sample=False,
         cache_implementation="static",
-        logits_processor=LogitsProcessorList([recorder]),  # runs after Whisper's own processors
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
+        forced_decoder_ids=None,
+        eos_token_id=tokens.eot,
+        pad_token_id=tokens.eot,
+        logits_processor=LogitsProcessorList([_RulesProcessor(_Rules(whisper, whisper.device), prompt_len),
+                                              recorder]),
     )
-    if tokens.multilingual:
-        kwargs.update(language=list(languages), task=task)
-    sequences = whisper.model.generate(**kwargs)
     if not torch.is_tensor(sequences):
         sequences = sequences["sequences"]
     if sequences.shape[1] > 0 and int(sequences[0, 0]) == tokens.sot:
@@ -267,6 +276,18 @@ def decode_compiled(
             )
         )
     return results
+
+
+class _RulesProcessor:
+    """`_Rules` as a transformers logits processor (it sees the prompt too, so strip it)."""
+
+    def __init__(self, rules: _Rules, prompt_len: int) -> None:
+        self.rules = rules
+        self.prompt_len = prompt_len
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        generated = input_ids[:, self.prompt_len :]
+        return self.rules.apply(scores.float(), generated, generated.shape[1])
 
 
 class _ChosenLogprobs:
