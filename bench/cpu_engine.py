@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,19 +21,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 import whisperkit_nb as wk  # noqa: E402
 from assets import asterisk_long  # noqa: E402
 from whisperkit_nb.evaluation import word_error_rate  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def words_inside(frame_rows: list[tuple[float, float, str]], span: tuple[float, float]) -> int:

@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import sys
 import time
 import warnings
@@ -34,6 +33,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 import whisperkit_nb as wk  # noqa: E402
 from whisperkit_nb.audio import open_audio  # noqa: E402
 from whisperkit_nb.diarize import diarize, load_pipeline  # noqa: E402
@@ -42,16 +42,6 @@ from whisperkit_nb.speaker_metrics import diarization_error_rate, speaker_mappin
 from whisperkit_nb.speakers import assign_speakers  # noqa: E402
 
 SPLITS = (0.0, 0.5, 1.0, 2.0, math.inf)
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def fixtures() -> dict[str, tuple[assets.Fixture, object]]:
