@@ -25,13 +25,15 @@ CodeSwitching = Literal["off", "hybrid", "english"]
 
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
-            group: str = "basic", nullable: bool = False) -> Any:
+            group: str = "basic", nullable: bool = False, secret: bool = False) -> Any:
     """A dataclass field carrying the metadata the CLI, magics and widgets are built from.
 
-    ``nullable`` marks options whose None means "off" although their default is a value.
+    ``nullable`` marks options whose None means "off" although their default is a value; ``secret``
+    options never appear in reprs, logs or tables.
     """
-    return field(default=default, metadata={"help": help, "low": low, "high": high, "group": group,
-                                            "nullable": nullable})
+    return field(default=default, repr=not secret,
+                 metadata={"help": help, "low": low, "high": high, "group": group, "nullable": nullable,
+                           "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -152,11 +154,8 @@ class TranscribeOptions:
         "directory. Default: the offline pipeline (segmentation-3.0 + CAM++ embeddings), no token needed.",
         group="speakers",
     )
-    hf_token: str | None = field(
-        default=None,
-        repr=False,  # a secret: never in reprs, logs or tables
-        metadata={"help": "Hugging Face token for gated hub pipelines (default: $HF_TOKEN).", "low": None,
-                  "high": None, "group": "speakers", "secret": True},
+    hf_token: str | None = _option(
+        None, "Hugging Face token for gated hub pipelines (default: $HF_TOKEN).", group="speakers", secret=True
     )
     speaker_split_min_s: float = _option(
         1.0,
