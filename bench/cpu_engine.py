@@ -1,11 +1,13 @@
-"""CPU benchmark (issue 2): this engine vs the "fixed" (insanely-fast-whisper) strategy vs faster-whisper's
-BatchedInferencePipeline, side by side in one run, on an 18-minute English file (Asterisk prompts with
-natural gaps and a 90 s digital-silence stretch).
+"""CPU benchmark (issues 2 and 3): this engine (its defaults, and the transformers engine) vs the "fixed"
+(insanely-fast-whisper) strategy vs faster-whisper's BatchedInferencePipeline, side by side in one run, on
+an 18-minute English file (Asterisk prompts with natural gaps and a 90 s digital-silence stretch).
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/cpu_engine.py [--minutes 18] [--model base] [--out bench/results]
 
-Prints audio seconds per wall second (x real time), WER after Whisper's English normaliser, and words
-hallucinated inside the silent stretch, for each system; writes the table as JSON beside it.
+Prints, for each system: audio seconds per wall second (x real time); WER after Whisper's English
+normaliser; inserted words (hypothesis words aligned to no reference word: hallucinations and repeats);
+words of segments overlapping the silent stretch (pro rata: segment times that span the silence count
+too); and speed ratios against the fixed strategy and faster-whisper. Writes the rows as JSON beside it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 import whisperkit_nb as wk  # noqa: E402
 from assets import asterisk_long  # noqa: E402
-from whisperkit_nb.evaluation import word_error_rate  # noqa: E402
+from whisperkit_nb.evaluation import wer_details  # noqa: E402
 
 
 def words_inside(frame_rows: list[tuple[float, float, str]], span: tuple[float, float]) -> int:
@@ -38,15 +40,13 @@ def words_inside(frame_rows: list[tuple[float, float, str]], span: tuple[float, 
     return round(count)
 
 
-def run_whisperkit(path: str, model: str, chunking: str, batch_size: int, dtype: str = "float32",
-                   engine: str = "transformers") -> tuple[float, list]:
+def run_whisperkit(path: str, model: str, **options) -> tuple[float, list]:
     import numpy as np
 
     # Warm up on 5 s of noise-free tone so model loading and first-call costs stay out of the timing,
     # as in a notebook session where the model is already loaded.
     warm = (0.1 * np.sin(np.arange(16000 * 5) * 2 * np.pi * 220 / 16000)).astype(np.float32)
-    options = dict(model=model, language="en", chunking=chunking, progress=False, batch_size=batch_size,
-                   dtype=dtype, engine=engine)
+    options = dict(model=model, language="en", progress=False, **options)
     wk.transcribe(warm, **options)
     started = time.perf_counter()
     df = wk.transcribe(path, **options)
@@ -71,23 +71,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=18.0)
     parser.add_argument("--model", default="base")
-    parser.add_argument("--batch-size", type=int, default=16, help="for whisperkit and the fixed strategy")
+    parser.add_argument("--batch-size", type=int, default=16,
+                        help="for the transformers rows and the fixed strategy (the default row picks its own)")
     parser.add_argument("--fw-batch-size", type=int, default=8, help="for faster-whisper (its README's setting)")
-    parser.add_argument("--systems", default="whisperkit,whisperkit-bf16,whisperkit-ct2,fixed,faster-whisper")
+    parser.add_argument("--systems", default="whisperkit,whisperkit-fp32,whisperkit-bf16,fixed,faster-whisper")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
 
     fixture = asterisk_long(minutes=args.minutes, silence_s=90.0)
     duration = fixture.turns[-1].end
     path = str(fixture.path)
+    fp32 = dict(engine="transformers", batch_size=args.batch_size)
     runners = {
-        "whisperkit": ("whisperkit (vad, fp32)", lambda: run_whisperkit(path, args.model, "vad", args.batch_size)),
-        "whisperkit-bf16": ("whisperkit (vad, bf16)",
-                            lambda: run_whisperkit(path, args.model, "vad", args.batch_size, "bfloat16")),
-        "whisperkit-ct2": ("whisperkit (vad, ctranslate2 int8)",
-                           lambda: run_whisperkit(path, args.model, "vad", args.fw_batch_size, "auto", "ctranslate2")),
+        "whisperkit": ("whisperkit (defaults: auto engine = ctranslate2 int8)",
+                       lambda: run_whisperkit(path, args.model)),
+        "whisperkit-fp32": ("whisperkit (transformers, fp32)", lambda: run_whisperkit(path, args.model, **fp32)),
+        "whisperkit-bf16": ("whisperkit (transformers, bf16)",
+                            lambda: run_whisperkit(path, args.model, **fp32, dtype="bfloat16")),
         "fixed": ("fixed (insanely-fast-whisper method, fp32)",
-                  lambda: run_whisperkit(path, args.model, "fixed", args.batch_size)),
+                  lambda: run_whisperkit(path, args.model, **fp32, chunking="fixed")),
         "faster-whisper": ("faster-whisper batched (int8)",
                            lambda: run_faster_whisper(path, args.model, args.fw_batch_size)),
     }
@@ -95,28 +97,31 @@ def main() -> None:
     for key in args.systems.split(","):
         label, runner = runners[key]
         seconds, segments = runner()
+        errors = wer_details(fixture.reference, " ".join(t for _, _, t in segments))
         rows.append({
             "system": label,
             "wall_s": round(seconds, 1),
             "x_real_time": round(duration / seconds, 1),
-            "wer": round(word_error_rate(fixture.reference, " ".join(t for _, _, t in segments)), 4),
+            "wer": round(errors.wer, 4),
+            "inserted_words": errors.insertions,
             "words_in_silence": words_inside(segments, fixture.silences[0]),
             "segments": len(segments),
         })
         print(json.dumps(rows[-1]), flush=True)
 
-    base = next((r for r in rows if r["system"].startswith("fixed")), None)
+    peers = {name: next((r for r in rows if r["system"].startswith(name)), None)
+             for name in ("fixed", "faster-whisper")}
     stamp = dt.datetime.now().strftime("%Y-%m-%d")
     machine = f"{cpu_model()}, {os.cpu_count()} cores, CPU only"
     print(f"\n{stamp} · {machine} · model {args.model} · batch {args.batch_size} (faster-whisper "
           f"{args.fw_batch_size}) · "
           f"{duration / 60:.1f} min audio incl. {fixture.silences[0][1] - fixture.silences[0][0]:.0f} s silence")
-    print(f"| system | x real time | wall s | WER | words in silence | vs fixed |")
-    print("|---|---|---|---|---|---|")
+    print("| system | x real time | wall s | WER | inserted words | words in silence | vs fixed | vs faster-whisper |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ratio = f"{base['wall_s'] / r['wall_s']:.2f}x" if base else "-"
+        ratios = [f"{p['wall_s'] / r['wall_s']:.2f}x" if p else "-" for p in peers.values()]
         print(f"| {r['system']} | {r['x_real_time']} | {r['wall_s']} | {r['wer'] * 100:.2f}% | "
-              f"{r['words_in_silence']} | {ratio} |")
+              f"{r['inserted_words']} | {r['words_in_silence']} | {ratios[0]} | {ratios[1]} |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"cpu_engine-{stamp}.json").write_text(json.dumps(

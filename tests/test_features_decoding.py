@@ -69,7 +69,7 @@ def test_model_cache_reuses_and_releases():
 def test_static_cache_and_compile_keep_the_text_identical(librivox):
     # chunk_s=10 gives a batch of several rows, some ending on a timestamp pair (the case Whisper's own
     # long-form generate mishandles when given encoder outputs).
-    options = dict(model="tiny.en", progress=False, chunk_s=10.0, batch_size=4)
+    options = dict(model="tiny.en", engine="transformers", progress=False, chunk_s=10.0, batch_size=4)
     eager = wk.transcribe(str(librivox.path), **options)
     compiled = wk.transcribe(str(librivox.path), **options, compile=True)
     assert len(eager) >= 3

@@ -1,5 +1,5 @@
 """Transcript quality with real weights (base): language detection, code-switching, silence and noise,
-fallback determinism."""
+fallback determinism. Without an engine named, these run what a CPU user gets (engine="auto": CTranslate2)."""
 
 from __future__ import annotations
 
@@ -83,12 +83,13 @@ def test_noise_and_silence_stretches_give_no_words_and_runs_are_identical():
         assert inside.empty, inside[["start", "end", "text"]]
 
 
-def test_sampling_fallback_is_reproducible(librivox):
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
+def test_sampling_fallback_is_reproducible(librivox, engine):
     from assets import read_wav
 
     samples = read_wav(librivox.path)[0][: 16000 * 8]
     # logprob_threshold just under 0 sends every chunk to temperature fallback (sampling at 1.0).
-    options = dict(model="tiny.en", progress=False, logprob_threshold=-0.001, temperature_step=1.0)
+    options = dict(model="tiny.en", engine=engine, progress=False, logprob_threshold=-0.001, temperature_step=1.0)
     first = wk.transcribe((samples, 16000), **options, seed=7)
     second = wk.transcribe((samples, 16000), **options, seed=7)
     pd.testing.assert_frame_equal(first, second)

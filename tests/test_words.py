@@ -1,4 +1,4 @@
-"""Word timestamps (cross-attention DTW) against exact reference times on real and synthetic speech."""
+"""Word timestamps (cross-attention DTW, both engines) against exact reference times on real and synthetic speech."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import whisperkit_nb as wk
 from whisperkit_nb.alignment import dtw
 
 
-@pytest.fixture(scope="module")
-def conversation_words():
+@pytest.fixture(scope="module", params=["transformers", "ctranslate2"])
+def conversation_words(request):
     from assets import flite_conversation
 
     fixture = flite_conversation()
-    df = wk.transcribe(str(fixture.path), model="base", language="en", timestamps="word", progress=False)
+    df = wk.transcribe(str(fixture.path), model="base", language="en", timestamps="word", progress=False,
+                       engine=request.param)
     return fixture, df
 
 

@@ -40,6 +40,8 @@ class WordTiming:
 def align_words(whisper: WhisperModel, encoded: torch.Tensor, results: list[DecodedChunk],
                 durations: list[float], task: str) -> list[list[WordTiming]]:
     """Word timings (chunk time) for every decoded chunk of a batch."""
+    if getattr(whisper, "engine", "transformers") == "ctranslate2":
+        return _align_ct2(whisper, encoded, results, durations)
     heads = _alignment_heads(whisper)
     tokens = whisper.tokens
     rows = []
@@ -61,6 +63,30 @@ def align_words(whisper: WhisperModel, encoded: torch.Tensor, results: list[Deco
         frames = max(1, min(1500, int(np.ceil(durations[i] * FRAMES_PER_SECOND))))
         matrix = _normalise(weights[i, :, : len(rows[i]), :frames])[prompt_len : len(rows[i]) - 1]
         timings.append(_words(whisper, text, probs, matrix, result.language))
+    return timings
+
+
+def _align_ct2(whisper, encoded: torch.Tensor, results: list[DecodedChunk],
+               durations: list[float]) -> list[list[WordTiming]]:
+    """The same recipe on CTranslate2: its ``align`` runs the teacher-forced pass over the model's
+    alignment heads, normalisation, median filter and DTW in one call and returns the path."""
+    from . import ct2_engine
+
+    eot = whisper.tokens.eot
+    texts = [[t for t in r.tokens if t < eot] for r in results]
+    todo = [i for i, text in enumerate(texts) if text]
+    timings: list[list[WordTiming]] = [[] for _ in results]
+    # align takes one start sequence per call: group the rows by language and task.
+    by_prompt: dict[tuple, list[int]] = {}
+    for i in todo:
+        by_prompt.setdefault((results[i].language, results[i].task), []).append(i)
+    for (language, task), rows in by_prompt.items():
+        prompt = whisper.tokens.prompt(language, task)  # CTranslate2 appends <|notimestamps|> itself
+        frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
+        paths = ct2_engine.align(whisper, encoded[rows], prompt, [texts[i] for i in rows], frames)
+        for i, (token_index, frame_index) in zip(rows, paths):
+            probs = [float(np.exp(lp)) for t, lp in zip(results[i].tokens, results[i].logprobs) if t < eot]
+            timings[i] = _words_on_path(whisper, texts[i], probs, token_index, frame_index, results[i].language)
     return timings
 
 
@@ -140,6 +166,12 @@ def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _words(whisper: WhisperModel, text: list[int], probs: list[float], matrix: np.ndarray,
            language: str | None) -> list[WordTiming]:
     token_index, frame_index = dtw(-matrix)
+    return _words_on_path(whisper, text, probs, token_index, frame_index, language)
+
+
+def _words_on_path(whisper, text: list[int], probs: list[float], token_index: np.ndarray,
+                   frame_index: np.ndarray, language: str | None) -> list[WordTiming]:
+    """Words from a token-to-frame path (rows: the text tokens, then end-of-text)."""
     words, groups = _split_words(whisper, text + [whisper.tokens.eot], language)
     boundaries = np.cumsum([0] + [len(g) for g in groups[:-1]])
     jumps = np.pad(np.diff(token_index), (1, 0), constant_values=1).astype(bool)

@@ -48,6 +48,9 @@ class Ct2Whisper:
     n_mels: int
     engine: str = "ctranslate2"
     attn_implementation: str = "ctranslate2"
+    # A second instance for temperature fallback, fresh for each input (see `sampling_model`).
+    sampler: object | None = None
+    sampler_args: dict | None = None
 
     @property
     def name(self) -> str:
@@ -67,14 +70,34 @@ def load(name: str, device: torch.device, dtype: str) -> Ct2Whisper:
 
     directory = _ct2_directory(name, is_ct2_whisper_dir)
     compute_type = {"auto": "int8" if device.type == "cpu" else "float16"}.get(dtype, dtype)
-    model = ctranslate2.models.Whisper(
-        str(directory), device="cuda" if device.type == "cuda" else "cpu",
-        device_index=device.index or 0, compute_type=compute_type, intra_threads=os.cpu_count() or 1,
-    )
+    args = dict(model_path=str(directory), device="cuda" if device.type == "cuda" else "cpu",
+                device_index=device.index or 0, compute_type=compute_type, intra_threads=os.cpu_count() or 1)
+    model = ctranslate2.models.Whisper(**args)
     tokenizer = _tokenizer(directory / "tokenizer.json")
     tokens = SpecialTokens.from_tokenizer(tokenizer, bool(model.is_multilingual))
     return Ct2Whisper(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
-                      compute_type, int(model.n_mels))
+                      compute_type, int(model.n_mels), sampler_args=args)
+
+
+def new_input(whisper: Ct2Whisper) -> None:
+    """Forget the sampling instance: the next input's fallback draws start from its seed again."""
+    whisper.sampler = None
+
+
+def sampling_model(whisper: Ct2Whisper, seed: int):
+    """The instance that samples fallback chunks, created on the input's first fallback.
+
+    CTranslate2 seeds a worker thread's generator from ``set_random_seed`` at its first draw only;
+    later calls continue that stream. A fresh instance per input (fresh worker threads) seeded here
+    makes the input's sequence of draws, and so its DataFrame, repeat exactly run to run. The greedy
+    instance never samples, so it is left alone. Costs one model load on inputs that need a fallback.
+    """
+    import ctranslate2
+
+    if whisper.sampler is None:
+        ctranslate2.set_random_seed(int(seed))
+        whisper.sampler = ctranslate2.models.Whisper(**whisper.sampler_args)
+    return whisper.sampler
 
 
 def _ct2_directory(name: str, is_ct2_dir) -> Path:
@@ -126,21 +149,19 @@ def language_probabilities(whisper: Ct2Whisper, encoded: torch.Tensor) -> tuple[
 
 def decode(whisper: Ct2Whisper, encoded: torch.Tensor, languages, tasks, max_new_tokens: int,
            temperatures=None, seeds=None):
-    import ctranslate2
-
     from .decoding import DecodedChunk
 
     tasks = [tasks] * len(languages) if isinstance(tasks, str) else list(tasks)
     temperature = (temperatures or [0.0])[0]
     if temperatures and len(set(temperatures)) > 1:
         raise OptionsError("engine='ctranslate2' samples one temperature per call.")
-    if temperature > 0:
-        # CTranslate2 has one process-wide generator: seed it per call (our fallback batches are fixed
-        # by the input and options, so runs repeat exactly).
-        ctranslate2.set_random_seed(int(seeds[0]) if seeds else 0)
+    # Fallback batches are fixed by the input and options, so the per-input sampler repeats exactly.
+    model = sampling_model(whisper, seeds[0] if seeds else 0) if temperature > 0 else whisper.ct2
     prompts = [whisper.tokens.prompt(lang, task) for lang, task in zip(languages, tasks)]
-    results = whisper.ct2.generate(
-        _view(encoded), prompts, beam_size=1, max_length=max_new_tokens, return_scores=True,
+    results = model.generate(
+        # CTranslate2's Whisper generates at most max_length // 2 tokens (measured with 4.8: 20 -> 10,
+        # 448 -> 224), so twice the budget gives the decoder the tokens the option promises.
+        _view(encoded), prompts, beam_size=1, max_length=2 * max_new_tokens, return_scores=True,
         return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1], max_initial_timestamp_index=50,
         sampling_topk=0 if temperature > 0 else 1, sampling_temperature=temperature or 1.0,
     )
@@ -156,3 +177,17 @@ def decode(whisper: Ct2Whisper, encoded: torch.Tensor, languages, tasks, max_new
             truncated=len(seq) >= max_new_tokens, temperature=temperature, task=task,
         ))
     return decoded
+
+
+def align(whisper: Ct2Whisper, encoded: torch.Tensor, prompt: list[int], texts: list[list[int]],
+          mel_frames: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Token-to-frame paths (text tokens then end-of-text, against 20 ms encoder frames) for word timings.
+
+    ``mel_frames`` is each row's length in 10 ms mel frames (CTranslate2 halves it for the encoder).
+    """
+    results = whisper.ct2.align(_view(encoded), prompt, texts, mel_frames)
+    paths = []
+    for result in results:
+        pairs = np.array(result.alignments, dtype=np.int64).reshape(-1, 2)
+        paths.append((pairs[:, 0], pairs[:, 1]))
+    return paths

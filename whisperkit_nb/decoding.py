@@ -71,6 +71,15 @@ def _sot_logits(whisper: WhisperModel, encoded: torch.Tensor) -> torch.Tensor:
     return whisper.model.proj_out(hidden.last_hidden_state[:, 0]).float()
 
 
+def new_input(whisper: WhisperModel) -> None:
+    """Called before each input, so that its sampled fallbacks depend on it alone (CTranslate2 keeps
+    sampling state between calls; the transformers engine seeds a generator per row and needs nothing)."""
+    if _ct2(whisper):
+        from . import ct2_engine
+
+        ct2_engine.new_input(whisper)
+
+
 @torch.inference_mode()
 def decode(
     whisper: WhisperModel,

@@ -172,7 +172,7 @@ def load_model(options: TranscribeOptions) -> WhisperModel:
     dtype = resolve_dtype(options.dtype, device)
     attn = resolve_attention(options.attn_implementation, device, dtype)
     name = options.model or default_model_name(device)
-    if options.engine == "ctranslate2":
+    if resolve_engine(options, device, name) == "ctranslate2":
         return _load_ct2(name, device, options)
     key = (name, str(device), dtype, attn)
     with _cache_lock:
@@ -193,6 +193,28 @@ def load_model(options: TranscribeOptions) -> WhisperModel:
             raise ModelError(f"Cannot load model {name!r} from {resolved.path}: {err}") from err
         _loaded[key] = loaded
         return loaded
+
+
+def resolve_engine(options: TranscribeOptions, device: torch.device, name: str) -> str:
+    """The engine ``engine="auto"`` means: CTranslate2 (int8) on a CPU when it is installed, the options
+    are ones it runs (VAD chunking, no compile, automatic dtype and attention) and CTranslate2 weights
+    for ``name`` are at hand; transformers otherwise."""
+    if options.engine != "auto":
+        return options.engine
+    from . import ct2, ct2_engine, packs
+
+    runs_on_ct2 = (
+        device.type == "cpu" and options.chunking == "vad"
+        and not options.compile and options.dtype == "auto" and options.attn_implementation == "auto"
+    )
+    if not runs_on_ct2 or not ct2_engine.available():
+        return "transformers"
+    local = Path(os.path.expanduser(name))
+    if local.exists():
+        has_weights = ct2.is_ct2_whisper_dir(local)
+    else:
+        has_weights = name in ct2_engine.HUB_REPOS and (not hub_offline() or packs.offline_pack_dir(name) is not None)
+    return "ctranslate2" if has_weights else "transformers"
 
 
 def _load_ct2(name: str, device: torch.device, options: TranscribeOptions):

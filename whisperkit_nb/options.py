@@ -76,8 +76,9 @@ class TranscribeOptions:
     )
     engine: Engine = _option(
         "auto",
-        "transformers (PyTorch; GPUs, word timestamps, compile) or ctranslate2 (int8 on CPU, float16 on GPU; "
-        "pip install 'whisperkit_nb[faster-whisper]'). auto: transformers.",
+        "transformers (PyTorch; GPUs, compile) or ctranslate2 (int8 on CPU, float16 on GPU; "
+        "pip install 'whisperkit_nb[faster-whisper]'). auto: ctranslate2 on a CPU when installed and the "
+        "other options allow it (vad chunking, no compile, dtype and attention auto), else transformers.",
     )
     chunking: Chunking = _option(
         "vad",
@@ -175,7 +176,7 @@ class TranscribeOptions:
         if self.task == "translate" and self.model and self.model.endswith(".en"):
             raise OptionsError(f"task='translate' needs a multilingual model; {self.model!r} is English-only.")
         if self.engine == "ctranslate2":
-            for name, value, off in (("timestamps", self.timestamps, "segment"), ("compile", self.compile, False),
+            for name, value, off in (("compile", self.compile, False),
                                      ("chunking", self.chunking, "vad"),
                                      ("attn_implementation", self.attn_implementation, "auto")):
                 if value != off:

@@ -24,7 +24,7 @@ from .alignment import align_words
 from .audio import ARRAY_NAME, SAMPLE_RATE, AudioSource, is_array_pair, expand_inputs, open_audio
 from .chunking import Chunk, pack_chunks, split_long_regions
 from . import quality
-from .decoding import decode, decode_compiled, encode, language_probabilities
+from .decoding import decode, decode_compiled, encode, language_probabilities, new_input
 from .device import auto_batch_size
 from .errors import AudioError, OptionsError, TranscriptionFailures
 from .features import LogMel
@@ -32,7 +32,7 @@ from .frame import segments_to_frame
 from .language import detect_file_language, vote
 from .models import WhisperModel, load_model
 from .options import TranscribeOptions
-from .segments import Segment, chunk_segments, covered_until
+from .segments import Segment, chunk_segments, covered_until, up_to_last_timestamp
 from .tokens import normalize_language
 from .vad import speech_probabilities, speech_regions
 
@@ -182,6 +182,7 @@ def stream_segments(
 
         yield from fixed_segments(source, opts, whisper, language, info)
         return
+    new_input(whisper)
     yield from _vad_segments(source, opts, whisper, language, info, callback)
 
 
@@ -267,12 +268,14 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
                 else [None] * len(batch)
             )
             for (chunk, samples, _), result, chunk_words in zip(batch, decoded, words):
+                tail_from = _tail_start(chunk, result, whisper.tokens.timestamp_begin)
+                if tail_from is not None:  # the tail re-decodes what follows the last timestamp
+                    result = up_to_last_timestamp(result, whisper.tokens.timestamp_begin)
                 segments = chunk_segments(result, chunk, whisper.tokens.timestamp_begin, whisper.tokens.eot,
                                           whisper.tokenizer, source.name, chunk_words)
                 done.setdefault(chunk.index, []).extend(segments)
                 waiting.discard(chunk.index)
                 spoken[result.language] = spoken.get(result.language, 0.0) + chunk.duration
-                tail_from = _tail_start(chunk, result, whisper.tokens.timestamp_begin)
                 if tail_from is not None:
                     tails.append((chunk.tail(tail_from), samples[int(tail_from * SAMPLE_RATE) :], result.language))
                     waiting.add(chunk.index)

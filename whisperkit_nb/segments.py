@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from dataclasses import dataclass
@@ -133,6 +134,16 @@ def covered_until(decoded: DecodedChunk, timestamp_begin: int) -> float:
     """Chunk time up to which the decoded text reaches (its last timestamp token)."""
     stamps = [t for t in decoded.tokens if t >= timestamp_begin]
     return (stamps[-1] - timestamp_begin) * SECONDS_PER_TIMESTAMP if stamps else 0.0
+
+
+def up_to_last_timestamp(decoded: DecodedChunk, timestamp_begin: int) -> DecodedChunk:
+    """The decoded chunk without text after its last timestamp token.
+
+    Used when the rest of the chunk is re-decoded as a tail from that timestamp: the unfinished last
+    segment would otherwise appear twice (once running to the chunk's end, once from the tail).
+    """
+    last = max((i for i, t in enumerate(decoded.tokens) if t >= timestamp_begin), default=-1)
+    return dataclasses.replace(decoded, tokens=decoded.tokens[: last + 1], logprobs=decoded.logprobs[: last + 1])
 
 
 def _split_at_timestamps(tokens: list[int], timestamp_begin: int) -> list[tuple[int, int]]:
