@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := pocketsphinx-testdata asterisk-core-sounds-en-wav asterisk-core-sounds-en \
 	asterisk-core-sounds-es-wav asterisk-core-sounds-es asterisk-core-sounds-fr-wav asterisk-core-sounds-fr \
-	flite espeak-ng
+	flite espeak-ng chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Everything runs offline: no hub, no telemetry; derived files (converted models) cached in the repo.

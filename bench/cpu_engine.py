@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -53,7 +54,7 @@ def run_whisperkit(path: str, model: str, **options) -> tuple[float, list]:
     return time.perf_counter() - started, list(zip(df.start, df.end, df.text))
 
 
-def run_faster_whisper(path: str, model: str, batch_size: int) -> tuple[float, list]:
+def run_faster_whisper(path: str, model: str, batch_size: int, timestamps: bool = False) -> tuple[float, list]:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     from whisperkit_nb.packs import offline_pack_dir
@@ -62,7 +63,8 @@ def run_faster_whisper(path: str, model: str, batch_size: int) -> tuple[float, l
                       cpu_threads=os.cpu_count() or 2)
     pipe = BatchedInferencePipeline(fw)
     started = time.perf_counter()
-    segments, _ = pipe.transcribe(path, language="en", batch_size=batch_size)
+    # Its batched mode decodes without timestamps by default (one segment per chunk).
+    segments, _ = pipe.transcribe(path, language="en", batch_size=batch_size, without_timestamps=not timestamps)
     rows = [(s.start, s.end, s.text) for s in segments]
     return time.perf_counter() - started, rows
 
@@ -74,7 +76,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16,
                         help="for the transformers rows and the fixed strategy (the default row picks its own)")
     parser.add_argument("--fw-batch-size", type=int, default=8, help="for faster-whisper (its README's setting)")
-    parser.add_argument("--systems", default="whisperkit,whisperkit-fp32,whisperkit-bf16,fixed,faster-whisper")
+    parser.add_argument("--systems", default="whisperkit,whisperkit-fp32,whisperkit-bf16,fixed,faster-whisper,"
+                        "faster-whisper-timestamps")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds per system (median reported)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
 
@@ -92,15 +96,29 @@ def main() -> None:
                   lambda: run_whisperkit(path, args.model, **fp32, chunking="fixed")),
         "faster-whisper": ("faster-whisper batched (int8)",
                            lambda: run_faster_whisper(path, args.model, args.fw_batch_size)),
+        "faster-whisper-timestamps": ("faster-whisper batched (int8, without_timestamps=False)",
+                                      lambda: run_faster_whisper(path, args.model, args.fw_batch_size, True)),
     }
+    # Rounds interleave the systems, so a slow spell of a shared machine hits them all; the median of the
+    # rounds is reported. Decoding is deterministic: the text (and its scores) come from the first round.
+    keys = args.systems.split(",")
+    times: dict[str, list[float]] = {key: [] for key in keys}
+    texts: dict[str, list] = {}
+    for round_ in range(args.repeats):
+        for key in keys:
+            seconds, segments = runners[key][1]()
+            times[key].append(seconds)
+            texts.setdefault(key, segments)
+            print(f"round {round_ + 1}: {key} {seconds:.1f} s", flush=True)
     rows = []
-    for key in args.systems.split(","):
-        label, runner = runners[key]
-        seconds, segments = runner()
+    for key in keys:
+        segments = texts[key]
+        seconds = statistics.median(times[key])
         errors = wer_details(fixture.reference, " ".join(t for _, _, t in segments))
         rows.append({
-            "system": label,
+            "system": runners[key][0],
             "wall_s": round(seconds, 1),
+            "wall_s_rounds": [round(t, 1) for t in times[key]],
             "x_real_time": round(duration / seconds, 1),
             "wer": round(errors.wer, 4),
             "inserted_words": errors.insertions,
@@ -110,11 +128,11 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
 
     peers = {name: next((r for r in rows if r["system"].startswith(name)), None)
-             for name in ("fixed", "faster-whisper")}
+             for name in ("fixed", "faster-whisper batched (int8)")}
     stamp = dt.datetime.now().strftime("%Y-%m-%d")
     machine = f"{cpu_model()}, {os.cpu_count()} cores, CPU only"
     print(f"\n{stamp} · {machine} · model {args.model} · batch {args.batch_size} (faster-whisper "
-          f"{args.fw_batch_size}) · "
+          f"{args.fw_batch_size}) · median of {args.repeats} rounds · "
           f"{duration / 60:.1f} min audio incl. {fixture.silences[0][1] - fixture.silences[0][0]:.0f} s silence")
     print("| system | x real time | wall s | WER | inserted words | words in silence | vs fixed | vs faster-whisper |")
     print("|---|---|---|---|---|---|---|---|")

@@ -19,10 +19,11 @@ def covered(turn, spans) -> float:
 
 
 def test_chunks_cover_speech_skip_silence_and_fit_the_window(long_english):
-    chunks, duration = plan_chunks(open_audio(str(long_english.path)), TranscribeOptions())
+    options = TranscribeOptions()
+    chunks, duration = plan_chunks(open_audio(str(long_english.path)), options)
     assert abs(duration - long_english.turns[-1].end) < 3.0
     spans = [span for c in chunks for span in c.spans]
-    assert all(c.duration <= 30.0 for c in chunks)
+    assert all(c.duration <= options.chunk_s <= 30.0 for c in chunks)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # sorted, disjoint
     recall = [covered(t, spans) for t in long_english.turns]
     assert np.mean(recall) > 0.97 and min(recall) > 0.8
@@ -31,7 +32,7 @@ def test_chunks_cover_speech_skip_silence_and_fit_the_window(long_english):
     speech = sum(t.end - t.start for t in long_english.turns)
     assert sum(c.duration for c in chunks) < speech + 0.25 * len(spans) + 1  # only pads added
     # Packing is dense: few chunks for the speech there is.
-    assert len(chunks) <= np.ceil(speech / 30.0) + 3
+    assert len(chunks) <= np.ceil(speech / options.chunk_s) + 3
 
 
 def test_vad_probabilities_stream_equals_one_block(librivox):

@@ -141,7 +141,10 @@ class TranscribeOptions:
         low=0.0, high=3600.0, group="advanced",
     )
     chunk_s: float = _option(
-        30.0, "Longest chunk handed to Whisper (its window is 30 s).", low=5.0, high=30.0, group="advanced"
+        28.0,
+        "Most seconds of speech packed into one 30 s Whisper window. The last 2 s stay silent by default: "
+        "Whisper tends to drop an utterance that runs to the very end of its window.",
+        low=5.0, high=30.0, group="advanced",
     )
     diarize: bool = _option(False, "Fill the speaker column with pyannote.audio speaker diarization.",
                             group="speakers")

@@ -240,7 +240,7 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
     waiting: set[int] = set()  # chunks whose tail is still to be decoded
     next_out = 0
     transcribed = 0.0
-    bar = tqdm(total=round(speech, 1), unit="s", desc=_short(source.name), disable=not opts.progress,
+    bar = tqdm(total=round(speech, 1), unit="s", desc=short_name(source.name), disable=not opts.progress,
                leave=False)
     try:
         while taken < len(chunks) or tails:
@@ -437,5 +437,6 @@ def _options(options: TranscribeOptions | None, kwargs: dict[str, Any]) -> Trans
     return options.replace(**kwargs) if kwargs else options
 
 
-def _short(name: str, width: int = 30) -> str:
+def short_name(name: str, width: int = 30) -> str:
+    """An input's name for progress displays: its last ``width`` characters."""
     return name if len(name) <= width else "…" + name[-(width - 1) :]

@@ -1,0 +1,293 @@
+"""The magics in a real IPython shell, and the control panel they share their session defaults with."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import wave
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import pytest
+from assets import read_wav
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+import whisperkit_nb as wk
+from whisperkit_nb.notebook import progress
+from whisperkit_nb.notebook.controls import Controls
+from whisperkit_nb.notebook.state import SESSION
+from whisperkit_nb.options import base_type_of, choices_of, option_fields
+
+FAST = "--model tiny.en --no-progress"
+
+
+@pytest.fixture(scope="module")
+def shell():
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "whisperkit_nb")
+    return shell
+
+
+@pytest.fixture(autouse=True)
+def fresh_session():
+    SESSION.reset()
+    yield
+    SESSION.reset()
+
+
+@pytest.fixture(scope="module")
+def clips(sample, tmp_path_factory):
+    """Two short speech clips of the sample call as WAV files ("Hello. Hello. Oh, hello." and "I didn't know
+    you were there. Neither did I."), and the first as samples."""
+    samples, rate = read_wav(sample.path)
+    folder = tmp_path_factory.mktemp("clips")
+    paths = []
+    for name, (start, end) in {"a": (6.5, 9.0), "b": (8.9, 11.0)}.items():
+        path = folder / f"clip_{name}.wav"
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(samples[int(start * rate) : int(end * rate)].tobytes())
+        paths.append(path)
+    return paths, samples[int(6.5 * rate) : int(9.0 * rate)].astype(np.float32) / 32768
+
+
+@pytest.fixture
+def fake_transcribe(monkeypatch):
+    """Replaces the pipeline's transcribe: records its calls, reports progress per input, returns a tiny frame."""
+    from whisperkit_nb.audio import expand_inputs
+    from whisperkit_nb.pipeline import ProgressEvent
+
+    calls = []
+
+    def transcribe(audio, options, *, callback=None):
+        calls.append((audio, options))
+        names = [str(item) if isinstance(item, str) else "<array>" for item in expand_inputs(audio)]
+        for name in names:
+            for stage, done in (("vad", 4.0), ("transcribe", 2.0), ("transcribe", 4.0)):
+                callback(ProgressEvent(stage, name, done, 4.0))
+        return pd.DataFrame({"file": names, "start": 0.0, "end": 1.0, "text": "hi"})
+
+    monkeypatch.setattr("whisperkit_nb.pipeline.transcribe", transcribe)
+    return calls
+
+
+def run(shell, cell: str):
+    result = shell.run_cell(cell)
+    result.raise_error()
+    return result.result
+
+
+def test_help_documents_every_option(shell):
+    with capture_output() as shown:
+        shell.run_cell("%transcribe?")
+    for f in option_fields():
+        flag = "--" + f.name.replace("_", "-")
+        assert flag in shown.stdout, flag
+        assert f.metadata["help"].split()[0] in shown.stdout
+    assert "-o NAME" in shown.stdout and "FILE_OR_GLOB" in shown.stdout
+    for magic in (shell.find_cell_magic("transcribe"), shell.find_line_magic("whisperkit")):
+        assert all("--" + f.name.replace("_", "-") in magic.__doc__ for f in option_fields())
+
+
+def test_line_magic_returns_and_stores_a_dataframe(shell, clips):
+    paths, _ = clips
+    shell.user_ns["path"] = str(paths[0])
+    frame = run(shell, f"df = %transcribe {{path}} {FAST} -o kept\ndf")
+    assert isinstance(frame, pd.DataFrame) and len(frame) >= 1
+    assert shell.user_ns["kept"] is shell.user_ns["df"] is frame
+    assert set(frame.file) == {str(paths[0])}
+    assert "hello" in " ".join(frame.text).lower()
+
+
+def test_variables_holding_audio_are_looked_up(shell, clips, fake_transcribe):
+    paths, samples = clips
+    shell.user_ns.update(clip=samples, pair=(samples, 16000), several=[str(p) for p in paths])
+    assert list(run(shell, "%transcribe clip").file) == ["<array>"]
+    assert fake_transcribe[-1][0] is samples
+    run(shell, "%transcribe pair")
+    assert fake_transcribe[-1][0] is shell.user_ns["pair"]
+    run(shell, f"%transcribe several {paths[0]}")
+    assert fake_transcribe[-1][0] == [str(paths[0]), str(paths[1]), str(paths[0])]
+
+
+def test_cell_magic_transcribes_a_corpus_into_one_dataframe(shell, clips):
+    paths, _ = clips
+    shell.user_ns["folder"] = str(paths[0].parent)
+    with capture_output() as shown:
+        run(shell, f"%%transcribe corpus {FAST}\n# the two clips\n{{folder}}/clip_a.wav\n\n{{folder}}/clip_b*.wav\n")
+    corpus = shell.user_ns["corpus"]
+    assert list(dict.fromkeys(corpus.file)) == [str(p) for p in paths]
+    assert "corpus: " in shown.stdout
+    text = " ".join(corpus.text).lower()
+    assert "hello" in text and "there" in text
+
+
+def test_cell_magic_without_name_returns_the_frame(shell, clips, fake_transcribe):
+    frame = run(shell, f"%%transcribe\n{clips[0][1]}")
+    assert isinstance(frame, pd.DataFrame) and list(frame.file) == [str(clips[0][1])]
+
+
+def test_bad_options_are_usage_errors_naming_the_option(shell, clips):
+    with pytest.raises(UsageError, match="batch_size"):
+        shell.run_line_magic("transcribe", f"{clips[0][0]} --batch-size 0")
+    with pytest.raises(UsageError, match="diarize=True"):
+        shell.run_line_magic("transcribe", f"{clips[0][0]} --num-speakers 2")
+    with pytest.raises(UsageError, match="chunking"):
+        shell.run_line_magic("whisperkit", "--chunking bogus")
+    with pytest.raises(UsageError, match="no audio"):
+        shell.run_cell_magic("transcribe", "x", "\n# nothing\n")
+
+
+def test_whisperkit_and_controls_share_the_session(shell):
+    report = shell.run_line_magic("whisperkit", "--model tiny.en --batch-size 4")
+    assert report.defaults["model"] == "tiny.en" and report.defaults["batch_size"] == 4
+    for fact in ("device", "gpu", "dtype", "attention", "flash-attn"):
+        assert fact in report.device
+    assert "tiny.en" in report._repr_html_() and "flash-attn" in repr(report)
+
+    panel = wk.controls()
+    assert panel.widgets["model"].value == "tiny.en" and panel.widgets["batch_size"].value == 4
+    assert panel.options == SESSION.options
+
+    panel.widgets["vad_threshold"].input.value = 0.3  # as if typed in the browser
+    panel.widgets["task"].input.value = "translate"  # invalid with an English-only model: not applied
+    assert "English-only" in panel.message.value and SESSION.options.task == "transcribe"
+    panel.widgets["task"].input.value = "transcribe"
+    assert panel.message.value == ""
+    assert shell.run_line_magic("whisperkit", "").defaults["vad_threshold"] == 0.3
+
+    shell.run_line_magic("whisperkit", "--diarize --num-speakers 3 --hf-token secret-value")
+    assert panel.widgets["diarize"].value is True and panel.widgets["num_speakers"].value == 3
+    assert panel.widgets["hf_token"].input.value == "" and panel.options.hf_token == "secret-value"
+    assert "secret-value" not in repr(shell.run_line_magic("whisperkit", ""))
+    shell.run_line_magic("whisperkit", "--reset")
+    assert panel.options == SESSION.options and panel.widgets["batch_size"].value is None
+
+
+def test_magic_uses_the_session_defaults(shell, clips, monkeypatch):
+    seen = []
+    monkeypatch.setattr("whisperkit_nb.notebook.magics.transcribe_with_progress",
+                        lambda audio, options: seen.append((audio, options)) or pd.DataFrame())
+    shell.run_line_magic("whisperkit", "--model tiny.en --vad-threshold 0.4")
+    shell.run_line_magic("transcribe", f"{clips[0][0]} --batch-size 2")
+    audio, options = seen[-1]
+    assert audio == str(clips[0][0])
+    assert (options.model, options.vad_threshold, options.batch_size) == ("tiny.en", 0.4, 2)
+    assert SESSION.options.batch_size is None, "flags of one call do not change the session"
+
+
+def test_controls_cover_every_option(shell):
+    panel = wk.controls("talk.m4a")
+    tree = list(_walk(panel))
+    accordions = {acc.get_title(0): set(_walk(acc)) for acc in tree if isinstance(acc, widgets.Accordion)}
+    assert set(accordions) == {"Advanced", "Speakers"}
+    for f in option_fields():
+        option = panel.widgets[f.name]
+        assert option.input in tree, f.name
+        group = f.metadata["group"]
+        if group != "basic":
+            assert option.input in accordions[group.title()], f.name
+        kind, choices = base_type_of(f), choices_of(f)
+        if choices:
+            assert isinstance(option.input, widgets.Dropdown) and tuple(option.input.options) == choices
+        elif kind is bool:
+            assert isinstance(option.input, widgets.Checkbox)
+        elif f.metadata.get("secret"):
+            assert isinstance(option.input, widgets.Password)
+        elif kind in (int, float):
+            assert isinstance(option.input, (widgets.BoundedIntText, widgets.BoundedFloatText))
+            assert (option.input.min, option.input.max) == (f.metadata["low"], f.metadata["high"])
+        assert option.input.tooltip == f.metadata["help"]
+    assert panel.audio.value == "talk.m4a" and panel.result is None
+    assert isinstance(panel, Controls) and panel.button.description == "Transcribe"
+
+
+def test_panel_transcribes_and_shows_the_result_and_player(clips, monkeypatch):
+    SESSION.update(model="tiny.en")
+    panel = wk.controls(str(clips[0][0]))
+    shown = []
+    monkeypatch.setattr("whisperkit_nb.notebook.controls.display", shown.append)  # Output capture needs a kernel
+    frame = panel.run()
+    assert frame is panel.result and set(frame.file) == {str(clips[0][0])} and len(frame)
+    assert panel.bar.value == 1.0 and "1 input(s)" in panel.status.value
+    assert panel.player is not None and panel.player.title == str(clips[0][0])
+    assert shown == [frame, panel.player]
+
+    panel.audio.value = str(clips[0][0].parent / "missing.wav")
+    assert panel.run() is None and "file not found" in panel.message.value
+
+
+def test_panel_progress_bar_follows_a_multi_file_run(clips, fake_transcribe):
+    panel = wk.controls(str(clips[0][0].parent / "clip_*.wav"))
+    seen = []
+    panel.bar.observe(lambda change: seen.append(change["new"]), names="value")
+    panel.status.observe(lambda change: seen.append(change["new"]), names="value")
+    panel.run()
+    fractions = [v for v in seen if isinstance(v, float)]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and 0 < fractions[0] < 0.5
+    assert any("file 2/2" in str(v) and "transcribe" in str(v) for v in seen)
+
+
+def test_interrupt_keeps_finished_files_and_says_so(shell, clips, monkeypatch):
+    paths, _ = clips
+    calls = []
+
+    def interrupt_on_second_file(self, event):
+        calls.append(event)
+        if event.file == str(paths[1]):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress.RunProgress, "__call__", interrupt_on_second_file)
+    with capture_output() as shown, pytest.warns(UserWarning, match="Interrupted"):
+        shell.run_cell_magic("transcribe", f"partial {FAST}", f"{paths[0]}\n{paths[1]}")
+    partial = shell.user_ns["partial"]
+    assert partial.attrs["interrupted"] and set(partial.file) == {str(paths[0])}
+    assert "Interrupted" in shown.stdout and "stored in partial" in shown.stdout
+
+
+def test_progress_false_draws_no_bars(shell, clips, capfd, fake_transcribe):
+    paths, _ = clips
+    shell.run_line_magic("transcribe", f"{paths[0]} {paths[1]} --no-progress")
+    assert "files" not in capfd.readouterr().err
+    shell.run_line_magic("transcribe", f"{paths[0]} {paths[1]} --progress")
+    drawn = capfd.readouterr().err
+    assert "files: 100%" in drawn and "2/2" in drawn
+
+
+def test_core_never_imports_the_notebook_layer_and_missing_widgets_name_the_extra():
+    """In a fresh interpreter: every core module imports without the notebook layer; with a widget library
+    missing, building a widget raises MissingDependencyError naming the `notebook` extra."""
+    script = textwrap.dedent("""
+        import importlib, pkgutil, sys
+        import whisperkit_nb as wk
+        for module in pkgutil.iter_modules(wk.__path__, "whisperkit_nb."):
+            if module.name != "whisperkit_nb.notebook":
+                importlib.import_module(module.name)
+        print("core imports notebook:", any(name.startswith("whisperkit_nb.notebook") for name in sys.modules))
+        sys.modules["ipywidgets"] = sys.modules["anywidget"] = None  # as if not installed
+        for build in (lambda: wk.controls(), lambda: wk.player(None)):
+            try:
+                build()
+            except wk.MissingDependencyError as err:
+                print(err)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "core imports notebook: False"
+    assert lines[1:] == [
+        'The control panel needs the \'ipywidgets\' package. Install it with: pip install "whisperkit_nb[notebook]"',
+        'The transcript player needs the \'anywidget\' package. Install it with: pip install "whisperkit_nb[notebook]"',
+    ]
+
+
+def _walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _walk(child)

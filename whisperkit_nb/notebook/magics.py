@@ -1,0 +1,221 @@
+"""IPython magics: ``%transcribe``, ``%%transcribe`` and ``%whisperkit`` (``%load_ext whisperkit_nb``).
+
+Their option flags come from `TranscribeOptions` through the same code as the CLI's
+(`cli.add_option_arguments`), so ``%transcribe?`` documents every option. Flags not given take the
+session defaults, which ``%whisperkit`` and the control panel set (`state.SESSION`).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..cli import add_option_arguments
+from ..errors import MissingDependencyError, OptionsError
+from ..options import TranscribeOptions, option_fields
+from .progress import transcribe_with_progress
+from .state import SESSION
+
+try:
+    from IPython.core.error import UsageError
+    from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+    from IPython.core.magic_arguments import ArgDecorator, argument, magic_arguments, parse_argstring
+except ImportError as err:
+    raise MissingDependencyError("ipython", "notebook", "%load_ext whisperkit_nb") from err
+
+
+class _option_arguments(ArgDecorator):
+    """Adds one flag per `TranscribeOptions` field, exactly as the CLI does."""
+
+    def add_to_parser(self, parser, group):
+        add_option_arguments(group if group is not None else parser)
+
+
+def _given(args: Any) -> dict[str, Any]:
+    """The option flags that were given (``None`` means "not given": the session default applies)."""
+    return {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name, None) is not None}
+
+
+def _options_with(args: Any) -> TranscribeOptions:
+    try:
+        return SESSION.options.replace(**_given(args))
+    except OptionsError as err:
+        raise UsageError(str(err)) from None
+
+
+@magics_class
+class WhisperkitMagics(Magics):
+    """The whisperkit_nb magics; registered by ``%load_ext whisperkit_nb``."""
+
+    @magic_arguments()
+    @argument("audio", nargs="+", metavar="FILE_OR_GLOB",
+              help="Audio/video files, glob patterns ('talks/*.m4a'), or names of variables holding a path, "
+                   "a list of paths, a 16 kHz array/tensor or an (array, sample_rate) pair. {python} "
+                   "expressions in braces are expanded.")
+    @argument("-o", "--out", metavar="NAME", help="Also store the DataFrame in this variable.")
+    @_option_arguments()
+    @line_magic
+    def transcribe(self, line: str) -> pd.DataFrame:
+        """Transcribe audio into a DataFrame (one row per segment): ``df = %transcribe talk.m4a --model base``.
+
+        Option flags not given take the session defaults (see ``%whisperkit``).
+        """
+        args = parse_argstring(self.transcribe, line)
+        options = _options_with(args)
+        items = [self._resolve(token) for token in args.audio]
+        frame = _run(items[0] if len(items) == 1 else _flatten(items), options)
+        if args.out:
+            self.shell.user_ns[args.out] = frame
+        _say_if_interrupted(frame, args.out)
+        return frame
+
+    @magic_arguments()
+    @argument("name", nargs="?", metavar="NAME", help="Variable to store the DataFrame in.")
+    @_option_arguments()
+    @cell_magic("transcribe")
+    def transcribe_cell(self, line: str, cell: str) -> pd.DataFrame | None:
+        """Transcribe a corpus into one DataFrame: one path, glob or variable name per line of the cell.
+
+        ``%%transcribe corpus --language en`` stores the DataFrame in ``corpus`` (without NAME it is
+        the cell's output). Blank lines and lines starting with ``#`` are skipped; ``{python}``
+        expressions in braces are expanded. Option flags not given take the session defaults.
+        """
+        args = parse_argstring(self.transcribe_cell, line)
+        if args.name is not None and not args.name.isidentifier():
+            raise UsageError(f"%%transcribe NAME: {args.name!r} is not a valid variable name.")
+        options = _options_with(args)
+        lines = [raw.strip() for raw in cell.splitlines()]
+        items = [self._resolve(self.shell.var_expand(text)) for text in lines if text and not text.startswith("#")]
+        if not items:
+            raise UsageError("%%transcribe: the cell names no audio (one path or glob per line).")
+        frame = _run(_flatten(items), options)
+        _say_if_interrupted(frame, args.name)
+        if args.name is None:
+            return frame
+        self.shell.user_ns[args.name] = frame
+        files = frame.attrs.get("files", {})
+        print(f"{args.name}: {len(frame)} segments from {len(files)} file(s)")
+        return None
+
+    @magic_arguments()
+    @argument("--reset", action="store_true", help="Put every session default back to the built-in one.")
+    @_option_arguments()
+    @line_magic
+    def whisperkit(self, line: str) -> SessionReport:
+        """Show the session defaults and the device facts, or set defaults: ``%whisperkit --model large-v3``.
+
+        The defaults apply to every later ``%transcribe`` and to the control panel (``whisperkit_nb.controls()``).
+        """
+        args = parse_argstring(self.whisperkit, line)
+        if args.reset:
+            SESSION.reset()
+        try:
+            SESSION.update(**_given(args))
+        except OptionsError as err:
+            raise UsageError(str(err)) from None
+        return session_report()
+
+    def _resolve(self, token: str) -> Any:
+        """A variable's value when ``token`` names one in the user namespace and no such file exists."""
+        if token.isidentifier() and token in self.shell.user_ns and not os.path.exists(token):
+            return self.shell.user_ns[token]
+        return token
+
+
+def _run(audio: Any, options: TranscribeOptions) -> pd.DataFrame:
+    try:
+        return transcribe_with_progress(audio, options)
+    except OptionsError as err:
+        raise UsageError(str(err)) from None
+
+
+def _flatten(items: list[Any]) -> list[Any]:
+    """Variables holding lists of paths join the other inputs as their items."""
+    flat: list[Any] = []
+    for item in items:
+        flat.extend(item if isinstance(item, list) else [item])
+    return flat
+
+
+def _say_if_interrupted(frame: pd.DataFrame, name: str | None) -> None:
+    if frame.attrs.get("interrupted"):
+        where = f" (stored in {name})" if name else ""
+        print(f"Interrupted: kept the {len(frame)} segments finished before the interrupt{where}.")
+
+
+# ----------------------------------------------------------------------------------------------------
+# %whisperkit's report
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    """What ``%whisperkit`` shows: the session defaults and what they resolve to on this machine."""
+
+    defaults: dict[str, Any]
+    device: dict[str, Any]
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [(k, str(v)) for k, v in self.defaults.items()] + [(k, str(v)) for k, v in self.device.items()]
+
+    def __repr__(self) -> str:
+        width = max(len(k) for k, _ in self.rows())
+        lines = ["session defaults (%whisperkit --OPTION VALUE to change):"]
+        lines += [f"  {k:<{width}}  {v}" for k, v in self.defaults.items()]
+        lines += ["device:"] + [f"  {k:<{width}}  {v}" for k, v in self.device.items()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        def table(title: str, items: dict[str, Any]) -> str:
+            cell = "<td style='text-align:left'>"
+            body = "".join(f"<tr>{cell}<code>{html.escape(k)}</code></td>{cell}{html.escape(str(v))}</td></tr>"
+                           for k, v in items.items())
+            return f"<table><thead><tr><th colspan=2 style='text-align:left'>{title}</th></tr></thead>{body}</table>"
+
+        return ("<div style='display:flex;gap:2em;align-items:flex-start'>"
+                + table("session defaults", self.defaults) + table("device", self.device) + "</div>")
+
+
+def session_report() -> SessionReport:
+    options = SESSION.options
+    defaults = {}
+    for f in option_fields():
+        value = getattr(options, f.name)
+        defaults[f.name] = ("set" if value else "not set (uses $HF_TOKEN)") if f.metadata.get("secret") else value
+    return SessionReport(defaults, device_facts(options))
+
+
+def device_facts(options: TranscribeOptions) -> dict[str, Any]:
+    """The device, GPU, dtype, attention kernel and model these options resolve to here."""
+    import torch
+
+    from ..device import flash_attn_installed, resolve_attention, resolve_device, resolve_dtype
+    from .. import models
+
+    facts: dict[str, Any] = {"torch": torch.__version__}
+    try:
+        device = resolve_device(options.device)
+        dtype = resolve_dtype(options.dtype, device)
+    except OptionsError as err:
+        return facts | {"error": str(err)}
+    facts["device"] = str(device)
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        free, total = torch.cuda.mem_get_info(device)
+        facts["gpu"] = props.name
+        facts["gpu memory"] = f"{free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB"
+    else:
+        facts["gpu"] = "none visible to torch"
+    facts["dtype"] = str(dtype).removeprefix("torch.")
+    try:
+        facts["attention"] = resolve_attention(options.attn_implementation, device, dtype)
+    except Exception as err:  # noqa: BLE001 - shown, not raised: the report must always render
+        facts["attention"] = f"unavailable: {err}"
+    facts["flash-attn"] = "installed" if flash_attn_installed() else "not installed"
+    facts["model"] = options.model or f"{models.default_model_name(device)} (default)"
+    # models keeps one model per process, keyed by (name, device, dtype, attention)
+    facts["loaded"] = ", ".join(f"{name} on {dev}" for name, dev, *_ in models._loaded) or "none yet"
+    return facts
