@@ -76,8 +76,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16,
                         help="for the transformers rows and the fixed strategy (the default row picks its own)")
     parser.add_argument("--fw-batch-size", type=int, default=8, help="for faster-whisper (its README's setting)")
-    parser.add_argument("--systems", default="whisperkit,whisperkit-fp32,whisperkit-bf16,fixed,faster-whisper,"
-                        "faster-whisper-timestamps")
+    parser.add_argument("--systems", default="whisperkit,whisperkit-beam5,whisperkit-fp32,whisperkit-bf16,fixed,"
+                        "faster-whisper,faster-whisper-timestamps")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per system (median reported)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
@@ -89,6 +89,8 @@ def main() -> None:
     runners = {
         "whisperkit": ("whisperkit (defaults: auto engine = ctranslate2 int8)",
                        lambda: run_whisperkit(path, args.model)),
+        "whisperkit-beam5": ("whisperkit (ctranslate2 int8, beam_size=5 as faster-whisper)",
+                             lambda: run_whisperkit(path, args.model, beam_size=5)),
         "whisperkit-fp32": ("whisperkit (transformers, fp32)", lambda: run_whisperkit(path, args.model, **fp32)),
         "whisperkit-bf16": ("whisperkit (transformers, bf16)",
                             lambda: run_whisperkit(path, args.model, **fp32, dtype="bfloat16")),

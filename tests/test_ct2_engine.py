@@ -58,3 +58,15 @@ def test_auto_engine_picks_ctranslate2_on_cpu_only_where_it_can():
     assert resolve_engine(wk.TranscribeOptions(), torch.device("cuda"), "base") == "transformers"
     assert resolve_engine(wk.TranscribeOptions(), cpu, "openai/whisper-base") == "transformers"
     assert resolve_engine(wk.TranscribeOptions(engine="transformers"), cpu, "base") == "transformers"
+
+
+def test_beam_search_runs_on_ctranslate2_and_is_refused_elsewhere(librivox):
+    greedy = wk.transcribe(str(librivox.path), model="base", language="en", progress=False)
+    beam = wk.transcribe(str(librivox.path), model="base", language="en", beam_size=5, progress=False)
+    assert word_error_rate(librivox.reference, " ".join(beam.text)) <= 0.03
+    assert beam.attrs["files"][str(librivox.path)]["engine"] == "ctranslate2"
+    assert list(beam.text) != list(greedy.text) or list(beam.avg_logprob) != list(greedy.avg_logprob)
+    with pytest.raises(wk.OptionsError, match="beam_size"):
+        wk.TranscribeOptions(engine="transformers", beam_size=2)
+    with pytest.raises(wk.OptionsError, match="beam_size"):
+        wk.transcribe(str(librivox.path), model="openai/whisper-base", beam_size=2, progress=False)

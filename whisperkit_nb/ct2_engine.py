@@ -148,7 +148,7 @@ def language_probabilities(whisper: Ct2Whisper, encoded: torch.Tensor) -> tuple[
 
 
 def decode(whisper: Ct2Whisper, encoded: torch.Tensor, languages, tasks, max_new_tokens: int,
-           temperatures=None, seeds=None):
+           temperatures=None, seeds=None, beam_size: int = 1):
     from .decoding import DecodedChunk
 
     tasks = [tasks] * len(languages) if isinstance(tasks, str) else list(tasks)
@@ -161,7 +161,8 @@ def decode(whisper: Ct2Whisper, encoded: torch.Tensor, languages, tasks, max_new
     results = model.generate(
         # CTranslate2's Whisper generates at most max_length // 2 tokens (measured with 4.8: 20 -> 10,
         # 448 -> 224), so twice the budget gives the decoder the tokens the option promises.
-        _view(encoded), prompts, beam_size=1, max_length=2 * max_new_tokens, return_scores=True,
+        _view(encoded), prompts, beam_size=beam_size if temperature == 0 else 1, max_length=2 * max_new_tokens,
+        return_scores=True,
         return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1], max_initial_timestamp_index=50,
         sampling_topk=0 if temperature > 0 else 1, sampling_temperature=temperature or 1.0,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import OptionsError
 from .models import WhisperModel
 
 
@@ -89,16 +90,20 @@ def decode(
     max_new_tokens: int,
     temperatures: list[float] | None = None,
     seeds: list[int] | None = None,
+    beam_size: int = 1,
 ) -> list[DecodedChunk]:
     """Decode a batch of encoded chunks, each in its own language (None for English-only models) and task.
 
-    Rows with temperature 0 (the default) are greedy; others sample from softmax(logits / temperature)
-    with their own generator seeded from ``seeds``, so a row's result never depends on its batch mates.
+    Rows with temperature 0 (the default) are greedy (or, on CTranslate2, a beam search of
+    ``beam_size``); others sample from softmax(logits / temperature) with their own generator seeded
+    from ``seeds``, so a row's result never depends on its batch mates.
     """
     if _ct2(whisper):
         from . import ct2_engine
 
-        return ct2_engine.decode(whisper, encoded, languages, task, max_new_tokens, temperatures, seeds)
+        return ct2_engine.decode(whisper, encoded, languages, task, max_new_tokens, temperatures, seeds, beam_size)
+    if beam_size != 1:
+        raise OptionsError("beam search runs on engine='ctranslate2'; this decoder is greedy.")
     tokens = whisper.tokens
     batch = encoded.shape[0]
     device = whisper.device

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .device import resolve_attention, resolve_device, resolve_dtype
-from .errors import ModelError
+from .errors import ModelError, OptionsError
 from .options import TranscribeOptions
 from .tokens import SpecialTokens
 
@@ -198,23 +198,30 @@ def load_model(options: TranscribeOptions) -> WhisperModel:
 def resolve_engine(options: TranscribeOptions, device: torch.device, name: str) -> str:
     """The engine ``engine="auto"`` means: CTranslate2 (int8) on a CPU when it is installed, the options
     are ones it runs (VAD chunking, no compile, automatic dtype and attention) and CTranslate2 weights
-    for ``name`` are at hand; transformers otherwise."""
+    for ``name`` are at hand; transformers otherwise. ``beam_size > 1`` needs CTranslate2 on any device."""
     if options.engine != "auto":
         return options.engine
     from . import ct2, ct2_engine, packs
 
-    runs_on_ct2 = (
-        device.type == "cpu" and options.chunking == "vad"
-        and not options.compile and options.dtype == "auto" and options.attn_implementation == "auto"
-    )
-    if not runs_on_ct2 or not ct2_engine.available():
-        return "transformers"
     local = Path(os.path.expanduser(name))
     if local.exists():
         has_weights = ct2.is_ct2_whisper_dir(local)
     else:
-        has_weights = name in ct2_engine.HUB_REPOS and (not hub_offline() or packs.offline_pack_dir(name) is not None)
-    return "ctranslate2" if has_weights else "transformers"
+        has_weights = name in ct2_engine.HUB_REPOS and (
+            not hub_offline() or packs.offline_pack_dir(name) is not None
+        )
+    usable = ct2_engine.available() and has_weights
+    if options.beam_size > 1:  # only CTranslate2 searches beams here, on any device
+        if not usable:
+            raise OptionsError(f"beam_size={options.beam_size} needs the ctranslate2 engine: install it with "
+                               "pip install \"whisperkit_nb[faster-whisper]\" and use a model with CTranslate2 "
+                               f"weights (a short name or a CTranslate2 directory, not {name!r}), or beam_size=1.")
+        return "ctranslate2"
+    runs_on_ct2 = (
+        device.type == "cpu" and options.chunking == "vad"
+        and not options.compile and options.dtype == "auto" and options.attn_implementation == "auto"
+    )
+    return "ctranslate2" if runs_on_ct2 and usable else "transformers"
 
 
 def _load_ct2(name: str, device: torch.device, options: TranscribeOptions):

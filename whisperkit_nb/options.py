@@ -100,6 +100,11 @@ class TranscribeOptions:
         "warm-up of a minute or so; only with chunking='vad'.",
         group="advanced",
     )
+    beam_size: int = _option(
+        1, "Beam search width at temperature 0 (1: greedy, the fastest). Above 1 runs on the ctranslate2 "
+        "engine, which auto then picks (faster-whisper's batched pipeline uses 5).",
+        low=1, high=16, group="advanced",
+    )
     max_new_tokens: int = _option(
         224, "Most tokens decoded per 30 s chunk (Whisper's own limit is 224).", low=1, high=444,
         group="advanced",
@@ -185,6 +190,9 @@ class TranscribeOptions:
                 if value != off:
                     raise OptionsError(f"{name}={value!r} is not available with engine='ctranslate2' "
                                        "(use engine='transformers').")
+        if self.beam_size > 1 and (self.engine == "transformers" or self.chunking != "vad" or self.compile):
+            raise OptionsError(f"beam_size={self.beam_size} runs on engine='ctranslate2' with chunking='vad' and "
+                               "without compile; the transformers decoder here is greedy (use beam_size=1).")
         _validate_device(self.device)
         _validate_speakers(self)
         if self.code_switching != "off" and self.language is not None:

@@ -174,6 +174,7 @@ def stream_segments(
     info = {} if info is None else info
     source = audio if isinstance(audio, AudioSource) else open_audio(audio)
     info["name"] = source.name
+    info["engine"] = getattr(whisper, "engine", "transformers")  # what engine="auto" chose
     language = _check_model_options(opts, whisper)
     if opts.diarize and not isinstance(audio, AudioSource):
         raise OptionsError("stream_segments yields before speakers are known; use transcribe(..., diarize=True).")
@@ -377,7 +378,7 @@ def _decode_with_fallback(whisper: WhisperModel, encoded, chunks: list[Chunk], l
     if opts.compile:
         results = decoder(whisper, encoded, languages, tasks[0], opts.max_new_tokens)
     else:
-        results = decoder(whisper, encoded, languages, tasks, opts.max_new_tokens)
+        results = decoder(whisper, encoded, languages, tasks, opts.max_new_tokens, beam_size=opts.beam_size)
     tokenizer, eot = whisper.tokenizer, whisper.tokens.eot
     pending = [i for i, r in enumerate(results)
                if not quality.is_silence(r, opts) and quality.needs_fallback(r, quality.chunk_text(r, tokenizer, eot), opts)]
