@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from .audio import SAMPLE_RATE, AudioSource
-from .device import auto_batch_size
-from .models import WhisperModel
+from .models import WhisperModel, default_batch_size
 from .options import TranscribeOptions
-from .segments import Segment, compression_ratio
+from .quality import compression_ratio
+from .segments import Segment
 
 WINDOW_S = 30.0
 STRIDE_S = 5.0
@@ -49,10 +49,7 @@ def fixed_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whispe
 
     samples = np.concatenate(list(source.blocks()))
     duration = len(samples) / SAMPLE_RATE
-    config = whisper.model.config
-    batch_size = opts.batch_size or auto_batch_size(
-        whisper.device, config.d_model, config.decoder_layers, whisper.dtype, opts.max_new_tokens
-    )
+    batch_size = opts.batch_size or default_batch_size(whisper, opts.max_new_tokens)
     if language is None:
         if whisper.tokens.multilingual:
             # Detected once, from the first window (what the pipeline itself would do per window).

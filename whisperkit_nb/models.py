@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .device import resolve_attention, resolve_device, resolve_dtype
+from .device import auto_batch_size, resolve_attention, resolve_device, resolve_dtype
 from .errors import ModelError, OptionsError
 from .options import TranscribeOptions
 from .tokens import SpecialTokens
@@ -233,6 +233,16 @@ def _load_ct2(name: str, device: torch.device, options: TranscribeOptions):
             release_models()
             _loaded[key] = ct2_engine.load(name, device, options.dtype)
         return _loaded[key]
+
+
+def default_batch_size(whisper, max_new_tokens: int) -> int:
+    """The batch size used when ``batch_size`` is not given: from free GPU memory and the model's size on
+    transformers (see `device.auto_batch_size`); 8 on CPU and 16 on GPU for CTranslate2, which manages
+    its own memory."""
+    if getattr(whisper, "engine", "transformers") == "ctranslate2":
+        return 8 if whisper.device.type == "cpu" else 16
+    config = whisper.model.config
+    return auto_batch_size(whisper.device, config.d_model, config.decoder_layers, whisper.dtype, max_new_tokens)
 
 
 def release_models() -> None:

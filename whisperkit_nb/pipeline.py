@@ -25,12 +25,11 @@ from .audio import ARRAY_NAME, SAMPLE_RATE, AudioSource, is_array_pair, expand_i
 from .chunking import Chunk, pack_chunks, split_long_regions
 from . import quality
 from .decoding import decode, decode_compiled, encode, language_probabilities, new_input
-from .device import auto_batch_size
 from .errors import AudioError, OptionsError, TranscriptionFailures
 from .features import LogMel
 from .frame import segments_to_frame
 from .language import detect_file_language, vote
-from .models import WhisperModel, load_model
+from .models import WhisperModel, default_batch_size, load_model
 from .options import TranscribeOptions
 from .segments import Segment, chunk_segments, covered_until, up_to_last_timestamp
 from .tokens import normalize_language
@@ -217,7 +216,7 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
 
     chunks, duration = plan_chunks(source, opts)
     speech = sum(c.duration for c in chunks)
-    batch_size = opts.batch_size or _auto_batch(whisper, opts)
+    batch_size = opts.batch_size or default_batch_size(whisper, opts.max_new_tokens)
     info.update(duration=duration, speech_seconds=round(speech, 3), chunks=len(chunks), batch_size=batch_size,
                 tails=0, fallbacks=0, dropped_chunks=0)
     notify = callback or (lambda event: None)
@@ -417,14 +416,6 @@ def _tail_start(chunk: Chunk, result, timestamp_begin: int) -> float | None:
     if result.truncated or chunk.duration - covered > TAIL_MIN_S:
         return covered
     return None
-
-
-def _auto_batch(whisper: WhisperModel, opts: TranscribeOptions) -> int:
-    if getattr(whisper, "engine", "transformers") == "ctranslate2":
-        return 8 if whisper.device.type == "cpu" else 16  # CTranslate2 manages its own memory
-    config = whisper.model.config
-    return auto_batch_size(whisper.device, config.d_model, config.decoder_layers, whisper.dtype,
-                           opts.max_new_tokens)
 
 
 def _reason(err: BaseException) -> str:

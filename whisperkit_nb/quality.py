@@ -20,6 +20,7 @@ def chunk_text(result: DecodedChunk, tokenizer, eot: int) -> str:
 
 
 def compression_ratio(text: str) -> float:
+    """Length of the UTF-8 text over its zlib-compressed length; repetitive hallucinations score high."""
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data)) if data else 0.0
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from .chunking import Chunk
 from .decoding import DecodedChunk
+from .quality import compression_ratio
 from .tokens import SECONDS_PER_TIMESTAMP
 
 
@@ -57,11 +57,6 @@ class Segment:
     compression_ratio: float
     chunk: int
     words: tuple[dict, ...] | None = None
-
-
-def compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def chunk_segments(decoded: DecodedChunk, chunk: Chunk, timestamp_begin: int, eot: int, tokenizer,
