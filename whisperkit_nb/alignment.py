@@ -46,7 +46,7 @@ def align_words(whisper: WhisperModel, encoded: torch.Tensor, results: list[Deco
     tokens = whisper.tokens
     rows = []
     for result in results:
-        text = [t for t in result.tokens if t < tokens.eot]
+        text = _text_and_probabilities(result, tokens.eot)[0]
         rows.append(tokens.prompt(result.language, result.task) + [tokens.no_timestamps] + text + [tokens.eot])
     width = max(len(r) for r in rows)
     batch = torch.tensor([r + [tokens.eot] * (width - len(r)) for r in rows], device=whisper.device)
@@ -54,11 +54,10 @@ def align_words(whisper: WhisperModel, encoded: torch.Tensor, results: list[Deco
 
     timings = []
     for i, result in enumerate(results):
-        text = [t for t in result.tokens if t < tokens.eot]
+        text, probs = _text_and_probabilities(result, tokens.eot)
         if not text:
             timings.append([])
             continue
-        probs = [float(np.exp(lp)) for t, lp in zip(result.tokens, result.logprobs) if t < tokens.eot]
         prompt_len = len(rows[i]) - len(text) - 2
         frames = max(1, min(1500, int(np.ceil(durations[i] * FRAMES_PER_SECOND))))
         matrix = _normalise(weights[i, :, : len(rows[i]), :frames])[prompt_len : len(rows[i]) - 1]
@@ -72,22 +71,27 @@ def _align_ct2(whisper, encoded: torch.Tensor, results: list[DecodedChunk],
     alignment heads, normalisation, median filter and DTW in one call and returns the path."""
     from . import ct2_engine
 
-    eot = whisper.tokens.eot
-    texts = [[t for t in r.tokens if t < eot] for r in results]
-    todo = [i for i, text in enumerate(texts) if text]
+    texts = [_text_and_probabilities(r, whisper.tokens.eot) for r in results]
     timings: list[list[WordTiming]] = [[] for _ in results]
     # align takes one start sequence per call: group the rows by language and task.
     by_prompt: dict[tuple, list[int]] = {}
-    for i in todo:
-        by_prompt.setdefault((results[i].language, results[i].task), []).append(i)
+    for i, (text, _) in enumerate(texts):
+        if text:
+            by_prompt.setdefault((results[i].language, results[i].task), []).append(i)
     for (language, task), rows in by_prompt.items():
         prompt = whisper.tokens.prompt(language, task)  # CTranslate2 appends <|notimestamps|> itself
         frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
-        paths = ct2_engine.align(whisper, encoded[rows], prompt, [texts[i] for i in rows], frames)
+        paths = ct2_engine.align(whisper, encoded[rows], prompt, [texts[i][0] for i in rows], frames)
         for i, (token_index, frame_index) in zip(rows, paths):
-            probs = [float(np.exp(lp)) for t, lp in zip(results[i].tokens, results[i].logprobs) if t < eot]
-            timings[i] = _words_on_path(whisper, texts[i], probs, token_index, frame_index, results[i].language)
+            text, probs = texts[i]
+            timings[i] = _words_on_path(whisper, text, probs, token_index, frame_index, results[i].language)
     return timings
+
+
+def _text_and_probabilities(result: DecodedChunk, eot: int) -> tuple[list[int], list[float]]:
+    """A chunk's text tokens (timestamps and end-of-text left out) and each one's probability."""
+    kept = [(t, lp) for t, lp in zip(result.tokens, result.logprobs) if t < eot]
+    return [t for t, _ in kept], [float(np.exp(lp)) for _, lp in kept]
 
 
 def _alignment_heads(whisper: WhisperModel) -> list[tuple[int, int]]:

@@ -41,10 +41,14 @@ def parse_mapping(text: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
+def given_options(ns: argparse.Namespace) -> dict:
+    """The option flags that were given (``None`` means "not given": the default applies)."""
+    return {f.name: getattr(ns, f.name) for f in option_fields() if getattr(ns, f.name, None) is not None}
+
+
 def options_from_namespace(ns: argparse.Namespace) -> TranscribeOptions:
     """Options from parsed flags: flags not given keep the dataclass defaults."""
-    given = {f.name: getattr(ns, f.name) for f in option_fields() if getattr(ns, f.name, None) is not None}
-    return TranscribeOptions(**given)
+    return TranscribeOptions(**given_options(ns))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -201,27 +201,33 @@ def resolve_engine(options: TranscribeOptions, device: torch.device, name: str) 
     for ``name`` are at hand; transformers otherwise. ``beam_size > 1`` needs CTranslate2 on any device."""
     if options.engine != "auto":
         return options.engine
-    from . import ct2, ct2_engine, packs
-
-    local = Path(os.path.expanduser(name))
-    if local.exists():
-        has_weights = ct2.is_ct2_whisper_dir(local)
-    else:
-        has_weights = name in ct2_engine.HUB_REPOS and (
-            not hub_offline() or packs.offline_pack_dir(name) is not None
-        )
-    usable = ct2_engine.available() and has_weights
-    if options.beam_size > 1:  # only CTranslate2 searches beams here, on any device
-        if not usable:
-            raise OptionsError(f"beam_size={options.beam_size} needs the ctranslate2 engine: install it with "
-                               "pip install \"whisperkit_nb[faster-whisper]\" and use a model with CTranslate2 "
-                               f"weights (a short name or a CTranslate2 directory, not {name!r}), or beam_size=1.")
-        return "ctranslate2"
+    beams = options.beam_size > 1  # only CTranslate2 searches beams here, on any device
     runs_on_ct2 = (
         device.type == "cpu" and options.chunking == "vad"
         and not options.compile and options.dtype == "auto" and options.attn_implementation == "auto"
     )
-    return "ctranslate2" if runs_on_ct2 and usable else "transformers"
+    if not (beams or runs_on_ct2):
+        return "transformers"  # no need to look for CTranslate2 weights (an offline pack may be joined)
+    if _ct2_usable(name):
+        return "ctranslate2"
+    if beams:
+        raise OptionsError(f"beam_size={options.beam_size} needs the ctranslate2 engine: install it with "
+                           "pip install \"whisperkit_nb[faster-whisper]\" and use a model with CTranslate2 "
+                           f"weights (a short name or a CTranslate2 directory, not {name!r}), or beam_size=1.")
+    return "transformers"
+
+
+def _ct2_usable(name: str) -> bool:
+    """ctranslate2 is installed and CTranslate2 weights for ``name`` are at hand (locally, in an offline
+    pack, or on a reachable hub)."""
+    from . import ct2, ct2_engine, packs
+
+    if not ct2_engine.available():
+        return False
+    local = Path(os.path.expanduser(name))
+    if local.exists():
+        return ct2.is_ct2_whisper_dir(local)
+    return name in ct2_engine.HUB_REPOS and (not hub_offline() or packs.offline_pack_dir(name) is not None)
 
 
 def _load_ct2(name: str, device: torch.device, options: TranscribeOptions):

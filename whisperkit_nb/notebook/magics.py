@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..cli import add_option_arguments
+from ..cli import add_option_arguments, given_options
 from ..errors import MissingDependencyError, OptionsError
 from ..options import TranscribeOptions, option_fields
 from .progress import transcribe_with_progress
@@ -35,14 +35,9 @@ class _option_arguments(ArgDecorator):
         add_option_arguments(group if group is not None else parser)
 
 
-def _given(args: Any) -> dict[str, Any]:
-    """The option flags that were given (``None`` means "not given": the session default applies)."""
-    return {f.name: getattr(args, f.name) for f in option_fields() if getattr(args, f.name, None) is not None}
-
-
 def _options_with(args: Any) -> TranscribeOptions:
     try:
-        return SESSION.options.replace(**_given(args))
+        return SESSION.options.replace(**given_options(args))
     except OptionsError as err:
         raise UsageError(str(err)) from None
 
@@ -114,7 +109,7 @@ class WhisperkitMagics(Magics):
         if args.reset:
             SESSION.reset()
         try:
-            SESSION.update(**_given(args))
+            SESSION.update(**given_options(args))
         except OptionsError as err:
             raise UsageError(str(err)) from None
         return session_report()
