@@ -147,8 +147,9 @@ def test_bad_options_are_usage_errors_naming_the_option(shell, clips):
 def test_whisperkit_and_controls_share_the_session(shell):
     report = shell.run_line_magic("whisperkit", "--model tiny.en --batch-size 4")
     assert report.defaults["model"] == "tiny.en" and report.defaults["batch_size"] == 4
-    for fact in ("device", "gpu", "dtype", "attention", "flash-attn"):
+    for fact in ("device", "gpu", "dtype", "attention", "flash-attn", "engine"):
         assert fact in report.device
+    assert report.device["engine"] == "ctranslate2"  # CPU, CTranslate2 installed, tiny.en has a pack
     assert "tiny.en" in report._repr_html_() and "flash-attn" in repr(report)
 
     panel = wk.controls()

@@ -251,6 +251,13 @@ def default_batch_size(whisper, max_new_tokens: int) -> int:
     return auto_batch_size(whisper.device, config.d_model, config.decoder_layers, whisper.dtype, max_new_tokens)
 
 
+def loaded_models() -> list[str]:
+    """The models loaded in this process, as ``"base (ctranslate2 int8, cpu)"``."""
+    with _cache_lock:
+        return [f"{w.name} ({getattr(w, 'engine', 'transformers')} {str(w.dtype).removeprefix('torch.')}, "
+                f"{w.device})" for w in _loaded.values()]
+
+
 def release_models() -> None:
     """Drop cached models and return their GPU memory to the driver."""
     _loaded.clear()

@@ -210,7 +210,11 @@ def device_facts(options: TranscribeOptions) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - shown, not raised: the report must always render
         facts["attention"] = f"unavailable: {err}"
     facts["flash-attn"] = "installed" if flash_attn_installed() else "not installed"
-    facts["model"] = options.model or f"{models.default_model_name(device)} (default)"
-    # models keeps one model per process, keyed by (name, device, dtype, attention)
-    facts["loaded"] = ", ".join(f"{name} on {dev}" for name, dev, *_ in models._loaded) or "none yet"
+    name = options.model or models.default_model_name(device)
+    facts["model"] = options.model or f"{name} (default)"
+    try:  # on a CPU, engine="auto" runs CTranslate2 int8, whatever torch dtype is shown above
+        facts["engine"] = models.resolve_engine(options, device, name)
+    except OptionsError as err:
+        facts["engine"] = f"unavailable: {err}"
+    facts["loaded"] = ", ".join(models.loaded_models()) or "none yet"
     return facts
