@@ -70,3 +70,23 @@ def test_beam_search_runs_on_ctranslate2_and_is_refused_elsewhere(librivox):
         wk.TranscribeOptions(engine="transformers", beam_size=2)
     with pytest.raises(wk.OptionsError, match="beam_size"):
         wk.transcribe(str(librivox.path), model="openai/whisper-base", beam_size=2, progress=False)
+
+
+def test_code_switching_survives_a_batch_of_tails_only():
+    # With 30 s code-switching chunks this file ends on a batch made only of re-decoded tails, whose
+    # languages are already known: CTranslate2's detect_language on zero rows killed the process (SIGFPE).
+    import torch
+
+    from assets import code_switched
+    from whisperkit_nb.decoding import language_probabilities
+    from whisperkit_nb.evaluation import language_time_accuracy
+
+    whisper = wk.load_model(model="base", engine="ctranslate2")
+    probs, codes = language_probabilities(whisper, torch.zeros((0, 1500, 512)))
+    assert probs.shape == (0, len(codes))
+    fixture = code_switched()
+    df = wk.transcribe(str(fixture.path), model="base", engine="ctranslate2", code_switching="hybrid",
+                       code_switching_chunk_s=30.0, progress=False)
+    assert df.attrs["files"][str(fixture.path)]["tails"] > 0
+    # 30 s chunks straddle the ~40 s language blocks, so accuracy is lower than with the 10 s default.
+    assert language_time_accuracy(df, fixture.turns) >= 0.7

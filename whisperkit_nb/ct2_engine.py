@@ -138,8 +138,10 @@ def encode(whisper: Ct2Whisper, features: torch.Tensor) -> torch.Tensor:
 
 def language_probabilities(whisper: Ct2Whisper, encoded: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
     codes = list(whisper.tokens.language_ids)
-    index = {f"<|{code}|>": i for i, code in enumerate(codes)}
     probs = torch.zeros((encoded.shape[0], len(codes)))
+    if encoded.shape[0] == 0:
+        return probs, codes  # CTranslate2 given no rows dies of SIGFPE (a division by zero in its worker)
+    index = {f"<|{code}|>": i for i, code in enumerate(codes)}
     for row, pairs in enumerate(whisper.ct2.detect_language(_view(encoded))):
         for token, p in pairs:
             if token in index:

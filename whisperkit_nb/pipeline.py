@@ -252,7 +252,8 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
                 taken += 1
             encoded = encode(whisper, mel([samples for _, samples, _ in batch]))
             languages = [lang for _, _, lang in batch]
-            if language is None or per_chunk_language:
+            # A batch of tails only has nothing new to detect (their languages came with them).
+            if new_from < len(batch) and (language is None or per_chunk_language):
                 fresh_langs = _chunk_languages(whisper, encoded[new_from:], [c for c, _, _ in batch[new_from:]],
                                                per_chunk_language, info)
                 languages[new_from:] = fresh_langs
