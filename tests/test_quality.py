@@ -11,6 +11,7 @@ import pytest
 
 import whisperkit_nb as wk
 from whisperkit_nb import quality
+from whisperkit_nb.evaluation import language_time_accuracy
 from whisperkit_nb.options import TranscribeOptions
 
 ENGLISH = {"the", "to", "you", "is", "please", "your", "a", "of", "for", "this", "not", "and", "are", "be"}
@@ -42,19 +43,9 @@ def code_switched():
     return code_switched()
 
 
-def language_time_accuracy(df: pd.DataFrame, fixture) -> float:
-    right = total = 0.0
-    for turn in fixture.turns:
-        for _, seg in df[(df.start < turn.end) & (df.end > turn.start)].iterrows():
-            overlap = min(seg.end, turn.end) - max(seg.start, turn.start)
-            total += overlap
-            right += overlap * (seg.language == turn.language)
-    return right / total
-
-
 def test_hybrid_code_switching_labels_each_block(code_switched):
     df = wk.transcribe(str(code_switched.path), model="base", code_switching="hybrid", progress=False)
-    accuracy = language_time_accuracy(df, code_switched)
+    accuracy = language_time_accuracy(df, code_switched.turns)
     print(f"hybrid per-segment language accuracy by speech time: {accuracy:.3f}")
     assert accuracy >= 0.90
     assert set(df.language) >= {"en", "es", "fr"}

@@ -7,6 +7,7 @@ import pytest
 
 import whisperkit_nb as wk
 from whisperkit_nb.alignment import dtw
+from whisperkit_nb.evaluation import turn_edge_errors
 
 
 @pytest.fixture(scope="module", params=["transformers", "ctranslate2"])
@@ -23,9 +24,7 @@ def test_turn_edges_match_word_times(conversation_words):
     fixture, df = conversation_words
     words = wk.words_frame(df)
     assert len(words) > 200 and (words.end >= words.start).all()
-    starts, ends = words.start.to_numpy(), words.end.to_numpy()
-    start_err = [np.min(np.abs(starts - t.start)) for t in fixture.turns]
-    end_err = [np.min(np.abs(ends - t.end)) for t in fixture.turns]
+    start_err, end_err = turn_edge_errors(words, fixture.turns)
     print(f"median |start error| {np.median(start_err):.3f} s, median |end error| {np.median(end_err):.3f} s")
     assert np.median(start_err) < 0.25 and np.median(end_err) < 0.35
     assert np.percentile(start_err, 90) < 0.6

@@ -22,8 +22,10 @@ Normalizer = Callable[[str], str]
 
 __all__ = [
     "WERDetails",
+    "language_time_accuracy",
     "normalize_basic",
     "normalize_english",
+    "turn_edge_errors",
     "wer_details",
     "word_error_rate",
 ]
@@ -267,3 +269,29 @@ def _align_counts(ref: list[str], hyp: list[str]) -> tuple[int, int, int]:
         dels = new_dels[source]
         ins = new_ins[source] + (columns - source)
     return int(subs[-1]), int(dels[-1]), int(ins[-1])
+
+
+def turn_edge_errors(words, turns) -> tuple[np.ndarray, np.ndarray]:
+    """Word-timestamp error at reference turn edges.
+
+    For each reference turn (objects with ``start`` and ``end``), the distance in seconds from its start
+    to the nearest word start and from its end to the nearest word end of ``words`` (a word DataFrame,
+    see `whisperkit_nb.words_frame`). Returns (start errors, end errors).
+    """
+    starts, ends = words.start.to_numpy(), words.end.to_numpy()
+    start_errors = np.array([np.min(np.abs(starts - t.start)) for t in turns])
+    end_errors = np.array([np.min(np.abs(ends - t.end)) for t in turns])
+    return start_errors, end_errors
+
+
+def language_time_accuracy(frame, turns) -> float:
+    """Share of speech time whose segment ``language`` matches the reference turn's (``start``, ``end``,
+    ``language`` attributes): each segment/turn overlap counts for its duration."""
+    right = total = 0.0
+    for turn in turns:
+        for start, end, language in zip(frame.start, frame.end, frame.language):
+            overlap = min(end, turn.end) - max(start, turn.start)
+            if overlap > 0:
+                total += overlap
+                right += overlap * (language == turn.language)
+    return right / total
