@@ -342,3 +342,13 @@ def test_builders_reuse_their_file(build, name: str) -> None:
     again = BUILDERS[name]()
     assert again == fixture and again.path.stat().st_mtime_ns == written
     assert not list(fixture.path.parent.glob(".*.tmp"))
+
+
+def test_word_matches_marks_the_words_an_alignment_gets_wrong():
+    from whisperkit_nb.evaluation import word_matches
+
+    flags = word_matches("Press three to rerecord your message.",
+                         ["Press", "3", "to", "re-record", "your", "massage.", "now", "um"])
+    # "3" normalises like "three"; "re-record" splits in two and misses; fillers normalise to nothing.
+    assert flags == [True, True, True, False, True, False, False, True]
+    assert word_matches("a b c", []) == [] and word_matches("", ["x"]) == [False]

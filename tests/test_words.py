@@ -67,3 +67,27 @@ def test_dtw_finds_the_diagonal_path():
     assert rows[0] == 0 and rows[-1] == 3 and cols[-1] == 9
     assert all(np.diff(rows) >= 0) and all(np.diff(cols) >= 0)
     assert {(0, 1), (1, 3), (2, 6), (3, 8)} <= set(zip(rows.tolist(), cols.tolist()))
+
+
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
+def test_word_probabilities_are_low_where_the_words_are_wrong(engine):
+    """Word probabilities are per token on both engines (CTranslate2's from its alignment pass), so the
+    words Whisper got wrong stand out: checked against the reference of real prompts."""
+    from assets import asterisk_long
+
+    from whisperkit_nb.evaluation import word_matches
+
+    fixture = asterisk_long(minutes=4, silence_s=0.0)
+    df = wk.transcribe(str(fixture.path), model="base", language="en", timestamps="word", progress=False,
+                       engine=engine)
+    words = wk.words_frame(df)
+    right = np.array(word_matches(fixture.reference, list(words.word)))
+    probability = words.probability.to_numpy()
+    # How often a wrong word has a lower probability than a right one (0.5: no signal). Some "wrong"
+    # words are spelling variants the model is sure of ("through" for the reference's "thru").
+    below = np.mean(probability[~right][:, None] < probability[right][None, :])
+    print(f"{engine}: {right.sum()} matched words, mean probability {probability[right].mean():.3f}; "
+          f"{(~right).sum()} unmatched, {probability[~right].mean():.3f}; wrong below right {below:.2f}")
+    assert right.sum() > 400 and (~right).sum() >= 5
+    assert np.median(probability[right]) > 0.95
+    assert below > 0.7

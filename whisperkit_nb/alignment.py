@@ -68,7 +68,8 @@ def align_words(whisper: WhisperModel, encoded: torch.Tensor, results: list[Deco
 def _align_ct2(whisper, encoded: torch.Tensor, results: list[DecodedChunk],
                durations: list[float]) -> list[list[WordTiming]]:
     """The same recipe on CTranslate2: its ``align`` runs the teacher-forced pass over the model's
-    alignment heads, normalisation, median filter and DTW in one call and returns the path."""
+    alignment heads, normalisation, median filter and DTW in one call and returns the path, and the
+    pass's per-token probabilities (decoding on CTranslate2 scores only whole sequences)."""
     from . import ct2_engine
 
     texts = [_text_and_probabilities(r, whisper.tokens.eot) for r in results]
@@ -82,9 +83,9 @@ def _align_ct2(whisper, encoded: torch.Tensor, results: list[DecodedChunk],
         prompt = whisper.tokens.prompt(language, task)  # CTranslate2 appends <|notimestamps|> itself
         frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
         paths = ct2_engine.align(whisper, encoded[rows], prompt, [texts[i][0] for i in rows], frames)
-        for i, (token_index, frame_index) in zip(rows, paths):
-            text, probs = texts[i]
-            timings[i] = _words_on_path(whisper, text, probs, token_index, frame_index, results[i].language)
+        for i, (token_index, frame_index, probs) in zip(rows, paths):
+            timings[i] = _words_on_path(whisper, texts[i][0], probs, token_index, frame_index,
+                                        results[i].language)
     return timings
 
 

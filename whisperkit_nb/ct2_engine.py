@@ -183,14 +183,17 @@ def decode(whisper: Ct2Whisper, encoded: torch.Tensor, languages, tasks, max_new
 
 
 def align(whisper: Ct2Whisper, encoded: torch.Tensor, prompt: list[int], texts: list[list[int]],
-          mel_frames: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Token-to-frame paths (text tokens then end-of-text, against 20 ms encoder frames) for word timings.
+          mel_frames: list[int]) -> list[tuple[np.ndarray, np.ndarray, list[float]]]:
+    """Token-to-frame paths (text tokens then end-of-text, against 20 ms encoder frames) for word timings,
+    with each text token's probability under the same teacher-forced pass.
 
     ``mel_frames`` is each row's length in 10 ms mel frames (CTranslate2 halves it for the encoder).
+    The probabilities are per token, where `decode` only has the sequence's score (CTranslate2 returns
+    one per sequence), so word probabilities come from here, as in faster-whisper.
     """
     results = whisper.ct2.align(_view(encoded), prompt, texts, mel_frames)
     paths = []
     for result in results:
         pairs = np.array(result.alignments, dtype=np.int64).reshape(-1, 2)
-        paths.append((pairs[:, 0], pairs[:, 1]))
+        paths.append((pairs[:, 0], pairs[:, 1], [float(p) for p in result.text_token_probs]))
     return paths

@@ -28,6 +28,7 @@ __all__ = [
     "turn_edge_errors",
     "wer_details",
     "word_error_rate",
+    "word_matches",
 ]
 
 
@@ -208,6 +209,62 @@ def wer_details(
     if reference_words == 0:
         raise ValueError("the reference has no words (after normalisation): WER is undefined")
     return WERDetails(substitutions, deletions, insertions, reference_words)
+
+
+def word_matches(
+    reference: str, words: Sequence[str], *, normalize: str | Normalizer | None = "english"
+) -> list[bool]:
+    """Which hypothesis words a minimum-edit alignment matches to the same reference word.
+
+    For checking word confidences against the truth: a word is matched when every piece it normalises
+    to ("re-record" -> "re record") lines up with an identical reference word; a word that normalises
+    to nothing (a filler, a lone punctuation mark) counts as matched.
+
+    Parameters
+    ----------
+    reference : str
+        The correct transcript.
+    words : sequence of str
+        The hypothesis, one word per item (e.g. ``wk.words_frame(df).word``).
+    normalize : {"english", "basic"}, callable or None, default "english"
+        As for :func:`word_error_rate`; applied to the reference and to each word on its own.
+
+    Returns
+    -------
+    list of bool
+        One flag per item of ``words``.
+    """
+    normalizer = _resolve_normalizer(normalize) or (lambda text: text)
+    ref = normalizer(reference).split()
+    pieces = [normalizer(w).split() for w in words]
+    hyp = [piece for group in pieces for piece in group]
+    owner = [k for k, group in enumerate(pieces) for _ in group]
+    n, m = len(ref), len(hyp)
+    # Full cost table (memory n*m), then one backtrace: meant for a file's transcript, not a corpus.
+    cost = np.zeros((n + 1, m + 1), dtype=np.int32)
+    cost[0] = np.arange(m + 1)
+    ref_ids = {w: i for i, w in enumerate(dict.fromkeys(ref + hyp))}
+    hyp_arr = np.array([ref_ids[w] for w in hyp], dtype=np.int64)
+    for i in range(1, n + 1):
+        diag = cost[i - 1, :-1] + (hyp_arr != ref_ids[ref[i - 1]])
+        row = np.concatenate(([i], np.minimum(diag, cost[i - 1, 1:] + 1)))
+        # Insertions along the row: row[j] = min over k <= j of row[k] + (j - k).
+        cost[i] = np.minimum.accumulate(row - np.arange(m + 1)) + np.arange(m + 1)
+    matched = [True] * m
+    i, j = n, m
+    while j > 0:
+        if i > 0 and cost[i, j] == cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            matched[j - 1] = ref[i - 1] == hyp[j - 1]
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i, j] == cost[i - 1, j] + 1:
+            i -= 1
+        else:
+            matched[j - 1] = False
+            j -= 1
+    flags = [True] * len(words)
+    for piece, ok in zip(owner, matched):
+        flags[piece] = flags[piece] and ok
+    return flags
 
 
 def _as_pairs(
