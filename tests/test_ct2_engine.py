@@ -90,3 +90,23 @@ def test_code_switching_survives_a_batch_of_tails_only():
     assert df.attrs["files"][str(fixture.path)]["tails"] > 0
     # 30 s chunks straddle the ~40 s language blocks, so accuracy is lower than with the 10 s default.
     assert language_time_accuracy(df, fixture.turns) >= 0.7
+
+
+def test_ct2_engine_keeps_the_torch_thread_count(librivox):
+    """Loading a CTranslate2 model sets OpenMP's thread count, which torch reads as its own: the engine
+    must use the count the user set (torch.set_num_threads / OMP_NUM_THREADS) and leave it in place."""
+    import torch
+
+    from whisperkit_nb.models import release_models
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        release_models()  # a fresh load, under the user's setting
+        df = wk.transcribe(str(librivox.path), model="base", engine="ctranslate2", language="en", progress=False,
+                           logprob_threshold=-0.001, temperature_step=0.5)  # fallbacks load the sampler too
+        assert len(df) and df.attrs["files"][str(librivox.path)]["fallbacks"] > 0
+        assert torch.get_num_threads() == 1
+    finally:
+        release_models()
+        torch.set_num_threads(before)

@@ -70,9 +70,10 @@ def load(name: str, device: torch.device, dtype: str) -> Ct2Whisper:
 
     directory = _ct2_directory(name, is_ct2_whisper_dir)
     compute_type = {"auto": "int8" if device.type == "cpu" else "float16"}.get(dtype, dtype)
+    # As many threads as torch uses, so torch.set_num_threads and OMP_NUM_THREADS cap both engines.
     args = dict(model_path=str(directory), device="cuda" if device.type == "cuda" else "cpu",
-                device_index=device.index or 0, compute_type=compute_type, intra_threads=os.cpu_count() or 1)
-    model = ctranslate2.models.Whisper(**args)
+                device_index=device.index or 0, compute_type=compute_type, intra_threads=torch.get_num_threads())
+    model = _new_model(args)
     tokenizer = _tokenizer(directory / "tokenizer.json")
     tokens = SpecialTokens.from_tokenizer(tokenizer, bool(model.is_multilingual))
     return Ct2Whisper(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
@@ -96,8 +97,23 @@ def sampling_model(whisper: Ct2Whisper, seed: int):
 
     if whisper.sampler is None:
         ctranslate2.set_random_seed(int(seed))
-        whisper.sampler = ctranslate2.models.Whisper(**whisper.sampler_args)
+        whisper.sampler = _new_model(whisper.sampler_args)
     return whisper.sampler
+
+
+def _new_model(args: dict):
+    """A CTranslate2 Whisper, leaving the process's torch thread count as it was.
+
+    Loading one sets OpenMP's thread count for the calling thread to ``intra_threads``, which torch
+    reads as its own: a user's ``torch.set_num_threads(1)`` would silently become the engine's count.
+    """
+    import ctranslate2
+
+    threads = torch.get_num_threads()
+    try:
+        return ctranslate2.models.Whisper(**args)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _ct2_directory(name: str, is_ct2_dir) -> Path:
