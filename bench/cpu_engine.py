@@ -8,6 +8,10 @@ Prints, for each system: audio seconds per wall second (x real time); WER after 
 normaliser; inserted words (hypothesis words aligned to no reference word: hallucinations and repeats);
 words of segments overlapping the silent stretch (pro rata: segment times that span the silence count
 too); and speed ratios against the fixed strategy and faster-whisper. Writes the rows as JSON beside it.
+
+One file's WER moves by a few words with any change of chunking, so ``--shuffles 1,2,3`` also transcribes
+(once each, untimed) files built from the same prompts in other orders and with other pauses, and prints
+each system's errors summed over all the files.
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ def main() -> None:
     parser.add_argument("--systems", default="whisperkit,whisperkit-beam5,whisperkit-fp32,whisperkit-bf16,fixed,"
                         "faster-whisper,faster-whisper-timestamps")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per system (median reported)")
+    parser.add_argument("--shuffles", default="",
+                        help="extra fixture seeds (e.g. 1,2,3) for an accuracy total over several files")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
 
@@ -86,20 +92,20 @@ def main() -> None:
     duration = fixture.turns[-1].end
     path = str(fixture.path)
     fp32 = dict(engine="transformers", batch_size=args.batch_size)
-    runners = {
+    runners = {  # each takes the file's path
         "whisperkit": ("whisperkit (defaults: auto engine = ctranslate2 int8)",
-                       lambda: run_whisperkit(path, args.model)),
+                       lambda p: run_whisperkit(p, args.model)),
         "whisperkit-beam5": ("whisperkit (ctranslate2 int8, beam_size=5 as faster-whisper)",
-                             lambda: run_whisperkit(path, args.model, beam_size=5)),
-        "whisperkit-fp32": ("whisperkit (transformers, fp32)", lambda: run_whisperkit(path, args.model, **fp32)),
+                             lambda p: run_whisperkit(p, args.model, beam_size=5)),
+        "whisperkit-fp32": ("whisperkit (transformers, fp32)", lambda p: run_whisperkit(p, args.model, **fp32)),
         "whisperkit-bf16": ("whisperkit (transformers, bf16)",
-                            lambda: run_whisperkit(path, args.model, **fp32, dtype="bfloat16")),
+                            lambda p: run_whisperkit(p, args.model, **fp32, dtype="bfloat16")),
         "fixed": ("fixed (insanely-fast-whisper method, fp32)",
-                  lambda: run_whisperkit(path, args.model, **fp32, chunking="fixed")),
+                  lambda p: run_whisperkit(p, args.model, **fp32, chunking="fixed")),
         "faster-whisper": ("faster-whisper batched (int8)",
-                           lambda: run_faster_whisper(path, args.model, args.fw_batch_size)),
+                           lambda p: run_faster_whisper(p, args.model, args.fw_batch_size)),
         "faster-whisper-timestamps": ("faster-whisper batched (int8, without_timestamps=False)",
-                                      lambda: run_faster_whisper(path, args.model, args.fw_batch_size, True)),
+                                      lambda p: run_faster_whisper(p, args.model, args.fw_batch_size, True)),
     }
     # Rounds interleave the systems, so a slow spell of a shared machine hits them all; the median of the
     # rounds is reported. Decoding is deterministic: the text (and its scores) come from the first round.
@@ -108,7 +114,7 @@ def main() -> None:
     texts: dict[str, list] = {}
     for round_ in range(args.repeats):
         for key in keys:
-            seconds, segments = runners[key][1]()
+            seconds, segments = runners[key][1](path)
             times[key].append(seconds)
             texts.setdefault(key, segments)
             print(f"round {round_ + 1}: {key} {seconds:.1f} s", flush=True)
@@ -142,11 +148,40 @@ def main() -> None:
         ratios = [f"{p['wall_s'] / r['wall_s']:.2f}x" if p else "-" for p in peers.values()]
         print(f"| {r['system']} | {r['x_real_time']} | {r['wall_s']} | {r['wer'] * 100:.2f}% | "
               f"{r['inserted_words']} | {r['words_in_silence']} | {ratios[0]} | {ratios[1]} |")
+    shuffles = accuracy_over_shuffles(args, keys, runners, texts, fixture) if args.shuffles else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"cpu_engine-{stamp}.json").write_text(json.dumps(
-        {"date": stamp, "machine": machine, "model": args.model, "minutes": args.minutes, "rows": rows},
-        indent=2))
+        {"date": stamp, "machine": machine, "model": args.model, "minutes": args.minutes, "rows": rows,
+         "shuffles": shuffles}, indent=2))
+
+
+def accuracy_over_shuffles(args, keys: list[str], runners: dict, texts: dict, fixture) -> dict:
+    """Errors of every system summed over the main file and one file per extra seed (same prompts, other
+    order and pauses): the accuracy comparison one file's few-word differences cannot settle."""
+    seeds = [int(s) for s in args.shuffles.split(",")]
+    files = [(0, fixture, texts)]
+    for seed in seeds:
+        other = asterisk_long(minutes=args.minutes, silence_s=90.0, seed=seed)
+        path = str(other.path)
+        again = {key: runners[key][1](path)[1] for key in keys}
+        files.append((seed, other, again))
+        print(f"shuffle {seed}: done", flush=True)
+    totals = {}
+    for key in keys:
+        errors = [wer_details(f.reference, " ".join(t for _, _, t in found[key])) for _, f, found in files]
+        totals[key] = {"errors": sum(e.errors for e in errors), "insertions": sum(e.insertions for e in errors),
+                       "reference_words": sum(e.reference_words for e in errors),
+                       "errors_per_file": [e.errors for e in errors]}
+    print(f"\nAccuracy over {len(files)} files (seeds {', '.join(str(s) for s, _, _ in files)}; "
+          f"{totals[keys[0]]['reference_words']} reference words)")
+    print("| system | word errors | WER | inserted words | errors per file |")
+    print("|---|---|---|---|---|")
+    for key in keys:
+        t = totals[key]
+        print(f"| {runners[key][0]} | {t['errors']} | {t['errors'] / t['reference_words'] * 100:.2f}% | "
+              f"{t['insertions']} | {' / '.join(map(str, t['errors_per_file']))} |")
+    return {"seeds": [s for s, _, _ in files], "systems": {runners[k][0]: v for k, v in totals.items()}}
 
 
 if __name__ == "__main__":
