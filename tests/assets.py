@@ -741,6 +741,20 @@ def _to_int16(audio: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(audio), -32768, 32767).astype("<i2")
 
 
+def with_background_noise(base: Fixture, snr_db: float, *, seed: int = 0) -> np.ndarray:
+    """``base``'s audio (float32, 16 kHz) with the room noise of `with_noise_stretch` under all of it, at
+    ``snr_db`` below the RMS of the speech (measured over ``base.turns``). Turns and silences keep their
+    times; the silences now hold noise only."""
+    samples, rate = read_wav(base.path)
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"{base.path}: expected {SAMPLE_RATE} Hz audio, not {rate} Hz")
+    audio = samples.astype(np.float32) / 32768.0
+    speech = np.concatenate([audio[int(t.start * SAMPLE_RATE) : int(t.end * SAMPLE_RATE)] for t in base.turns])
+    noise = _noise(len(audio), np.random.default_rng(seed)).astype(np.float32) / 32768.0
+    noise *= np.sqrt(np.mean(speech**2)) / np.sqrt(np.mean(noise**2)) / 10 ** (snr_db / 20)
+    return np.clip(audio + noise, -1.0, 1.0)
+
+
 def _noise(n: int, rng: np.random.Generator) -> np.ndarray:
     """Room-like background noise: coloured noise at -42 dBFS RMS plus 50 Hz hum, faded in and out."""
     spectrum = np.fft.rfft(rng.standard_normal(n))

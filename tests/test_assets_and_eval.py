@@ -352,3 +352,17 @@ def test_word_matches_marks_the_words_an_alignment_gets_wrong():
     # "3" normalises like "three"; "re-record" splits in two and misses; fillers normalise to nothing.
     assert flags == [True, True, True, False, True, False, False, True]
     assert word_matches("a b c", []) == [] and word_matches("", ["x"]) == [False]
+
+
+@pytest.mark.parametrize("snr_db", [3.0, -5.0])
+def test_background_noise_sits_at_the_asked_snr(snr_db: float) -> None:
+    fixture = assets.asterisk_long(minutes=1.5, silence_s=20.0)
+    clean = read(fixture).astype(np.float32) / 32768.0
+    noisy = assets.with_background_noise(fixture, snr_db)
+    assert noisy.dtype == np.float32 and noisy.shape == clean.shape
+    noise = noisy - clean
+    speech = np.concatenate([span(clean, t.start, t.end) for t in fixture.turns])
+    measured = 20 * np.log10(np.sqrt(np.mean(speech**2)) / np.sqrt(np.mean(noise**2)))
+    assert measured == pytest.approx(snr_db, abs=0.2)
+    ((start, end),) = fixture.silences
+    assert np.abs(span(noisy, start, end)).max() > 0  # the silence now holds noise
