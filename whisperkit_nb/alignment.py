@@ -40,7 +40,7 @@ class WordTiming:
 def align_words(whisper: WhisperModel, encoded: torch.Tensor, results: list[DecodedChunk],
                 durations: list[float], task: str) -> list[list[WordTiming]]:
     """Word timings (chunk time) for every decoded chunk of a batch."""
-    if getattr(whisper, "engine", "transformers") == "ctranslate2":
+    if whisper.engine == "ctranslate2":
         return _align_ct2(whisper, encoded, results, durations)
     heads = _alignment_heads(whisper)
     tokens = whisper.tokens
@@ -72,20 +72,19 @@ def _align_ct2(whisper, encoded: torch.Tensor, results: list[DecodedChunk],
     pass's per-token probabilities (decoding on CTranslate2 scores only whole sequences)."""
     from . import ct2_engine
 
-    texts = [_text_and_probabilities(r, whisper.tokens.eot) for r in results]
+    texts = [_text_and_probabilities(r, whisper.tokens.eot)[0] for r in results]
     timings: list[list[WordTiming]] = [[] for _ in results]
     # align takes one start sequence per call: group the rows by language and task.
     by_prompt: dict[tuple, list[int]] = {}
-    for i, (text, _) in enumerate(texts):
+    for i, text in enumerate(texts):
         if text:
             by_prompt.setdefault((results[i].language, results[i].task), []).append(i)
     for (language, task), rows in by_prompt.items():
         prompt = whisper.tokens.prompt(language, task)  # CTranslate2 appends <|notimestamps|> itself
         frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
-        paths = ct2_engine.align(whisper, encoded[rows], prompt, [texts[i][0] for i in rows], frames)
+        paths = ct2_engine.align(whisper, encoded[rows], prompt, [texts[i] for i in rows], frames)
         for i, (token_index, frame_index, probs) in zip(rows, paths):
-            timings[i] = _words_on_path(whisper, texts[i][0], probs, token_index, frame_index,
-                                        results[i].language)
+            timings[i] = _words_on_path(whisper, texts[i], probs, token_index, frame_index, results[i].language)
     return timings
 
 

@@ -37,7 +37,7 @@ class DecodedChunk:
 
 
 def _ct2(whisper) -> bool:
-    return getattr(whisper, "engine", "transformers") == "ctranslate2"
+    return whisper.engine == "ctranslate2"
 
 
 @torch.inference_mode()

@@ -243,10 +243,10 @@ def word_matches(
     # Full cost table (memory n*m), then one backtrace: meant for a file's transcript, not a corpus.
     cost = np.zeros((n + 1, m + 1), dtype=np.int32)
     cost[0] = np.arange(m + 1)
-    ref_ids = {w: i for i, w in enumerate(dict.fromkeys(ref + hyp))}
-    hyp_arr = np.array([ref_ids[w] for w in hyp], dtype=np.int64)
+    vocabulary = {w: i for i, w in enumerate(dict.fromkeys(ref + hyp))}
+    hyp_ids = np.array([vocabulary[w] for w in hyp], dtype=np.int64)
     for i in range(1, n + 1):
-        diag = cost[i - 1, :-1] + (hyp_arr != ref_ids[ref[i - 1]])
+        diag = cost[i - 1, :-1] + (hyp_ids != vocabulary[ref[i - 1]])
         row = np.concatenate(([i], np.minimum(diag, cost[i - 1, 1:] + 1)))
         # Insertions along the row: row[j] = min over k <= j of row[k] + (j - k).
         cost[i] = np.minimum.accumulate(row - np.arange(m + 1)) + np.arange(m + 1)

@@ -67,6 +67,7 @@ class WhisperModel:
     suppress_ids: tuple[int, ...]
     suppress_begin_ids: tuple[int, ...]
     max_initial_timestamp_index: int
+    engine: str = "transformers"  # ct2_engine.Ct2Whisper says "ctranslate2"
 
     @property
     def n_mels(self) -> int:
@@ -245,7 +246,7 @@ def default_batch_size(whisper, max_new_tokens: int) -> int:
     """The batch size used when ``batch_size`` is not given: from free GPU memory and the model's size on
     transformers (see `device.auto_batch_size`); 8 on CPU and 16 on GPU for CTranslate2, which manages
     its own memory."""
-    if getattr(whisper, "engine", "transformers") == "ctranslate2":
+    if whisper.engine == "ctranslate2":
         return 8 if whisper.device.type == "cpu" else 16
     config = whisper.model.config
     return auto_batch_size(whisper.device, config.d_model, config.decoder_layers, whisper.dtype, max_new_tokens)
@@ -254,7 +255,7 @@ def default_batch_size(whisper, max_new_tokens: int) -> int:
 def loaded_models() -> list[str]:
     """The models loaded in this process, as ``"base (ctranslate2 int8, cpu)"``."""
     with _cache_lock:
-        return [f"{w.name} ({getattr(w, 'engine', 'transformers')} {str(w.dtype).removeprefix('torch.')}, "
+        return [f"{w.name} ({w.engine} {str(w.dtype).removeprefix('torch.')}, "
                 f"{w.device})" for w in _loaded.values()]
 
 

@@ -173,7 +173,7 @@ def stream_segments(
     info = {} if info is None else info
     source = audio if isinstance(audio, AudioSource) else open_audio(audio)
     info["name"] = source.name
-    info["engine"] = getattr(whisper, "engine", "transformers")  # what engine="auto" chose
+    info["engine"] = whisper.engine  # what engine="auto" chose
     language = _check_model_options(opts, whisper)
     if opts.diarize and not isinstance(audio, AudioSource):
         raise OptionsError("stream_segments yields before speakers are known; use transcribe(..., diarize=True).")
