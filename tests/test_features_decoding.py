@@ -48,6 +48,30 @@ def test_decoding_obeys_timestamp_rules_on_real_audio(librivox):
     assert "disposed" in text.lower()
 
 
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
+def test_text_only_decoding_has_no_timestamps_and_the_same_words(librivox, engine):
+    """``<|notimestamps|>`` decoding (segment_times='alignment'): no timestamp token anywhere, every word
+    of timestamped decoding of the same audio. (Timestamped decoding of the 26 s window
+    drops its last sentence, Whisper's end-of-window skip; the text-only pass keeps it, so extra words
+    are allowed.)"""
+    from assets import read_wav
+
+    from whisperkit_nb.evaluation import wer_details
+
+    whisper = wk.load_model(model="base", engine=engine)
+    audio = read_wav(librivox.path)[0] / 32768.0
+    encoded = encode(whisper, LogMel(whisper.n_mels)([audio[: 16000 * 26], audio[16000 * 8 : 16000 * 20]]))
+    timed = decode(whisper, encoded, ["en", "en"], "transcribe", max_new_tokens=224)
+    plain = decode(whisper, encoded, ["en", "en"], "transcribe", max_new_tokens=224, timestamps=False)
+    ts = whisper.tokens.timestamp_begin
+    for with_ts, without in zip(timed, plain):
+        assert without.tokens and all(t < whisper.tokens.eot for t in without.tokens)
+        assert not without.truncated
+        words = [whisper.tokenizer.decode([t for t in r.tokens if t < ts]) for r in (with_ts, without)]
+        diff = wer_details(words[0], words[1])
+        assert diff.substitutions + diff.deletions <= 0.05 * diff.reference_words, words
+
+
 def test_max_new_tokens_truncates_and_flags(librivox):
     from assets import read_wav
 
@@ -66,10 +90,12 @@ def test_model_cache_reuses_and_releases():
     assert torch.get_num_threads() > 1 or torch.get_num_interop_threads() >= 1  # silero didn't pin threads
 
 
-def test_static_cache_and_compile_keep_the_text_identical(librivox):
+@pytest.mark.parametrize("segment_times", ["tokens", "alignment"])
+def test_static_cache_and_compile_keep_the_text_identical(librivox, segment_times):
     # chunk_s=10 gives a batch of several rows, some ending on a timestamp pair (the case Whisper's own
     # long-form generate mishandles when given encoder outputs).
-    options = dict(model="tiny.en", engine="transformers", progress=False, chunk_s=10.0, batch_size=4)
+    options = dict(model="tiny.en", engine="transformers", progress=False, chunk_s=10.0, batch_size=4,
+                   segment_times=segment_times)
     eager = wk.transcribe(str(librivox.path), **options)
     compiled = wk.transcribe(str(librivox.path), **options, compile=True)
     assert len(eager) >= 3

@@ -35,6 +35,8 @@ def test_defaults_validate_and_are_documented():
         ({"device": "gpu"}, "device"),
         ({"model": "tiny.en", "task": "translate"}, "English-only"),
         ({"compile": True, "chunking": "fixed"}, "compile"),
+        ({"segment_times": "alignment", "chunking": "fixed"}, "segment_times"),
+        ({"segment_times": "words"}, "segment_times"),
     ],
 )
 def test_bad_options_raise_with_the_option_named(kwargs, phrase):

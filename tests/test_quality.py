@@ -62,12 +62,14 @@ def test_english_mode_translates_the_other_blocks(code_switched):
         assert share(text, SPANISH if turn_lang == "es" else FRENCH) < 0.08, text[:300]
 
 
-def test_noise_and_silence_stretches_give_no_words_and_runs_are_identical():
+@pytest.mark.parametrize("segment_times", ["tokens", "alignment"])
+def test_noise_and_silence_stretches_give_no_words_and_runs_are_identical(segment_times):
     from assets import asterisk_long, with_noise_stretch
 
     fixture = with_noise_stretch(asterisk_long(minutes=4.0, silence_s=90.0), noise_s=60.0)
-    first = wk.transcribe(str(fixture.path), model="base", language="en", progress=False)
-    second = wk.transcribe(str(fixture.path), model="base", language="en", progress=False)
+    options = dict(model="base", language="en", progress=False, segment_times=segment_times)
+    first = wk.transcribe(str(fixture.path), **options)
+    second = wk.transcribe(str(fixture.path), **options)
     pd.testing.assert_frame_equal(first, second)
     for lo, hi in fixture.silences:
         inside = first[(first.start < hi - 0.5) & (first.end > lo + 0.5)]

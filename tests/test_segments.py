@@ -1,11 +1,13 @@
-"""Cutting decoded chunks into segments: the unfinished tail a second pass re-decodes is not kept twice."""
+"""Cutting decoded chunks into segments: the unfinished tail a second pass re-decodes is not kept twice;
+text decoded without timestamps is cut at sentence ends and removed pauses."""
 
 from __future__ import annotations
 
 import whisperkit_nb as wk
 from whisperkit_nb.chunking import Chunk
 from whisperkit_nb.decoding import DecodedChunk
-from whisperkit_nb.segments import chunk_segments, covered_until, up_to_last_timestamp
+from whisperkit_nb.alignment import WordTiming
+from whisperkit_nb.segments import chunk_segments, covered_until, up_to_last_timestamp, word_segments
 
 
 def test_unfinished_last_segment_is_left_to_the_tail():
@@ -23,3 +25,25 @@ def test_unfinished_last_segment_is_left_to_the_tail():
     assert [s.text for s in kept] == ["Hello there."]
     everything = chunk_segments(decoded, chunk, ts, tokens.eot, whisper.tokenizer, "f")
     assert [s.text for s in everything] == ["Hello there.", "Please enter a new extension"]
+
+
+def test_text_only_chunks_are_cut_at_sentence_ends_and_removed_pauses():
+    whisper = wk.load_model(model="tiny.en", engine="transformers")
+    encode = lambda text: whisper.tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    pieces = [" Hello", " there.", " Please", " enter", " your", " code"]
+    tokens, words, t = [], [], 0.0
+    for piece in pieces:
+        words.append(WordTiming(piece, t, t + 0.4, 0.9, len(tokens)))
+        tokens += encode(piece)
+        t += 0.5
+    # Two speech spans: 0-2 s and 10-12 s of the file, joined at chunk time 2.0 ("enter" ends the first).
+    chunk = Chunk(index=3, spans=((0, 2 * 16000), (10 * 16000, 12 * 16000)))
+    words[-2:] = [WordTiming(w.word, w.start + 0.2, w.end + 0.2, w.probability, w.first_token) for w in words[-2:]]
+    decoded = DecodedChunk(tokens=tokens, logprobs=[-0.1] * len(tokens), no_speech_prob=0.0, language="en",
+                           truncated=False)
+    segments = word_segments(decoded, chunk, whisper.tokens.eot, whisper.tokenizer, "f", words, keep_words=True)
+    assert [s.text for s in segments] == ["Hello there.", "Please enter", "your code"]
+    assert segments[1].end <= 2.0 and segments[2].start >= 10.0  # no segment spans the removed pause
+    assert all(s.chunk == 3 and len(s.words) == 2 for s in segments)
+    assert word_segments(decoded, chunk, whisper.tokens.eot, whisper.tokenizer, "f", words,
+                         keep_words=False)[0].words is None

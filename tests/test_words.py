@@ -10,13 +10,15 @@ from whisperkit_nb.alignment import dtw
 from whisperkit_nb.evaluation import turn_edge_errors
 
 
-@pytest.fixture(scope="module", params=["transformers", "ctranslate2"])
+@pytest.fixture(scope="module", params=[("transformers", "tokens"), ("ctranslate2", "tokens"),
+                                        ("ctranslate2", "alignment")], ids="-".join)
 def conversation_words(request):
     from assets import flite_conversation
 
     fixture = flite_conversation()
+    engine, segment_times = request.param
     df = wk.transcribe(str(fixture.path), model="base", language="en", timestamps="word", progress=False,
-                       engine=request.param)
+                       engine=engine, segment_times=segment_times)
     return fixture, df
 
 

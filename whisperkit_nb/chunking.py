@@ -65,6 +65,10 @@ class Chunk:
         span_start = self.spans[k][0]
         return (span_start + (sample - self._offsets[k])) / SAMPLE_RATE
 
+    def span_of(self, t: float) -> int:
+        """Index of the speech span that chunk time ``t`` falls in."""
+        sample = min(max(t, 0.0) * SAMPLE_RATE, self.num_samples)
+        return min(bisect.bisect_right(self._offsets, sample) - 1, len(self.spans) - 1)
 
     def tail(self, t: float) -> Chunk:
         """The part of this chunk after chunk time ``t``, as its own chunk (same index, part + 1)."""

@@ -166,7 +166,7 @@ def language_probabilities(whisper: Ct2Whisper, encoded: torch.Tensor) -> tuple[
 
 
 def decode(whisper: Ct2Whisper, encoded: torch.Tensor, languages, tasks, max_new_tokens: int,
-           temperatures=None, seeds=None, beam_size: int = 1):
+           temperatures=None, seeds=None, beam_size: int = 1, timestamps: bool = True):
     from .decoding import DecodedChunk
 
     tasks = [tasks] * len(languages) if isinstance(tasks, str) else list(tasks)
@@ -175,7 +175,8 @@ def decode(whisper: Ct2Whisper, encoded: torch.Tensor, languages, tasks, max_new
         raise OptionsError("engine='ctranslate2' samples one temperature per call.")
     # Fallback batches are fixed by the input and options, so the per-input sampler repeats exactly.
     model = sampling_model(whisper, seeds[0] if seeds else 0) if temperature > 0 else whisper.ct2
-    prompts = [whisper.tokens.prompt(lang, task) for lang, task in zip(languages, tasks)]
+    # With <|notimestamps|> in the prompt CTranslate2 leaves the timestamp rules out, as Whisper does.
+    prompts = [whisper.tokens.prompt(lang, task, timestamps=timestamps) for lang, task in zip(languages, tasks)]
     results = model.generate(
         # CTranslate2's Whisper generates at most max_length // 2 tokens (measured with 4.8: 20 -> 10,
         # 448 -> 224), so twice the budget gives the decoder the tokens the option promises.

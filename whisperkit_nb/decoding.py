@@ -1,4 +1,4 @@
-"""Tokens: batched greedy decoding of Whisper with timestamp tokens.
+"""Tokens: batched greedy decoding of Whisper, with timestamp tokens or text only.
 
 We drive `WhisperForConditionalGeneration`'s encoder and decoder directly instead of `generate()`:
 transformers routes every Whisper call through its long-form fallback machinery with per-sample Python
@@ -91,30 +91,34 @@ def decode(
     temperatures: list[float] | None = None,
     seeds: list[int] | None = None,
     beam_size: int = 1,
+    timestamps: bool = True,
 ) -> list[DecodedChunk]:
     """Decode a batch of encoded chunks, each in its own language (None for English-only models) and task.
 
     Rows with temperature 0 (the default) are greedy (or, on CTranslate2, a beam search of
     ``beam_size``); others sample from softmax(logits / temperature) with their own generator seeded
-    from ``seeds``, so a row's result never depends on its batch mates.
+    from ``seeds``, so a row's result never depends on its batch mates. ``timestamps=False`` decodes
+    text only (``<|notimestamps|>``), as Whisper does when asked for no timestamps.
     """
     if _ct2(whisper):
         from . import ct2_engine
 
-        return ct2_engine.decode(whisper, encoded, languages, task, max_new_tokens, temperatures, seeds, beam_size)
+        return ct2_engine.decode(whisper, encoded, languages, task, max_new_tokens, temperatures, seeds, beam_size,
+                                 timestamps=timestamps)
     if beam_size != 1:
         raise OptionsError("beam search runs on engine='ctranslate2'; this decoder is greedy.")
     tokens = whisper.tokens
     batch = encoded.shape[0]
     device = whisper.device
     tasks = [task] * batch if isinstance(task, str) else list(task)
-    prompts = torch.tensor([tokens.prompt(lang, t) for lang, t in zip(languages, tasks)], device=device)
+    prompts = torch.tensor([tokens.prompt(lang, t, timestamps=timestamps) for lang, t in zip(languages, tasks)],
+                           device=device)
     temps = torch.tensor(temperatures or [0.0] * batch, device=device)
     generators = [
         torch.Generator(device=device).manual_seed(int(seed)) if t > 0 else None
         for seed, t in zip(seeds or [0] * batch, temps.tolist())
     ]
-    rules = _Rules(whisper, device)
+    rules = _Rules(whisper, device, timestamps)
 
     out = whisper.model.model.decoder(input_ids=prompts, encoder_hidden_states=encoded, use_cache=True)
     cache = out.past_key_values
@@ -183,9 +187,10 @@ def decode(
 
 
 class _Rules:
-    """Whisper's logit rules for timestamped decoding, vectorised over the batch."""
+    """Whisper's logit rules, vectorised over the batch: token suppression always, the timestamp rules
+    when decoding with timestamps (without them, every timestamp token is suppressed instead)."""
 
-    def __init__(self, whisper: WhisperModel, device: torch.device) -> None:
+    def __init__(self, whisper: WhisperModel, device: torch.device, timestamps: bool = True) -> None:
         t = whisper.tokens
         vocab = whisper.model.config.vocab_size
         self.eot = t.eot
@@ -196,6 +201,9 @@ class _Rules:
         suppress[[i for i in whisper.suppress_ids if 0 <= i < vocab]] = True
         # Every special token except end-of-text and timestamps: SOT, languages, tasks, no-speech, ...
         suppress[t.eot + 1 : t.timestamp_begin] = True
+        if not timestamps:
+            suppress[t.timestamp_begin :] = True
+        self.timestamps = timestamps
         self.suppress = suppress
         begin = torch.zeros(vocab, dtype=torch.bool, device=device)
         begin[[i for i in whisper.suppress_begin_ids if 0 <= i < vocab]] = True
@@ -207,9 +215,13 @@ class _Rules:
         is_ts = self.ids >= self.ts_begin
         if step == 0:
             logits = logits.masked_fill(self.suppress_begin, neg)
+            if not self.timestamps:
+                return logits
             # The first token is a timestamp, no later than max_initial_timestamp.
             return logits.masked_fill(~is_ts | (self.ids > self.max_initial), neg)
 
+        if not self.timestamps:
+            return logits
         last_ts = generated[:, -1] >= self.ts_begin
         penult_ts = generated[:, -2] >= self.ts_begin if step >= 2 else torch.ones_like(last_ts)
         # Timestamps come in pairs, except directly before end-of-text.
@@ -235,6 +247,7 @@ def decode_compiled(
     languages: list[str | None],
     task: str,
     max_new_tokens: int,
+    timestamps: bool = True,
 ) -> list[DecodedChunk]:
     """The same greedy decoding through transformers' `generate` with a static KV cache and a
     `torch.compile`d forward (the ``compile=True`` option).
@@ -247,7 +260,8 @@ def decode_compiled(
 
     _compile_once(whisper)
     tokens = whisper.tokens
-    prompts = torch.tensor([tokens.prompt(lang, task) for lang in languages], device=whisper.device)
+    prompts = torch.tensor([tokens.prompt(lang, task, timestamps=timestamps) for lang in languages],
+                           device=whisper.device)
     prompt_len = prompts.shape[1]
     recorder = _ChosenLogprobs()
     # The generic generate loop, not Whisper's: its long-form wrapper re-seeks rows that end on a
@@ -267,7 +281,7 @@ def decode_compiled(
         forced_decoder_ids=None,
         eos_token_id=tokens.eot,
         pad_token_id=tokens.eot,
-        logits_processor=LogitsProcessorList([_RulesProcessor(_Rules(whisper, whisper.device), prompt_len),
+        logits_processor=LogitsProcessorList([_RulesProcessor(_Rules(whisper, whisper.device, timestamps), prompt_len),
                                               recorder]),
     )
     if not torch.is_tensor(sequences):

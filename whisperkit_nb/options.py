@@ -21,6 +21,7 @@ Task = Literal["transcribe", "translate"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 Attention = Literal["auto", "sdpa", "eager", "flash_attention_2"]
 Timestamps = Literal["segment", "word"]
+SegmentTimes = Literal["tokens", "alignment"]
 CodeSwitching = Literal["off", "hybrid", "english"]
 
 
@@ -73,6 +74,12 @@ class TranscribeOptions:
         "segment",
         "segment: times from Whisper's timestamp tokens; word: also a words column (word, start, end, "
         "probability) from cross-attention alignment, and segment times taken from their words.",
+    )
+    segment_times: SegmentTimes = _option(
+        "tokens",
+        "tokens: Whisper decodes timestamp tokens and its own phrases are the segments. alignment: Whisper "
+        "decodes text only (fewer tokens, as faster-whisper's batched mode), the words are aligned by "
+        "cross-attention and segments are cut at sentence ends and pauses. vad chunking only.",
     )
     engine: Engine = _option(
         "auto",
@@ -206,6 +213,9 @@ class TranscribeOptions:
             raise OptionsError("code_switching='english' already translates; leave task='transcribe'.")
         if self.compile and self.code_switching == "english":
             raise OptionsError("compile=True decodes one task per batch; use it without code_switching='english'.")
+        if self.segment_times == "alignment" and self.chunking != "vad":
+            raise OptionsError("segment_times='alignment' needs chunking='vad' (the fixed strategy stitches "
+                               "windows at their timestamp tokens).")
         if self.timestamps == "word" and self.chunking != "vad":
             raise OptionsError("timestamps='word' needs chunking='vad'.")
         if self.compile and self.chunking != "vad":

@@ -31,7 +31,7 @@ from .frame import segments_to_frame
 from .language import detect_file_language, vote
 from .models import WhisperModel, default_batch_size, load_model
 from .options import TranscribeOptions
-from .segments import Segment, chunk_segments, covered_until, up_to_last_timestamp
+from .segments import Segment, chunk_segments, covered_until, up_to_last_timestamp, word_segments
 from .tokens import normalize_language
 from .vad import speech_probabilities, speech_regions
 
@@ -231,6 +231,7 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
         language, probability = detect_file_language(whisper, source, chunks, opts.language_detection_segments)
         info.update(language=language, language_probability=round(probability, 4))
 
+    timestamp_tokens = opts.segment_times == "tokens"
     mel = LogMel(whisper.n_mels, whisper.device)
     fresh = _ahead(_chunk_audio(source, chunks), depth=2 * batch_size)
     taken = 0  # fresh chunks handed to batches so far
@@ -265,15 +266,20 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
             decoded = _decode_with_fallback(whisper, encoded, [c for c, _, _ in batch], languages, tasks, opts, info)
             words = (
                 align_words(whisper, encoded, decoded, [c.duration for c, _, _ in batch], opts.task)
-                if opts.timestamps == "word"
+                if opts.timestamps == "word" or not timestamp_tokens
                 else [None] * len(batch)
             )
             for (chunk, samples, _), result, chunk_words in zip(batch, decoded, words):
-                tail_from = _tail_start(chunk, result, whisper.tokens.timestamp_begin)
-                if tail_from is not None:  # the tail re-decodes what follows the last timestamp
-                    result = up_to_last_timestamp(result, whisper.tokens.timestamp_begin)
-                segments = chunk_segments(result, chunk, whisper.tokens.timestamp_begin, whisper.tokens.eot,
-                                          whisper.tokenizer, source.name, chunk_words)
+                if not timestamp_tokens:
+                    segments = word_segments(result, chunk, whisper.tokens.eot, whisper.tokenizer, source.name,
+                                             chunk_words, keep_words=opts.timestamps == "word")
+                    tail_from = None  # without timestamps there is no telling what was left out
+                else:
+                    tail_from = _tail_start(chunk, result, whisper.tokens.timestamp_begin)
+                    if tail_from is not None:  # the tail re-decodes what follows the last timestamp
+                        result = up_to_last_timestamp(result, whisper.tokens.timestamp_begin)
+                    segments = chunk_segments(result, chunk, whisper.tokens.timestamp_begin, whisper.tokens.eot,
+                                              whisper.tokenizer, source.name, chunk_words)
                 done.setdefault(chunk.index, []).extend(segments)
                 waiting.discard(chunk.index)
                 spoken[result.language] = spoken.get(result.language, 0.0) + chunk.duration
@@ -374,11 +380,12 @@ def _decode_with_fallback(whisper: WhisperModel, encoded, chunks: list[Chunk], l
                           tasks: list[str], opts: TranscribeOptions, info: dict) -> list:
     """Greedy decoding, then temperature fallback for the chunks that fail Whisper's checks (re-batched
     together), silence and hopeless repetition dropped."""
-    decoder = decode_compiled if opts.compile else decode
+    timestamps = opts.segment_times == "tokens"
     if opts.compile:
-        results = decoder(whisper, encoded, languages, tasks[0], opts.max_new_tokens)
+        results = decode_compiled(whisper, encoded, languages, tasks[0], opts.max_new_tokens, timestamps=timestamps)
     else:
-        results = decoder(whisper, encoded, languages, tasks, opts.max_new_tokens, beam_size=opts.beam_size)
+        results = decode(whisper, encoded, languages, tasks, opts.max_new_tokens, beam_size=opts.beam_size,
+                         timestamps=timestamps)
     tokenizer, eot = whisper.tokenizer, whisper.tokens.eot
     pending = [i for i, r in enumerate(results)
                if not quality.is_silence(r, opts) and quality.needs_fallback(r, quality.chunk_text(r, tokenizer, eot), opts)]
@@ -390,6 +397,7 @@ def _decode_with_fallback(whisper: WhisperModel, encoded, chunks: list[Chunk], l
             whisper, encoded[pending], [languages[i] for i in pending], [tasks[i] for i in pending],
             opts.max_new_tokens, temperatures=[temperature] * len(pending),
             seeds=[quality.chunk_seed(opts.seed, chunks[i].index, chunks[i].part, temperature) for i in pending],
+            timestamps=timestamps,
         )
         still = []
         for i, result in zip(pending, retried):

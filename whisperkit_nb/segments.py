@@ -1,4 +1,5 @@
-"""Segments: decoded tokens cut at Whisper's timestamp tokens, mapped onto the original timeline."""
+"""Segments: decoded tokens cut at Whisper's timestamp tokens (or, for text decoded without them, at
+sentence ends and pauses between aligned words), mapped onto the original timeline."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .tokens import SECONDS_PER_TIMESTAMP
 
 
 JOINT_TOLERANCE_S = 0.4
+SENTENCE_ENDS = (".", "?", "!", "…", "。", "？", "！", "؟", "।")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,61 @@ def chunk_segments(decoded: DecodedChunk, chunk: Chunk, timestamp_begin: int, eo
             )
         )
     return segments
+
+
+def word_segments(decoded: DecodedChunk, chunk: Chunk, eot: int, tokenizer, file: str, words: list,
+                  keep_words: bool) -> list[Segment]:
+    """Cut a chunk decoded without timestamp tokens into segments from its aligned words.
+
+    A segment ends after a word that ends a sentence, and wherever the next word lies across a removed
+    pause (a joint between the chunk's speech spans), so no segment spans a silence the VAD took out.
+    ``words`` are `alignment.WordTiming` in chunk time; ``keep_words`` fills the segments' words.
+    """
+    text_tokens = [t for t in decoded.tokens if t < eot]
+    logprobs = [lp for t, lp in zip(decoded.tokens, decoded.logprobs) if t < eot]
+    if not text_tokens:
+        return []
+    if not words:  # nothing to align (punctuation only): the chunk is one segment
+        groups: list[list] = [[]]
+    else:
+        groups = [[words[0]]]
+        for previous, word in zip(words, words[1:]):
+            ends_sentence = previous.word.strip().endswith(SENTENCE_ENDS)
+            if ends_sentence or chunk.span_of(_middle(word)) != chunk.span_of(_middle(previous)):
+                groups.append([])
+            groups[-1].append(word)
+    firsts = [g[0].first_token if g else 0 for g in groups] + [len(text_tokens)]
+    segments = []
+    for group, lo, hi in zip(groups, firsts, firsts[1:]):
+        text = tokenizer.decode(text_tokens[lo:hi]).strip()
+        if not text:
+            continue
+        if group:
+            start, end = max(group[0].start, 0.0), min(max(w.end for w in group), chunk.duration)
+            start, end = chunk.snap(start, max(end, start), JOINT_TOLERANCE_S)
+        else:
+            start, end = 0.0, chunk.duration
+        lp = logprobs[lo:hi]
+        segments.append(
+            Segment(
+                file=file,
+                start=round(chunk.to_original(start), 3),
+                end=round(chunk.to_original(end, side="end"), 3),
+                text=text,
+                language=decoded.language,
+                speaker=None,
+                avg_logprob=sum(lp) / len(lp) if lp else math.nan,
+                no_speech_prob=decoded.no_speech_prob,
+                compression_ratio=compression_ratio(text),
+                chunk=chunk.index,
+                words=tuple(_word_dict(w, chunk, start, end) for w in group) if keep_words else None,
+            )
+        )
+    return segments
+
+
+def _middle(word) -> float:
+    return (word.start + word.end) / 2
 
 
 def _word_dict(w, chunk: Chunk, seg_start: float, seg_end: float) -> dict:

@@ -46,14 +46,16 @@ class SpecialTokens:
             multilingual=multilingual,
         )
 
-    def prompt(self, language: str | None, task: str) -> list[int]:
-        """The decoder prompt: SOT, then (multilingual models) language and task tokens."""
+    def prompt(self, language: str | None, task: str, *, timestamps: bool = True) -> list[int]:
+        """The decoder prompt: SOT, then (multilingual models) language and task tokens, then
+        ``<|notimestamps|>`` when the text is to be decoded without timestamp tokens."""
+        tail = [] if timestamps else [self.no_timestamps]
         if not self.multilingual:
-            return [self.sot]
+            return [self.sot] + tail
         if language is None:
             raise ValueError("a multilingual prompt needs a language")
         task_id = self.translate if task == "translate" else self.transcribe
-        return [self.sot, self.language_ids[language], task_id]
+        return [self.sot, self.language_ids[language], task_id] + tail
 
 
 def normalize_language(language: str | None, tokens: SpecialTokens) -> str | None:
