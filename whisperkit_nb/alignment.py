@@ -47,7 +47,7 @@ def align_words(whisper: WhisperModel, encoded: torch.Tensor, results: list[Deco
     rows = []
     for result in results:
         text = _text_and_probabilities(result, tokens.eot)[0]
-        rows.append(tokens.prompt(result.language, result.task) + [tokens.no_timestamps] + text + [tokens.eot])
+        rows.append(tokens.prompt(result.language, result.task, timestamps=False) + text + [tokens.eot])
     width = max(len(r) for r in rows)
     batch = torch.tensor([r + [tokens.eot] * (width - len(r)) for r in rows], device=whisper.device)
     weights = _cross_attention(whisper, encoded, batch, heads)  # (B, heads, T, 1500)

@@ -61,7 +61,7 @@ class Chunk:
         if side == "end":
             k = max(bisect.bisect_left(self._offsets, sample) - 1, 0)
         else:
-            k = min(bisect.bisect_right(self._offsets, sample) - 1, len(self.spans) - 1)
+            k = self.span_of(t)
         span_start = self.spans[k][0]
         return (span_start + (sample - self._offsets[k])) / SAMPLE_RATE
 

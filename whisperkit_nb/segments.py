@@ -92,25 +92,9 @@ def chunk_segments(decoded: DecodedChunk, chunk: Chunk, timestamp_begin: int, eo
         if words is not None:
             mine = [w for w in words if text_before[lo] <= w.first_token < text_before[hi]]
             if mine:
-                start, end = max(min(w.start for w in mine), 0.0), min(max(w.end for w in mine), chunk.duration)
-                start, end = chunk.snap(start, max(end, start), JOINT_TOLERANCE_S)
+                start, end = _words_span(mine, chunk)
             seg_words = tuple(_word_dict(w, chunk, start, end) for w in mine)
-        lp = decoded.logprobs[lo:hi]
-        segments.append(
-            Segment(
-                file=file,
-                start=round(chunk.to_original(start), 3),
-                end=round(chunk.to_original(end, side="end"), 3),
-                text=text,
-                language=decoded.language,
-                speaker=None,
-                avg_logprob=sum(lp) / len(lp) if lp else math.nan,
-                no_speech_prob=decoded.no_speech_prob,
-                compression_ratio=compression_ratio(text),
-                chunk=chunk.index,
-                words=seg_words,
-            )
-        )
+        segments.append(_segment(decoded, chunk, file, start, end, text, decoded.logprobs[lo:hi], seg_words))
     return segments
 
 
@@ -141,32 +125,38 @@ def word_segments(decoded: DecodedChunk, chunk: Chunk, eot: int, tokenizer, file
         text = tokenizer.decode(text_tokens[lo:hi]).strip()
         if not text:
             continue
-        if group:
-            start, end = max(group[0].start, 0.0), min(max(w.end for w in group), chunk.duration)
-            start, end = chunk.snap(start, max(end, start), JOINT_TOLERANCE_S)
-        else:
-            start, end = 0.0, chunk.duration
-        lp = logprobs[lo:hi]
-        segments.append(
-            Segment(
-                file=file,
-                start=round(chunk.to_original(start), 3),
-                end=round(chunk.to_original(end, side="end"), 3),
-                text=text,
-                language=decoded.language,
-                speaker=None,
-                avg_logprob=sum(lp) / len(lp) if lp else math.nan,
-                no_speech_prob=decoded.no_speech_prob,
-                compression_ratio=compression_ratio(text),
-                chunk=chunk.index,
-                words=tuple(_word_dict(w, chunk, start, end) for w in group) if keep_words else None,
-            )
-        )
+        start, end = _words_span(group, chunk) if group else (0.0, chunk.duration)
+        seg_words = tuple(_word_dict(w, chunk, start, end) for w in group) if keep_words else None
+        segments.append(_segment(decoded, chunk, file, start, end, text, logprobs[lo:hi], seg_words))
     return segments
 
 
 def _middle(word) -> float:
     return (word.start + word.end) / 2
+
+
+def _words_span(words: list, chunk: Chunk) -> tuple[float, float]:
+    """Chunk time from the first word's start to the last word's end, kept in the chunk, snapped at joints."""
+    start, end = max(min(w.start for w in words), 0.0), min(max(w.end for w in words), chunk.duration)
+    return chunk.snap(start, max(end, start), JOINT_TOLERANCE_S)
+
+
+def _segment(decoded: DecodedChunk, chunk: Chunk, file: str, start: float, end: float, text: str,
+             logprobs: list[float], words: tuple[dict, ...] | None) -> Segment:
+    """A segment from chunk times, mapped onto the original timeline."""
+    return Segment(
+        file=file,
+        start=round(chunk.to_original(start), 3),
+        end=round(chunk.to_original(end, side="end"), 3),
+        text=text,
+        language=decoded.language,
+        speaker=None,
+        avg_logprob=sum(logprobs) / len(logprobs) if logprobs else math.nan,
+        no_speech_prob=decoded.no_speech_prob,
+        compression_ratio=compression_ratio(text),
+        chunk=chunk.index,
+        words=words,
+    )
 
 
 def _word_dict(w, chunk: Chunk, seg_start: float, seg_end: float) -> dict:
