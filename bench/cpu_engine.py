@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16,
                         help="for the transformers rows and the fixed strategy (the default row picks its own)")
     parser.add_argument("--fw-batch-size", type=int, default=8, help="for faster-whisper (its README's setting)")
-    parser.add_argument("--systems", default="whisperkit,whisperkit-align,whisperkit-align-pad,whisperkit-beam5,whisperkit-fp32,whisperkit-bf16,fixed,"
+    parser.add_argument("--systems", default="whisperkit,whisperkit-align,whisperkit-beam5,whisperkit-fp32,whisperkit-bf16,fixed,"
                         "faster-whisper,faster-whisper-timestamps")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per system (median reported)")
     parser.add_argument("--shuffles", default="",
@@ -97,13 +97,8 @@ def main() -> None:
                        lambda p: run_whisperkit(p, args.model)),
         "whisperkit-beam5": ("whisperkit (ctranslate2 int8, beam_size=5 as faster-whisper)",
                              lambda p: run_whisperkit(p, args.model, beam_size=5)),
-        "whisperkit-align": ("whisperkit (ctranslate2 int8, segment_times='alignment', beam_size=2, chunk_s=30)",
-                             lambda p: run_whisperkit(p, args.model, segment_times="alignment", beam_size=2,
-                                                      chunk_s=30.0)),
-        "whisperkit-align-pad": ("whisperkit (ctranslate2 int8, segment_times='alignment', beam_size=2, chunk_s=30, "
-                                 "vad_pad_s=0.4, vad_min_silence_s=0.16)",
-                                 lambda p: run_whisperkit(p, args.model, segment_times="alignment", beam_size=2,
-                                                          chunk_s=30.0, vad_pad_s=0.4, vad_min_silence_s=0.16)),
+        "whisperkit-align": ("whisperkit (ctranslate2 int8, segment_times='alignment', beam_size=2)",
+                             lambda p: run_whisperkit(p, args.model, segment_times="alignment", beam_size=2)),
         "whisperkit-fp32": ("whisperkit (transformers, fp32)", lambda p: run_whisperkit(p, args.model, **fp32)),
         "whisperkit-bf16": ("whisperkit (transformers, bf16)",
                             lambda p: run_whisperkit(p, args.model, **fp32, dtype="bfloat16")),

@@ -70,6 +70,55 @@ def test_pack_chunks_greedy_merge():
     assert [len(c.spans) for c in pack_chunks(far, 30.0, max_gap_s=2.0)] == [2, 1]
 
 
+def test_pack_chunks_fills_a_chunk_by_cutting_the_next_region_at_its_last_pause_in_reach():
+    sec = SAMPLE_RATE
+    frames = int(45 * sec / FRAME_SAMPLES)
+    probs = np.full(frames, 0.95, np.float32)
+    # Pauses inside the second region; the one at 30 s is the quietest but out of reach.
+    for pause_s, level in ((24.0, 0.2), (26.0, 0.05), (30.0, 0.01)):
+        at = int(pause_s * sec / FRAME_SAMPLES)
+        probs[at - 3 : at + 4] = level
+    regions = [SpeechRegion(0, 20 * sec), SpeechRegion(21 * sec, 41 * sec)]
+    chunks = pack_chunks(regions, 28.0, probs=probs, pause_below=0.35)
+    assert len(chunks) == 2
+    cut = chunks[0].spans[-1][1] / sec
+    assert abs(cut - 26.0) < 0.1  # the quietest pause that fits
+    assert chunks[1].spans[0][0] == chunks[0].spans[-1][1]  # no sample lost or repeated
+    assert sum(c.duration for c in chunks) == 40.0
+    # Continuous speech (no pause in reach): the region starts the next chunk whole, as without probs.
+    steady = np.full(frames, 0.95, np.float32)
+    assert [c.spans for c in pack_chunks(regions, 28.0, probs=steady)] == [c.spans for c in pack_chunks(regions, 28.0)]
+
+
+def test_filled_chunks_on_real_speech_keep_every_sample_and_cut_in_pauses(long_english):
+    from assets import read_wav
+
+    samples, _ = read_wav(long_english.path)
+    probs = speech_probabilities([samples])
+    regions = speech_regions(probs, len(samples))
+    plain = pack_chunks(regions, 28.0, 2.0)
+    filled = pack_chunks(regions, 28.0, 2.0, probs=probs, pause_below=0.35)
+
+    def merged_spans(chunks):
+        out = []
+        for chunk in chunks:
+            for start, end in chunk.spans:
+                if out and out[-1][1] == start:
+                    out[-1] = (out[-1][0], end)
+                else:
+                    out.append((start, end))
+        return out
+
+    assert merged_spans(filled) == merged_spans(plain)
+    assert len(filled) < len(plain)
+    assert all(c.duration <= 28.0 for c in filled)
+    cuts = [a.spans[-1][1] for a, b in zip(filled, filled[1:]) if a.spans[-1][1] == b.spans[0][0]]
+    assert cuts, "no region was cut to fill a chunk"
+    for cut in cuts:  # every cut inside a region sits in a pause
+        frame = cut // FRAME_SAMPLES
+        assert probs[frame - 2 : frame + 3].mean() < 0.35
+
+
 def test_chunk_time_maps_exactly_to_original():
     sec = SAMPLE_RATE
     chunk = Chunk(0, ((2 * sec, 5 * sec), (100 * sec, 104 * sec), (200 * sec, 201 * sec)))

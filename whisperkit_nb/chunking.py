@@ -16,6 +16,7 @@ from .audio import SAMPLE_RATE
 from .vad import FRAME_SAMPLES, SpeechRegion
 
 SMOOTH_FRAMES = 5  # ~160 ms: cut at a low stretch of speech probability, not one noisy frame
+MIN_PIECE_SAMPLES = SAMPLE_RATE  # pieces of a region cut to fill a chunk keep at least 1 s of speech
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def split_long_regions(
 ) -> list[SpeechRegion]:
     """Cut regions longer than ``max_s`` at their lowest (smoothed) speech probability, recursively."""
     max_len = int(max_s * SAMPLE_RATE)
-    smooth = np.convolve(probs, np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES, mode="same") if len(probs) else probs
+    smooth = _smoothed(probs)
     out: list[SpeechRegion] = []
     pending = list(reversed(regions))
     while pending:
@@ -120,29 +121,71 @@ def split_long_regions(
     return out
 
 
-def pack_chunks(regions: list[SpeechRegion], max_s: float, max_gap_s: float = float("inf")) -> list[Chunk]:
+def _smoothed(probs: np.ndarray) -> np.ndarray:
+    return np.convolve(probs, np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES, mode="same") if len(probs) else probs
+
+
+def pack_chunks(
+    regions: list[SpeechRegion],
+    max_s: float,
+    max_gap_s: float = float("inf"),
+    *,
+    probs: np.ndarray | None = None,
+    pause_below: float = 0.35,
+) -> list[Chunk]:
     """Merge neighbouring regions greedily while their speech fits in ``max_s`` seconds.
 
-    Chunk boundaries therefore always fall in pauses between regions, never inside one, unless a
-    single region had to be split by `split_long_regions`. A pause longer than ``max_gap_s`` always
-    ends a chunk: Whisper happily writes one sentence across a removed pause, and that segment would
-    then span the whole silence on the original timeline.
+    Chunk boundaries fall in pauses: between regions, or, when ``probs`` (the VAD's frame
+    probabilities) are given and the next region does not fit, at the quietest pause inside that region
+    that does fit (smoothed probability below ``pause_below``), so the chunk is filled instead of closed
+    with seconds to spare: fewer 30 s windows to encode and decode for the same speech. A region with no
+    such pause in reach starts the next chunk. A pause longer than ``max_gap_s`` always ends a chunk:
+    Whisper happily writes one sentence across a removed pause, and that segment would then span the
+    whole silence on the original timeline.
     """
     max_len = int(max_s * SAMPLE_RATE)
     max_gap = max_gap_s * SAMPLE_RATE
+    smooth = _smoothed(probs) if probs is not None else None
     chunks: list[Chunk] = []
     spans: list[tuple[int, int]] = []
     length = 0
-    for region in regions:
-        size = region.end - region.start
-        if spans and (length + size > max_len or region.start - spans[-1][1] > max_gap):
+    pending = list(reversed(regions))
+    while pending:
+        region = pending.pop()
+        if spans and region.start - spans[-1][1] > max_gap:
             chunks.append(Chunk(len(chunks), tuple(spans)))
             spans, length = [], 0
+        if spans and length + (region.end - region.start) > max_len:
+            cut = _pause_to_fill(region, max_len - length, smooth, pause_below) if smooth is not None else None
+            if cut is None:
+                chunks.append(Chunk(len(chunks), tuple(spans)))
+                spans, length = [], 0
+            else:
+                pending.append(SpeechRegion(cut, region.end))
+                region = SpeechRegion(region.start, cut)
         if spans and spans[-1][1] == region.start:  # contiguous pieces of a split region: one span
             spans[-1] = (spans[-1][0], region.end)
         else:
             spans.append((region.start, region.end))
-        length += size
+        length += region.end - region.start
     if spans:
         chunks.append(Chunk(len(chunks), tuple(spans)))
     return chunks
+
+
+def _pause_to_fill(region: SpeechRegion, room: int, smooth: np.ndarray, pause_below: float) -> int | None:
+    """Sample at which to cut ``region`` so its first piece fits in ``room`` samples, or None.
+
+    The cut goes at the quietest point in reach (the surest pause), and only if that is a real pause,
+    never inside a word; both pieces keep at least a second of speech, as a shorter piece carries too
+    little context to be transcribed well.
+    """
+    lo = (region.start + MIN_PIECE_SAMPLES) // FRAME_SAMPLES
+    hi = min(region.start + room, region.end - MIN_PIECE_SAMPLES) // FRAME_SAMPLES
+    hi = min(hi, len(smooth))
+    if hi <= lo:
+        return None
+    k = lo + int(np.argmin(smooth[lo:hi]))
+    if smooth[k] >= pause_below:
+        return None
+    return int(k) * FRAME_SAMPLES

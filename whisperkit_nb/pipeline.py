@@ -33,7 +33,7 @@ from .models import WhisperModel, default_batch_size, load_model
 from .options import TranscribeOptions
 from .segments import Segment, chunk_segments, covered_until, up_to_last_timestamp, word_segments
 from .tokens import normalize_language
-from .vad import speech_probabilities, speech_regions
+from .vad import quiet_below, speech_probabilities, speech_regions
 
 TAIL_MIN_S = 1.0  # uncovered speech at a chunk's end worth a second decoding pass
 PREFETCH = True  # decode the next chunks' audio on a CPU thread while the model works (bench ablation)
@@ -207,7 +207,9 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions) -> tuple[list[Chun
     )
     longest = min(opts.chunk_s, opts.code_switching_chunk_s) if opts.code_switching != "off" else opts.chunk_s
     regions = split_long_regions(regions, probs, longest)
-    return pack_chunks(regions, longest, opts.vad_max_gap_s), total / SAMPLE_RATE
+    chunks = pack_chunks(regions, longest, opts.vad_max_gap_s, probs=probs,
+                         pause_below=quiet_below(opts.vad_threshold))
+    return chunks, total / SAMPLE_RATE
 
 
 def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: WhisperModel,

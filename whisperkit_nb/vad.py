@@ -100,6 +100,11 @@ def speech_probabilities(blocks: Iterable[np.ndarray]) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+def quiet_below(threshold: float) -> float:
+    """Probability under which a frame counts as silence once speech has started (Silero's hysteresis)."""
+    return max(threshold - 0.15, 0.01)
+
+
 def speech_regions(
     probs: np.ndarray,
     num_samples: int,
@@ -116,7 +121,7 @@ def speech_regions(
     Each region is padded by ``pad_s`` on both sides; where pads of neighbours would overlap, the gap
     is split in the middle, so regions never overlap.
     """
-    low = max(threshold - 0.15, 0.01)
+    low = quiet_below(threshold)
     min_silence = int(round(min_silence_s / FRAME_S))
     raw: list[tuple[int, int]] = []
     start = None
