@@ -80,8 +80,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16,
                         help="for the transformers rows and the fixed strategy (the default row picks its own)")
     parser.add_argument("--fw-batch-size", type=int, default=8, help="for faster-whisper (its README's setting)")
-    parser.add_argument("--systems", default="whisperkit,whisperkit-align,whisperkit-beam5,whisperkit-fp32,whisperkit-bf16,fixed,"
-                        "faster-whisper,faster-whisper-timestamps")
+    parser.add_argument("--systems", default="whisperkit,whisperkit-align,whisperkit-beam5,whisperkit-fp32,"
+                        "whisperkit-bf16,fixed,faster-whisper,faster-whisper-timestamps")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per system (median reported)")
     parser.add_argument("--shuffles", default="",
                         help="extra fixture seeds (e.g. 1,2,3) for an accuracy total over several files")

@@ -221,6 +221,11 @@ class TranscribeOptions:
         if self.compile and self.chunking != "vad":
             raise OptionsError("compile=True applies to chunking='vad'; the fixed strategy is the peer's method as is.")
 
+    @property
+    def decodes_timestamps(self) -> bool:
+        """Whether Whisper decodes timestamp tokens (segment_times='tokens') or text only."""
+        return self.segment_times == "tokens"
+
     def replace(self, **changes: Any) -> TranscribeOptions:
         """A copy with some options changed (validated again)."""
         unknown = set(changes) - set(option_names())

@@ -233,7 +233,6 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
         language, probability = detect_file_language(whisper, source, chunks, opts.language_detection_segments)
         info.update(language=language, language_probability=round(probability, 4))
 
-    timestamp_tokens = opts.segment_times == "tokens"
     mel = LogMel(whisper.n_mels, whisper.device)
     fresh = _ahead(_chunk_audio(source, chunks), depth=2 * batch_size)
     taken = 0  # fresh chunks handed to batches so far
@@ -268,11 +267,11 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
             decoded = _decode_with_fallback(whisper, encoded, [c for c, _, _ in batch], languages, tasks, opts, info)
             words = (
                 align_words(whisper, encoded, decoded, [c.duration for c, _, _ in batch], opts.task)
-                if opts.timestamps == "word" or not timestamp_tokens
+                if opts.timestamps == "word" or not opts.decodes_timestamps
                 else [None] * len(batch)
             )
             for (chunk, samples, _), result, chunk_words in zip(batch, decoded, words):
-                if not timestamp_tokens:
+                if not opts.decodes_timestamps:
                     segments = word_segments(result, chunk, whisper.tokens.eot, whisper.tokenizer, source.name,
                                              chunk_words, keep_words=opts.timestamps == "word")
                     tail_from = None  # without timestamps there is no telling what was left out
@@ -382,7 +381,7 @@ def _decode_with_fallback(whisper: WhisperModel, encoded, chunks: list[Chunk], l
                           tasks: list[str], opts: TranscribeOptions, info: dict) -> list:
     """Greedy decoding, then temperature fallback for the chunks that fail Whisper's checks (re-batched
     together), silence and hopeless repetition dropped."""
-    timestamps = opts.segment_times == "tokens"
+    timestamps = opts.decodes_timestamps
     if opts.compile:
         results = decode_compiled(whisper, encoded, languages, tasks[0], opts.max_new_tokens, timestamps=timestamps)
     else:
