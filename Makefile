@@ -38,12 +38,13 @@ debian:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# The editable install runs with -qq: setuptools' notice about editable installs is for package authors.
 $(STAMP): pyproject.toml requirements/test.txt requirements/assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/test.txt
 	$(PY) -m pip install -q --no-deps -r requirements/assets.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -qq --no-deps -e .
 	$(PY) -c "import torch, torchaudio, whisperkit_nb; print('torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
 	touch $(STAMP)
 

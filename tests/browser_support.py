@@ -102,6 +102,8 @@ def jupyterlab(root: Path, token: str = "whisperkit-test") -> Iterator[str]:
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     env = os.environ | KERNEL_ENV | {"JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
+                                     "JUPYTER_DATA_DIR": str(root / ".jupyter-data"),
+                                     "IPYTHONDIR": str(root / ".ipython"),
                                      "JUPYTERLAB_SETTINGS_DIR": str(root / ".lab-settings")}
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "jupyterlab.log").open("w")
@@ -110,6 +112,7 @@ def jupyterlab(root: Path, token: str = "whisperkit-test") -> Iterator[str]:
          "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
          f"--LabApp.workspaces_dir={root / '.workspaces'}", "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--ServerApp.terminals_enabled=False",
+         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run commands without clicking menus
          *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
@@ -136,3 +139,17 @@ def jupyterlab(root: Path, token: str = "whisperkit-test") -> Iterator[str]:
             server.kill()
             server.wait()
         log.close()
+
+
+def start_kernel_session(url: str, path: str, token: str = "whisperkit-test") -> str:
+    """Start the notebook's python3 kernel through the server's REST API; returns the kernel id.
+
+    A notebook opened while its session exists connects to that session: JupyterLab never shows its kernel
+    chooser, which it does when a cold machine is still starting the kernel as the page asks for one. (The
+    server reports the kernel "starting" until a client talks to it, so readiness is awaited on the page.)
+    """
+    body = json.dumps({"path": path, "name": path, "type": "notebook", "kernel": {"name": "python3"}}).encode()
+    request = urllib.request.Request(f"{url}/api/sessions?token={token}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        return json.load(reply)["kernel"]["id"]

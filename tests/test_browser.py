@@ -13,7 +13,7 @@ import shutil
 import time
 
 import pytest
-from browser_support import ARTIFACTS, REPO, chromium, jupyterlab
+from browser_support import ARTIFACTS, REPO, chromium, jupyterlab, start_kernel_session
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
@@ -29,12 +29,13 @@ def lab(tmp_path_factory):
     shutil.copy(QUICKSTART, root / QUICKSTART.name)
     ARTIFACTS.mkdir(exist_ok=True)
     with jupyterlab(root) as url, chromium() as browser:
+        start_kernel_session(url, QUICKSTART.name)  # the page finds it running: no kernel chooser
         page = browser.new_page(viewport={"width": 1360, "height": 980})
         errors: list[str] = []
         page.on("pageerror", lambda err: errors.append(str(err)))
         page.goto(f"{url}/lab/tree/{QUICKSTART.name}?token=whisperkit-test")
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+        page.wait_for_function(READY, timeout=300_000)  # a cold machine takes its time to start a kernel
         try:
             _run_all_cells(page)
             _wait_for(page, "player", timeout_s=420)
@@ -44,6 +45,11 @@ def lab(tmp_path_factory):
         page.errors = errors
         yield page
 
+
+# The notebook is open, its kernel connected and idle, and JupyterLab's command registry is reachable.
+READY = """() => Boolean(window.jupyterapp && window.jupyterapp.shell.currentWidget
+  && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel
+  && document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']"))"""
 
 # What the page shows while the notebook runs: a kernel chooser (JupyterLab asks when a cell is run before
 # the session has resolved its kernel, which a loaded machine makes likely), a traceback, the player.
@@ -67,8 +73,7 @@ def _wait_for(page, wanted: str, timeout_s: float) -> None:
         left_ms = max(1.0, deadline - time.monotonic()) * 1000
         state = page.wait_for_function(PAGE_STATE, timeout=left_ms).json_value()
         if state == "dialog":
-            page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
-            page.wait_for_selector(".jp-Dialog", state="detached", timeout=30_000)
+            _accept_dialogs(page)
             continue
         if state == "error":
             traceback = page.locator(".jp-OutputArea-output", has_text="Traceback").first.text_content()
@@ -81,17 +86,24 @@ def _wait_for(page, wanted: str, timeout_s: float) -> None:
 
 
 def _run_all_cells(page, attempts: int = 3) -> None:
-    """Run → Run All Cells, again if no cell started (a kernel still connecting can drop the request)."""
+    """Run All Cells through JupyterLab's command registry (the Run menu's own command: no menu to click,
+    so nothing on the page can intercept it), again if no cell started."""
     for attempt in range(attempts):
-        page.keyboard.press("Escape")  # no menu left open by an earlier try
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        _accept_dialogs(page)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         try:
             _wait_for(page, "started", timeout_s=60)
             return
         except PlaywrightTimeout:
             if attempt == attempts - 1:
                 raise
+
+
+def _accept_dialogs(page) -> None:
+    """Answer any JupyterLab dialog with its default (the kernel chooser's is the notebook's python3)."""
+    while page.locator(".jp-Dialog").count():
+        page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").first.click()
+        page.wait_for_selector(".jp-Dialog", state="detached", timeout=30_000)
 
 
 def _wait_until_idle(page, timeout_ms: int = 420_000) -> None:
@@ -151,7 +163,7 @@ def test_playing_moves_the_highlight(lab):
     started = lab.evaluate(f"{AUDIO}.currentTime")
     lab.evaluate(f"{AUDIO}.muted = true; {AUDIO}.playbackRate = 2; {AUDIO}.play()")
     lab.wait_for_function(f"Number({PLAYER}.dataset.current) > {before}", timeout=30_000)
-    lab.wait_for_timeout(400)  # into the next segment, so a word of it is lit
+    lab.wait_for_selector(".wk-player .wk-line.wk-current .wk-word-current", timeout=30_000)  # a word of it lit
     lab.evaluate(f"{AUDIO}.pause()")
     assert lab.evaluate(f"{AUDIO}.currentTime") > started
     current = lab.locator(".wk-player .wk-line.wk-current")

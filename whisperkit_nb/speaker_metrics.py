@@ -45,7 +45,17 @@ def diarization_error_rate(hypothesis_turns: TurnsLike, reference: TurnsLike, *,
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     metric = DiarizationErrorRate(collar=collar, skip_overlap=skip_overlap)
-    return float(metric(to_annotation(reference), to_annotation(hypothesis_turns)))
+    reference, hypothesis = to_annotation(reference), to_annotation(hypothesis_turns)
+    return float(metric(reference, hypothesis, uem=_scored_extent(reference, hypothesis)))
+
+
+def _scored_extent(reference: Any, hypothesis: Any) -> Any:
+    """From the first to the last speech of either side: the region pyannote.metrics scores when given no
+    UEM, stated explicitly so that it need not warn that it approximated one."""
+    from pyannote.core import Timeline
+
+    extent = reference.get_timeline().extent() | hypothesis.get_timeline().extent()
+    return Timeline(segments=[extent] if extent else [], uri=reference.uri)
 
 
 def speaker_mapping(hypothesis_turns: TurnsLike, reference: TurnsLike) -> dict[str, str]:
