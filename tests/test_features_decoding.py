@@ -82,11 +82,40 @@ def test_max_new_tokens_truncates_and_flags(librivox):
     assert result.truncated and len(result.tokens) == 5
 
 
-def test_model_cache_reuses_and_releases():
-    first = wk.load_model(model="tiny.en")
-    assert wk.load_model(model="tiny.en") is first
-    other = wk.load_model(model="base")
-    assert other is not first and wk.load_model(model="base") is other
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
+def test_model_cache_reuses_and_releases(engine):
+    """One model per process: the same options give the same object; loading another model drops the first
+    (nothing keeps it alive: its weights can be freed), and so does `release_models`, after which a load
+    builds a new object."""
+    import gc
+    import weakref
+
+    from whisperkit_nb.models import loaded_models, release_models
+
+    release_models()  # start from an empty cache: no object an earlier test loaded (or compiled) takes part
+    assert loaded_models() == []
+    weights = "model" if engine == "transformers" else "ct2"  # the object that holds the weights
+
+    first = wk.load_model(model="tiny.en", engine=engine)
+    assert wk.load_model(model="tiny.en", engine=engine) is first
+    assert [m.split(" ")[0] for m in loaded_models()] == ["tiny.en"]
+    first_refs = weakref.ref(first), weakref.ref(getattr(first, weights))
+
+    other = wk.load_model(model="base", engine=engine)
+    assert other is not first and wk.load_model(model="base", engine=engine) is other
+    assert [m.split(" ")[0] for m in loaded_models()] == ["base"]  # loading base dropped tiny.en
+    del first
+    gc.collect()
+    assert all(ref() is None for ref in first_refs), "tiny.en is still referenced after base replaced it"
+
+    other_refs = weakref.ref(other), weakref.ref(getattr(other, weights))
+    del other
+    release_models()
+    assert loaded_models() == []
+    gc.collect()
+    assert all(ref() is None for ref in other_refs), "base is still referenced after release_models()"
+    again = wk.load_model(model="base", engine=engine)
+    assert other_refs[0]() is None and loaded_models() and again.engine == engine  # a new object, not the old one
     assert torch.get_num_threads() > 1 or torch.get_num_interop_threads() >= 1  # silero didn't pin threads
 
 

@@ -62,7 +62,15 @@ def test_script_in_a_transcript_renders_as_text(browser, widget):
     assert second.locator(".wk-text").text_content() == HOSTILE
     assert second.locator(".wk-speaker").text_content() == "<b>SPEAKER_01</b>"
     assert page.locator("#host script, #host img, #host b").count() == 0
-    page.wait_for_timeout(200)
+    # Instead of a fixed wait, a probe: the same markup parsed as HTML outside the player. Its image fails
+    # to load like any the player might have let through, only later (inserted after the render), so once
+    # its handler has run, theirs would have too.
+    page.evaluate("""() => {
+      const probe = document.createElement("div");
+      probe.innerHTML = "<img src=x onerror='window.__wk_probe = 1'>";
+      document.body.appendChild(probe);
+    }""")
+    page.wait_for_function("window.__wk_probe === 1")
     assert page.evaluate("window.__wk_pwned") is None
     assert not page.errors
 
@@ -135,10 +143,13 @@ def test_click_keys_search_and_word_highlight(browser, widget, transcript):
     assert page.evaluate(f"{audio}.currentTime") == pytest.approx(transcript.start[2], abs=0.01)
 
     page.evaluate(f"{audio}.muted = true")
+    icon = "document.querySelector('.wk-play').dataset.icon"
     page.keyboard.press(" ")
-    page.wait_for_function(f"!{audio}.paused && {audio}.currentTime > {transcript.start[2] + 0.3}", timeout=10_000)
+    assert page.evaluate(f"!{audio}.paused")  # play() unpauses at once; the rest follows the media's events
+    page.wait_for_function(f"{icon} === 'pause' && {audio}.currentTime > {transcript.start[2] + 0.3}")
     page.keyboard.press(" ")
     assert page.evaluate(f"{audio}.paused")
+    page.wait_for_function(f"{icon} === 'play'")
 
     page.locator(".wk-search").fill("chicago")
     visible = [i for i in range(rows.count()) if rows.nth(i).is_visible()]
