@@ -139,14 +139,27 @@ def test_truncated_mp3_header(files):
 
 
 def test_mp3_with_garbage_in_the_middle_fails_saying_where(files):
-    """FFmpeg's MP3 decoder raises on the first garbled frame; the file then fails as a whole, with a clear
-    reason and the position decoding reached, rather than coming back with a silent hole in its timeline."""
-    source = open_audio(str(files["corrupt"]))  # the header is intact: opening succeeds
+    """With corrupt_audio="fail", the first garbled frame FFmpeg's MP3 decoder rejects fails the file as a
+    whole, with a clear reason and the position decoding reached, rather than coming back with a silent
+    hole in its timeline (the default; tests/test_faults_corrupt_audio.py)."""
+    source = open_audio(str(files["corrupt"]), corrupt_audio="fail")  # the header is intact: opening succeeds
     assert source.duration == pytest.approx(30.0, abs=0.1)
     with pytest.raises(AudioError, match=re.escape(str(files["corrupt"])) + ": decoding failed after") as caught:
         list(source.blocks())
     reached = float(re.search(r"after ([\d.]+) s", caught.value.reason).group(1))
     assert 8.0 <= reached <= 10.5  # the garbage starts a third of the way into the 30 s
+
+
+def test_mp3_with_garbage_in_the_middle_keeps_its_timeline_by_default(files):
+    """By default the garbled third is skipped: it comes back as silence of its length, with a warning."""
+    source = open_audio(str(files["corrupt"]))
+    warning = re.escape(str(files["corrupt"])) + r": \d+\.\d-\d+\.\d s could not be decoded"
+    with pytest.warns(UserWarning, match=warning):
+        decoded = np.concatenate(list(source.blocks()))
+    assert abs(len(decoded) - 30 * SAMPLE_RATE) < SAMPLE_RATE // 10
+    [gap] = source.gaps
+    assert 8.0 <= gap["start"] <= 10.5 and 19.5 <= gap["end"] <= 21.0, gap  # the garbage: a third to two thirds
+    assert not decoded[round(gap["start"] * SAMPLE_RATE) + 16 : round(gap["end"] * SAMPLE_RATE) - 16].any()
 
 
 def test_video_without_audio(files):
@@ -204,7 +217,7 @@ def _transcribe(audio, **options):
 def test_list_keeps_good_files_and_reports_the_bad_one(files, bad):
     inputs = [str(files["good"]), str(files[bad]), str(files["good2"])]
     with pytest.warns(UserWarning, match=re.escape(str(files[bad]))) as warned:
-        df = _transcribe(inputs)
+        df = _transcribe(inputs, corrupt_audio="fail")  # the corrupt mp3 fails rather than keeping a gap
     ours = [str(w.message) for w in warned if str(files[bad]) in str(w.message)]
     assert len(ours) == 1 and "1 of 3 inputs failed" in ours[0]
     assert df["file"].unique().tolist() == [inputs[0], inputs[2]]  # input order kept
@@ -220,7 +233,7 @@ def test_list_keeps_good_files_and_reports_the_bad_one(files, bad):
 def test_list_where_every_input_fails(files):
     inputs = [str(files["missing"]), str(files["corrupt"]), str(files["empty"]), "nowhere/*.wav"]
     with pytest.raises(TranscriptionFailures) as caught:
-        _transcribe(inputs)
+        _transcribe(inputs, corrupt_audio="fail")
     assert list(caught.value.failures) == inputs
     message = str(caught.value)
     for name, reason in zip(inputs, ["file not found", "decoding failed", "empty", "file not found"]):
@@ -238,7 +251,7 @@ def test_list_of_names_that_are_not_files():
 @pytest.mark.parametrize("bad", ["missing", "corrupt", "no_audio"])
 def test_single_bad_input_raises(files, bad):
     with pytest.raises(AudioError, match=re.escape(files[bad].name)):
-        _transcribe(str(files[bad]))
+        _transcribe(str(files[bad]), corrupt_audio="fail")
 
 
 def test_single_bad_array_raises():

@@ -3,14 +3,21 @@
 Files are decoded as a stream of blocks, never as one whole-file array, so memory stays bounded for
 multi-hour recordings: the VAD pass reads the blocks once, and the transcription pass reads them again
 keeping only the speech spans it needs (decoding is far cheaper than either pass's model).
+
+A damaged stretch of a file (packets the decoder rejects, or a jump in the timestamps where the demuxer
+skipped unreadable bytes) does not lose the file by default (``corrupt_audio="skip"``): the stretch becomes
+silence of its true length, so everything after it keeps its time; a warning names the file and the
+range, and `AudioSource.gaps` records it. ``corrupt_audio="fail"`` raises `AudioError` instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +29,14 @@ SAMPLE_RATE = 16_000
 BLOCK_SAMPLES = SAMPLE_RATE * 30  # decode granularity: small enough to bound memory, large enough to be fast
 
 ARRAY_NAME = "<array>"
+
+GAP_TOLERANCE_S = 0.02  # timestamp jitter below this is not a gap (codec frames are 20-70 ms)
+# Raw elementary streams store no timestamps: FFmpeg counts the frames it parses, so a damaged stretch
+# collapses to the few frames the garbage parsed as, and everything after it would come out early. For
+# these the byte position tells the time (exact for constant bitrate, the average bitrate otherwise).
+COUNTED_TIMESTAMPS = frozenset({"mp3", "aac", "ac3", "eac3", "dts"})
+RESYNC_PACKETS = 4  # packets in a row that must decode before frames after damage count again
+DEMUX_RETRIES = 1000  # a demuxer that keeps failing gives up; the rest of the file is then a gap
 
 
 @dataclass(frozen=True)
@@ -38,12 +53,20 @@ class AudioSource:
         16 kHz mono float32 samples, for in-memory inputs.
     duration : float | None
         Length in seconds when known before decoding (containers may not say).
+    corrupt_audio : {"skip", "fail"}
+        What a damaged stretch of a file does: "skip" makes it silence of its true length (with a
+        warning, and the range in ``gaps``); "fail" raises `AudioError` saying where decoding failed.
+    gaps : list of dict
+        ``{"start": s, "end": s}`` for each stretch that could not be decoded, filled by the first
+        complete decode (one warning per file, however often the file is read).
     """
 
     name: str
     path: Path | None = None
     samples: np.ndarray | None = None
     duration: float | None = None
+    corrupt_audio: str = "skip"
+    gaps: list[dict] = field(default_factory=list, compare=False, repr=False)
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Yield consecutive 16 kHz mono float32 blocks covering the whole input."""
@@ -57,8 +80,18 @@ class AudioSource:
         """The same input with all its samples decoded once into memory (for stages that need them all)."""
         if self.samples is not None:
             return self
-        samples = np.concatenate(list(self.blocks()))
-        return AudioSource(self.name, self.path, samples, len(samples) / SAMPLE_RATE)
+        # One buffer, sized from the container's duration and grown or trimmed in place (realloc, which moves
+        # pages rather than copying them), so the file is never held twice: concatenating a list of blocks
+        # would hold the blocks and their concatenation at once. No view of it exists until it is returned.
+        samples = np.empty(round((self.duration or 0.0) * SAMPLE_RATE) + BLOCK_SAMPLES, np.float32)
+        filled = 0
+        for block in self.blocks():
+            if filled + len(block) > len(samples):
+                samples.resize(max(2 * len(samples), filled + len(block)), refcheck=False)
+            samples[filled : filled + len(block)] = block
+            filled += len(block)
+        samples.resize(filled, refcheck=False)
+        return dataclasses.replace(self, samples=samples, duration=filled / SAMPLE_RATE)  # gaps shared
 
     def read_spans(self, spans: Sequence[tuple[int, int]]) -> Iterator[np.ndarray]:
         """Yield the samples of each (start, end) span, in order; spans must be sorted and disjoint."""
@@ -86,15 +119,17 @@ def expand_inputs(audio: Any) -> list[Any]:
     return expanded
 
 
-def open_audio(source: Any) -> AudioSource:
+def open_audio(source: Any, corrupt_audio: str = "skip") -> AudioSource:
     """Check one input and return an `AudioSource`; raise `AudioError` naming it if it is unusable.
 
     Accepts a path (str or PathLike), a 1-D or (channels, samples) numpy array or torch tensor at 16 kHz,
     an ``(array, sample_rate)`` pair, or a dict with ``array``/``sampling_rate`` (Hugging Face datasets)
-    or ``waveform``/``sample_rate`` (pyannote) keys.
+    or ``waveform``/``sample_rate`` (pyannote) keys. ``corrupt_audio`` ("skip" or "fail") says what a
+    damaged stretch of a file does when it is decoded (see `AudioSource`).
     """
     if isinstance(source, (str, os.PathLike)):
-        return _open_file(Path(os.path.expanduser(str(source))), str(source))
+        opened = _open_file(Path(os.path.expanduser(str(source))), str(source))
+        return dataclasses.replace(opened, corrupt_audio=corrupt_audio)
     array, rate = _array_and_rate(source)
     return AudioSource(name=ARRAY_NAME, samples=_to_mono_16k(array, rate), duration=None)
 
@@ -198,41 +233,215 @@ def _ffmpeg_reason(err: BaseException) -> str:
 
 
 def _decode_blocks(source: AudioSource) -> Iterator[np.ndarray]:
+    pending: list[np.ndarray] = []
+    pending_len = 0
+    gaps: list[dict] = []
+    for samples in _decoded_samples(source, gaps):
+        pending.append(samples)
+        pending_len += len(samples)
+        if pending_len >= BLOCK_SAMPLES:
+            yield np.concatenate(pending)
+            pending, pending_len = [], 0
+    if pending:
+        yield np.concatenate(pending)
+    if gaps and not source.gaps:  # the first complete decode records and warns; later ones find the same
+        source.gaps.extend(gaps)
+        ranges = ", ".join(f"{g['start']:.1f}-{g['end']:.1f} s" for g in gaps)
+        warnings.warn(f"{source.name}: {ranges} could not be decoded and "
+                      f"{'is' if len(gaps) == 1 else 'are'} silent in the transcript", stacklevel=2)
+
+
+def _decoded_samples(source: AudioSource, gaps: list[dict]) -> Iterator[np.ndarray]:
+    """16 kHz mono pieces of the whole file in order; damaged stretches come as zeros, listed in ``gaps``."""
     import av
 
     # Keep the channels and average them ourselves: FFmpeg's own downmix scales by 1/sqrt(2), so a
     # stereo file would come out louder than the same audio passed as an array (and exceed [-1, 1]).
     resampler = av.AudioResampler(format="fltp", layout=None, rate=SAMPLE_RATE)
-    pending: list[np.ndarray] = []
-    pending_len = 0
-    total = 0
-    try:
-        with av.open(str(source.path), metadata_errors="ignore") as container:
-            stream = container.streams.audio[0]
-            stream.thread_type = "AUTO"
-            for frame in _frames_then_flush(container, stream):
-                for out in resampler.resample(frame):
-                    samples = out.to_ndarray().mean(axis=0, dtype=np.float32)
-                    pending.append(samples)
-                    pending_len += len(samples)
-                    if pending_len >= BLOCK_SAMPLES:
-                        block = np.concatenate(pending)
-                        pending, pending_len = [], 0
-                        total += len(block)
-                        yield block
-    except av.error.FFmpegError as err:
-        at = (total + pending_len) / SAMPLE_RATE
-        raise AudioError(source.name, f"decoding failed after {at:.1f} s ({_ffmpeg_reason(err)})") from err
-    if pending:
-        total += pending_len
-        yield np.concatenate(pending)
-    if total == 0:
-        raise AudioError(source.name, "contains no audio samples (zero-length or undecodable audio)")
+    first_error: BaseException | None = None
+
+    def skip(err: BaseException) -> None:  # with corrupt_audio="fail", the first error fails the file
+        nonlocal first_error
+        if source.corrupt_audio == "fail":
+            reason = f"decoding failed after {timeline.end:.1f} s ({_ffmpeg_reason(err)})"
+            raise AudioError(source.name, reason) from err
+        first_error = first_error or err
+
+    def emit(placed: list[tuple[tuple[float, float] | None, Any]]) -> Iterator[np.ndarray]:
+        for gap, frame in placed:
+            yield from _silence(gap, gaps, source)
+            for out in resampler.resample(frame):
+                yield out.to_ndarray().mean(axis=0, dtype=np.float32)
+
+    with av.open(str(source.path), metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        timeline = _Timeline(stream, container)
+        packets, retries = container.demux(stream), 0  # the last, empty packet drains the decoder
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as err:  # damaged container data: asked again, the demuxer resyncs
+                skip(err)
+                retries += 1
+                if retries > DEMUX_RETRIES:
+                    timeline.unreadable_rest(source.duration)
+                    break
+                packets = container.demux(stream)
+                continue
+            try:
+                frames = timeline.checked(stream.codec_context.decode(packet))
+            except (av.error.FFmpegError, _GarbledFrame) as err:
+                skip(err)
+                timeline.rejected(packet)
+                continue
+            yield from emit(timeline.decoded(packet, frames))
+        yield from emit(timeline.last_frames())
+    if timeline.end == 0:
+        reason = f": {_ffmpeg_reason(first_error)}" if first_error else ""
+        raise AudioError(source.name, f"contains no audio samples (zero-length or undecodable audio{reason})")
+    for out in resampler.resample(None):  # the resampler's buffered tail
+        yield out.to_ndarray().mean(axis=0, dtype=np.float32)
+    yield from _silence(timeline.tail_gap(), gaps, source)  # a damaged end keeps the file's length
 
 
-def _frames_then_flush(container: Any, stream: Any) -> Iterable[Any]:
-    yield from container.decode(stream)
-    yield None  # flushes the resampler's buffered tail
+def _silence(gap: tuple[float, float] | None, gaps: list[dict], source: AudioSource) -> Iterator[np.ndarray]:
+    """Zeros filling one gap of the timeline (None: no gap), which ``gaps`` records."""
+    if gap is None:
+        return
+    start, end = gap
+    if source.corrupt_audio == "fail":  # the demuxer skipped the damage itself, so no decoder error was seen
+        raise AudioError(source.name, f"decoding failed after {start:.1f} s (no audio could be read from "
+                                      f"{start:.1f} s to {end:.1f} s)")
+    gaps.append({"start": round(start, 3), "end": round(end, 3)})
+    # Zeros go in after the resampler: its delay (under a millisecond) is far below the gap tolerance.
+    yield np.zeros(round((end - start) * SAMPLE_RATE), np.float32)
+
+
+class _GarbledFrame(Exception):
+    """The decoder accepted damaged data and returned a frame unlike the stream's others."""
+
+
+class _Timeline:
+    """Places decoded frames on the file's timeline and finds the stretches where nothing decoded.
+
+    Times are seconds from the stream's start. Frames follow one another by their sample counts; a frame
+    whose timestamp lies more than `GAP_TOLERANCE_S` past the end of the previous one leaves a gap (packets
+    the decoder rejected, or bytes the demuxer dropped while resyncing). Random bytes sometimes decode
+    (an MP3 header is only 4 bytes), so frames count only once `RESYNC_PACKETS` packets in a row decoded:
+    shorter runs between rejected packets are part of the damage.
+    """
+
+    def __init__(self, stream: Any, container: Any) -> None:
+        self.time_base = float(stream.time_base)  # float arithmetic: Fractions cost more than the decoding
+        self.origin = None if stream.start_time is None else stream.start_time * self.time_base
+        self.counted = container.format.name in COUNTED_TIMESTAMPS
+        self.header_rate = (stream.bit_rate or container.bit_rate or 0) / 8  # bytes per second
+        self.end = 0.0  # seconds decoded or filled so far: where the next frame goes
+        self.shift = 0.0  # counted timestamps: the time the damaged stretches so far collapsed
+        self.good_bytes, self.good_seconds = 0, 0.0
+        self.damage: tuple[float, int | None] | None = None  # (time, byte position) of the first rejected packet
+        self.damage_end: float | None = None  # how far the rejected packets reach, as far as known
+        self.any_rejected = False
+        self.held: list[tuple[Any, list[Any]]] = []  # decoded packets not yet trusted, with their frames
+        self.trusted = False
+        self.shape: tuple | None = None  # (format, channels, rate) of the stream's frames
+
+    def checked(self, frames: list[Any]) -> list[Any]:
+        """The frames, unless damaged data decoded into another format, channel count or rate (random bytes
+        can pass as an AAC frame of 20 channels, which PyAV then cannot even convert)."""
+        for frame in frames:
+            shape = (frame.format.name, frame.layout.nb_channels, frame.sample_rate)
+            if self.shape is None and len(frame.planes) == (shape[1] if frame.format.is_planar else 1):
+                self.shape = shape
+            if shape != self.shape:
+                raise _GarbledFrame(f"a frame decoded as {shape[1]} channels at {shape[2]} Hz ({shape[0]}), "
+                                    f"unlike the stream's {self.shape or 'frames'}")
+        return frames
+
+    def rejected(self, packet: Any) -> None:
+        """A packet the decoder rejected: it, and the untrusted ones decoded just before it, are damage."""
+        for bad in [p for p, _ in self.held] + [packet]:
+            self._damaged(bad)
+        self.held, self.trusted, self.any_rejected = [], False, True
+        if not self.end:
+            self.shape = None  # the shape came from damaged data: the next frames that decode say it
+
+    def decoded(self, packet: Any, frames: list[Any]) -> list[tuple[tuple[float, float] | None, Any]]:
+        """The frames ready to go out, each with the gap before it (or None)."""
+        self.held.append((packet, frames))
+        if not self.trusted and len(self.held) < RESYNC_PACKETS:
+            return []
+        self.trusted = True
+        return self._release()
+
+    def last_frames(self) -> list[tuple[tuple[float, float] | None, Any]]:
+        """At the end: the frames still held count if nothing was ever rejected (a very short file)."""
+        if self.any_rejected:
+            for packet, _ in self.held:
+                self._damaged(packet)
+            self.held = []
+        return self._release()
+
+    def unreadable_rest(self, duration: float | None) -> None:
+        if duration is not None:
+            self.damage = self.damage or (self.end, None)
+            self.damage_end = duration
+
+    def tail_gap(self) -> tuple[float, float] | None:
+        """The gap at the end of the file, when its last packets could not be decoded."""
+        if self.damage_end is None or self.damage_end - self.end <= GAP_TOLERANCE_S:
+            return None
+        return self.end, self.damage_end
+
+    def _time(self, pts: int) -> float:
+        seconds = pts * self.time_base
+        if self.origin is None:
+            self.origin = seconds
+        return seconds - self.origin + self.shift
+
+    def _after_damage(self, pos: int | None) -> float | None:
+        """Counted timestamps: the time at byte ``pos`` past the damage, at the stream's byte rate."""
+        rate = self.good_bytes / self.good_seconds if self.good_seconds >= 1.0 else self.header_rate
+        if not self.counted or self.damage is None or rate <= 0:
+            return None
+        start, start_pos = self.damage
+        if start_pos is None or pos is None or pos < 0 or start_pos < 0:
+            return None
+        return start + (pos - start_pos) / rate
+
+    def _damaged(self, packet: Any) -> None:
+        if not packet.size:  # the empty packet that drains the decoder
+            return
+        start = self.end if packet.pts is None else max(self.end, self._time(packet.pts))
+        if self.damage is None:
+            self.damage = (start, packet.pos)
+        reach = None if packet.pos is None else self._after_damage(packet.pos + packet.size)
+        self.damage_end = reach if reach is not None else start + (packet.duration or 0) * self.time_base
+
+    def _release(self) -> list[tuple[tuple[float, float] | None, Any]]:
+        placed = []
+        for packet, frames in self.held:
+            if packet.size:
+                if self.damage is not None and packet.pts is not None:
+                    resync = self._after_damage(packet.pos)  # counted timestamps catch up with the bytes
+                    if resync is not None and resync > self._time(packet.pts):
+                        self.shift += resync - self._time(packet.pts)
+                self.damage = self.damage_end = None
+                if packet.duration:
+                    self.good_bytes += packet.size
+                    self.good_seconds += packet.duration * self.time_base
+            placed += [(self._place(frame), frame) for frame in frames]
+        self.held = []
+        return placed
+
+    def _place(self, frame: Any) -> tuple[float, float] | None:
+        start = self.end if frame.pts is None else self._time(frame.pts)
+        gap = (self.end, start) if start - self.end > GAP_TOLERANCE_S else None
+        self.end = (start if gap else self.end) + frame.samples / frame.sample_rate
+        return gap
 
 
 def _spans_from_blocks(blocks: Iterable[np.ndarray], spans: Sequence[tuple[int, int]]) -> Iterator[np.ndarray]:

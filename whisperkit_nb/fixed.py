@@ -58,6 +58,7 @@ def fixed_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whispe
         else:
             language = "en"
     info.update(duration=duration, batch_size=batch_size, language=language, chunks=math.ceil(duration / 20))
+    info["gaps"] = list(source.gaps)  # stretches that could not be decoded (silent)
     generate = {"num_beams": 1, "do_sample": False}
     if whisper.tokens.multilingual:  # English-only models refuse language/task arguments
         generate.update(language=language, task=opts.task)

@@ -23,6 +23,7 @@ Attention = Literal["auto", "sdpa", "eager", "flash_attention_2"]
 Timestamps = Literal["segment", "word"]
 SegmentTimes = Literal["tokens", "alignment"]
 CodeSwitching = Literal["off", "hybrid", "english"]
+CorruptAudio = Literal["skip", "fail"]
 
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
@@ -182,6 +183,13 @@ class TranscribeOptions:
     speaker_names: dict | None = _option(
         None, "Rename speakers in the result, e.g. {'SPEAKER_00': 'Interviewer'} (CLI: SPEAKER_00=Interviewer,...).",
         group="speakers",
+    )
+    corrupt_audio: CorruptAudio = _option(
+        "skip",
+        "skip: a stretch of a file that cannot be decoded becomes silence of its true length, so everything "
+        "after it keeps its times; a warning names the file and the range, and df.attrs['files'][file]['gaps'] "
+        "lists them. fail: any decoding error fails the file.",
+        group="advanced",
     )
     progress: bool = _option(True, "Show progress bars.")
 
