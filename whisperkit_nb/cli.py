@@ -1,11 +1,18 @@
 """Command line: ``whisperkit transcribe FILE... [options] [-o OUT.{json,csv,parquet}]``.
 
 Every option flag is generated from `TranscribeOptions`, so the CLI never drifts from the Python API.
+
+Exit status: 0 all transcribed; 2 some files failed (the others are still written); 1 nothing could be
+transcribed; 130 interrupted (Ctrl-C, SIGINT): the segments finished before the interrupt (earlier files
+whole, the current one up to its last decoded batch) are still printed or written, and a message on stderr
+says the output is partial.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -14,6 +21,31 @@ from pathlib import Path
 from .options import TranscribeOptions, base_type_of, choices_of, option_fields
 
 WRITERS = {".json": "to_json", ".csv": "to_csv", ".parquet": "to_parquet"}
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for a command stopped by Ctrl-C
+EPILOG = ("exit status: 0 done; 2 some files failed (the others are written); 1 nothing transcribed; "
+          "130 interrupted (Ctrl-C): what finished before the interrupt is still printed or written.")
+
+# Hugging Face tokens look like this (hf_ then 34 letters and digits); whatever does is masked when printed.
+TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
+
+
+def redact_token(text: str, *tokens: str | None) -> str:
+    """``text`` with the Hugging Face token masked: ``tokens``, ``$HF_TOKEN`` and anything shaped like a token.
+
+    For messages that may quote what the user typed: an unrecognised ``--hf-tokn hf_...`` is listed,
+    value included, by argparse and by IPython's magic parser alike.
+    """
+    for token in (*tokens, os.environ.get("HF_TOKEN")):
+        if token:
+            text = text.replace(token, "***")
+    return TOKEN_SHAPE.sub("hf_***", text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that its usage errors never repeat a token (see `redact_token`)."""
+
+    def error(self, message: str):
+        super().error(redact_token(message))
 
 
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,9 +84,9 @@ def options_from_namespace(ns: argparse.Namespace) -> TranscribeOptions:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="whisperkit", description="Batched Whisper transcription to DataFrames.")
+    parser = _Parser(prog="whisperkit", description="Batched Whisper transcription to DataFrames.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("transcribe", help="Transcribe audio files (paths or glob patterns).")
+    run = commands.add_parser("transcribe", help="Transcribe audio files (paths or glob patterns).", epilog=EPILOG)
     run.add_argument("files", nargs="+", help="Audio or video files, or glob patterns such as 'talks/*.m4a'.")
     run.add_argument("-o", "--output", type=Path, help="Write the DataFrame to OUT.json, OUT.csv or OUT.parquet.")
     add_option_arguments(run)
@@ -62,8 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _transcribe_command(parser, args)
+    except KeyboardInterrupt:  # before the first segment finished (loading the model), or a second Ctrl-C
+        print("whisperkit: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _transcribe_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .errors import WhisperkitError
     from .pipeline import transcribe
 
@@ -74,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         frame = transcribe(list(args.files), options)
     except WhisperkitError as err:
-        print(f"whisperkit: error: {err}", file=sys.stderr)
+        print(f"whisperkit: error: {redact_token(str(err), args.hf_token)}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - started
     files = frame.attrs.get("files", {})
@@ -84,16 +125,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, info in files.items():
         print(f"  {name}: {info.get('duration', 0):.1f} s, language {info.get('language')}")
     for name, message in frame.attrs.get("failures", {}).items():
-        print(f"  FAILED {name}: {message}", file=sys.stderr)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        writer = WRITERS[args.output.suffix.lower()]
-        kwargs = {"orient": "records", "indent": 2, "force_ascii": False} if writer == "to_json" else {"index": False}
-        getattr(frame, writer)(args.output, **kwargs)
+        print(f"  FAILED {name}: {redact_token(message, args.hf_token)}", file=sys.stderr)
+    interrupted = frame.attrs.get("interrupted", False)
+    if args.output is not None and (len(frame) or not interrupted):
+        write_frame(frame, args.output)
         print(f"wrote {args.output}")
-    else:
+    elif args.output is None:
         print(frame[["file", "start", "end", "text"]].to_string(index=False))
+    if interrupted:
+        where = "printed above" if args.output is None else f"in {args.output}" if len(frame) else "nothing written"
+        print(f"whisperkit: interrupted: partial output, only the {len(frame)} segments finished before the "
+              f"interrupt ({where}).", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 2 if frame.attrs.get("failures") else 0
+
+
+def write_frame(frame, path: Path) -> None:
+    """Write ``frame`` to a .json, .csv or .parquet file, in full or not at all (a temporary file renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = WRITERS[path.suffix.lower()]
+    kwargs = {"orient": "records", "indent": 2, "force_ascii": False} if writer == "to_json" else {"index": False}
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        getattr(frame, writer)(partial, **kwargs)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ otherwise). Audio is handed over as the in-memory waveform the rest of the run a
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import io
 import os
@@ -69,13 +70,22 @@ _STEP_SHARE = {"segmentation": 0.15, "embeddings": 0.75, "refinement": 0.1}
 
 Turns = pd.DataFrame
 
+# Where start_diarization runs: None alongside the ASR on a CUDA GPU only (the default); True or False force
+# the background thread on or off (tests run the GPU's code path on CPU with it).
+BACKGROUND: bool | None = None
+CANCEL_WAIT_S = 10.0  # longest a cancelled background diarization is waited for to reach its next step
+
 _lock = threading.Lock()
 _pipelines: dict[tuple[str | None, str], Any] = {}
 _executor: Any = None  # one background thread for start_diarization, created on first use on a GPU
 
 
+class DiarizationCancelled(Exception):
+    """Raised inside a diarization whose ``stop`` event was set, at the pipeline's next progress step."""
+
+
 def diarize(audio: AudioSource, options: TranscribeOptions, *,
-            callback: Callable[[Any], None] | None = None) -> Turns:
+            callback: Callable[[Any], None] | None = None, stop: threading.Event | None = None) -> Turns:
     """Speaker turns of one input.
 
     Parameters
@@ -87,6 +97,9 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
         ``max_speakers``, ``device`` (diarization runs on the GPU when the ASR does) and ``progress``.
     callback : callable, optional
         Receives ``ProgressEvent("diarize", name, done, 100, "%")`` as the pipeline advances.
+    stop : threading.Event, optional
+        Set it (from another thread) to abandon the run: `DiarizationCancelled` is raised at the pipeline's
+        next progress step (pyannote reports one per batch of windows).
 
     Returns
     -------
@@ -110,13 +123,14 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
     waveform = torch.from_numpy(np.ascontiguousarray(source.samples, dtype=np.float32))[None]
     file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": Path(source.name).stem or "audio"}
     counts = {k: getattr(options, k) for k in ("num_speakers", "min_speakers", "max_speakers")}
-    with _Progress(source.name, options.progress, callback) as hook:
+    with _Progress(source.name, options.progress, callback, stop) as hook:
         output = pipeline(file, hook=hook, **{k: v for k, v in counts.items() if v is not None})
         overlapping = _turns_frame(getattr(output, "speaker_diarization", output))
         exclusive = getattr(output, "exclusive_speaker_diarization", None)
         turns = overlapping if exclusive is None else _turns_frame(exclusive)
         embedder = getattr(pipeline, "whisperkit_embedder", None)
         if embedder is not None and turns.speaker.nunique() > 1:
+            hook.check()
             refined = refine_turns(turns, waveform[0], embedder)
             hook("refinement", None, total=1, completed=1)
             overlapping = _follow_relabelling(overlapping, turns, refined)
@@ -129,17 +143,48 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
 
 
 def start_diarization(audio: AudioSource, options: TranscribeOptions, *,
-                      callback: Callable[[Any], None] | None = None) -> Callable[[], Turns]:
-    """Begin diarizing one input; the returned function gives its turns (as `diarize` does).
+                      callback: Callable[[Any], None] | None = None) -> PendingDiarization:
+    """Begin diarizing one input; calling the returned `PendingDiarization` gives its turns (as `diarize`).
 
     When the ASR runs on a CUDA GPU, diarization starts at once in a background thread, so it overlaps with
     transcription (both mostly wait on the GPU, which has room for both). On CPU it runs only when its
-    result is asked for: two CPU-bound stages at once would only fight over the cores.
+    result is asked for: two CPU-bound stages at once would only fight over the cores. Either way,
+    `PendingDiarization.cancel` stops it once its result is no longer wanted (an interrupted run).
     """
-    if _device(options).type != "cuda":
-        return lambda: diarize(audio, options, callback=callback)
-    future = _background().submit(diarize, audio, options, callback=callback)
-    return future.result
+    background = BACKGROUND if BACKGROUND is not None else _device(options).type == "cuda"
+    return PendingDiarization(audio, options, callback, background)
+
+
+class PendingDiarization:
+    """Speaker turns on their way (see `start_diarization`): call it for them, `cancel` it if unwanted."""
+
+    def __init__(self, audio: AudioSource, options: TranscribeOptions, callback: Callable[[Any], None] | None,
+                 background: bool) -> None:
+        self._stop = threading.Event()
+        self._run = functools.partial(diarize, audio, options, callback=callback, stop=self._stop)
+        self._future = _background().submit(self._run) if background else None
+
+    def __call__(self) -> Turns:
+        """The turns: computed now (CPU), or waited for (background). A KeyboardInterrupt stops the waiting
+        only; `cancel` stops the work."""
+        return self._run() if self._future is None else self._future.result()
+
+    def cancel(self, wait_s: float = CANCEL_WAIT_S) -> bool:
+        """Stop the diarization if it is still running or waiting to run; a no-op once it is done.
+
+        A background run stops at its next progress step; this waits for that up to ``wait_s`` (a second
+        KeyboardInterrupt stops the waiting, not the stopping). Returns True when no work is left running.
+        """
+        from concurrent.futures import wait
+
+        self._stop.set()
+        if self._future is None or self._future.cancel():
+            return True
+        try:
+            finished, _ = wait([self._future], timeout=wait_s)
+        except KeyboardInterrupt:
+            return False
+        return bool(finished)
 
 
 def _background() -> Any:
@@ -234,7 +279,7 @@ def load_pipeline(options: TranscribeOptions) -> Any:
             if options.diarization_model is None:
                 pipeline = offline_pipeline()
             else:
-                pipeline = _pretrained_pipeline(options.diarization_model, options.hf_token)
+                pipeline = _pretrained_pipeline(options)
             _pipelines[key] = pipeline.to(device)
         return _pipelines[key]
 
@@ -282,20 +327,32 @@ def release_pipelines() -> None:
         _pipelines.clear()
 
 
-def _pretrained_pipeline(name: str, token: str | None) -> Any:
+def _pretrained_pipeline(options: TranscribeOptions) -> Any:
+    """``Pipeline.from_pretrained`` of ``options.diarization_model``; any failure is one token-free ModelError.
+
+    It is raised here, once `_from_pretrained` (the only frame holding the token) has returned: the hub's
+    own error, which may quote the token, is neither its cause nor its context, and the frames of its
+    traceback from `load_pipeline` down hold no token among their locals (a verbose traceback shows them).
+    """
     _require_pyannote()
+    pipeline, failure = _from_pretrained(options.diarization_model, options.hf_token)
+    if failure is not None:
+        raise ModelError(failure) from None
+    return pipeline
+
+
+def _from_pretrained(name: str, token: str | None) -> tuple[Any, str | None]:
+    """(pipeline, None), or (None, what went wrong, redacted)."""
     from pyannote.audio import Pipeline
 
     token = token or os.environ.get("HF_TOKEN") or None
     try:
-        # pyannote prints its own advice on a refused download; ours below says it once, more fully
+        # pyannote prints its own advice on a refused download; ours says it once, more fully
         with contextlib.redirect_stdout(io.StringIO()):
             pipeline = Pipeline.from_pretrained(name, token=token)
     except Exception as err:  # noqa: BLE001 - every failure becomes one clear ModelError, token-free
-        raise ModelError(_hub_failure(name, err, token)) from None
-    if pipeline is None:
-        raise ModelError(_hub_failure(name, None, token))
-    return pipeline
+        return None, _hub_failure(name, err, token)
+    return (pipeline, None) if pipeline is not None else (None, _hub_failure(name, None, token))
 
 
 def _hub_failure(name: str, err: BaseException | None, token: str | None) -> str:
@@ -369,12 +426,13 @@ def _turns_frame(annotation: Any) -> Turns:
 class _Progress:
     """pyannote's ``hook`` as one tqdm bar and `ProgressEvent` callbacks, in percent of the whole stage."""
 
-    def __init__(self, name: str, show: bool, callback: Callable[[Any], None] | None) -> None:
+    def __init__(self, name: str, show: bool, callback: Callable[[Any], None] | None,
+                 stop: threading.Event | None = None) -> None:
         from tqdm.auto import tqdm
 
         from .pipeline import ProgressEvent  # here, not at the top: pipeline imports this module lazily
 
-        self.name, self.callback, self.event = name, callback, ProgressEvent
+        self.name, self.callback, self.event, self.stop = name, callback, ProgressEvent, stop
         self.bar = tqdm(total=100, unit="%", desc="speakers", disable=not show, leave=False)
         self.done = 0.0
         self.shown = 0  # whole percents on the bar
@@ -389,11 +447,17 @@ class _Progress:
 
     def __call__(self, step: str, artefact: Any = None, *, file: Any = None, total: int | None = None,
                  completed: int | None = None) -> None:
+        self.check()
         if step not in _STEP_SHARE or not total or completed is None:
             return
         steps = list(_STEP_SHARE)
         before = sum(_STEP_SHARE[name] for name in steps[: steps.index(step)])
         self._advance(100 * (before + _STEP_SHARE[step] * min(completed, total) / total))
+
+    def check(self) -> None:
+        """Raise `DiarizationCancelled` once ``stop`` is set (pyannote calls the hook at every step)."""
+        if self.stop is not None and self.stop.is_set():
+            raise DiarizationCancelled(f"{self.name}: diarization cancelled")
 
     def _advance(self, done: float) -> None:
         if done <= self.done:

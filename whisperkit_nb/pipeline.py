@@ -7,6 +7,8 @@ failing file never loses the others: failures are collected per file and reporte
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import queue
 import threading
@@ -37,6 +39,7 @@ from .vad import quiet_below, speech_probabilities, speech_regions
 
 TAIL_MIN_S = 1.0  # uncovered speech at a chunk's end worth a second decoding pass
 PREFETCH = True  # decode the next chunks' audio on a CPU thread while the model works (bench ablation)
+PREFETCH_STOP_S = 5.0  # longest wait for the prefetch thread to finish its item once decoding stops
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,63 @@ class ProgressEvent:
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
+class _RunLock:
+    """One transcription at a time per process: the runs share one model (and CTranslate2's sampling state).
+
+    A call from another thread (a magic run from a thread, a second panel) waits for the run in progress,
+    with one warning saying so. A call from the thread that is already running one (from a progress
+    callback, or beside a `stream_segments` generator that was neither finished nor closed) would wait for
+    itself forever, so it raises instead.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._owner: threading.Thread | None = None
+        self._what = ""
+
+    @contextlib.contextmanager
+    def hold(self, what: str) -> Iterator[None]:
+        """Hold the run for ``what`` (the public entry point's name) until the block ends."""
+        me = threading.current_thread()
+        with self._changed:
+            owner, running = self._owner, self._what
+        if owner is me:
+            raise RuntimeError(
+                f"{what}() was called while this thread is already running {running}() (from a progress "
+                "callback, or beside an unfinished stream_segments generator: exhaust it or close() it first). "
+                "whisperkit_nb runs one transcription at a time."
+            )
+        if owner is not None:
+            warnings.warn(f"{what}() waits for the {running}() already running in thread {owner.name!r} to finish: "
+                          "whisperkit_nb runs one transcription at a time.", stacklevel=4)
+        try:  # taken inside the try: an interrupt just after taking it still gives it back
+            with self._changed:
+                while self._owner is not None:
+                    self._changed.wait()  # a KeyboardInterrupt here leaves without the run
+                self._owner, self._what = me, what
+            yield
+        finally:
+            with self._changed:
+                if self._owner is me:
+                    self._owner, self._what = None, ""
+                    self._changed.notify()
+
+
+_RUN = _RunLock()
+
+
+def _one_run_at_a_time(func: Callable) -> Callable:
+    """``func`` holding `_RUN` for its whole call (see `_RunLock`)."""
+
+    @functools.wraps(func)
+    def exclusive(*args: Any, **kwargs: Any) -> Any:
+        with _RUN.hold(func.__name__):
+            return func(*args, **kwargs)
+
+    return exclusive
+
+
+@_one_run_at_a_time
 def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback: ProgressCallback | None = None,
                **kwargs: Any) -> pd.DataFrame:
     """Transcribe one input or many, returning one DataFrame row per segment.
@@ -73,7 +133,10 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
         Columns described in `whisperkit_nb.frame.COLUMNS`. ``df.attrs["failures"]`` maps each input
         that failed (in a list) to its error message; ``df.attrs["files"]`` holds per-file facts;
         ``df.attrs["interrupted"]`` is True when a KeyboardInterrupt stopped the run early (the segments
-        finished until then are returned, and a warning says so).
+        finished until then are returned, and a warning says so): earlier inputs are whole, the interrupted
+        one keeps its decoded batches and has ``"interrupted": True`` in its per-file facts (and
+        ``"diarization": "interrupted"`` when its speakers were not assigned yet: an interrupt during
+        diarization keeps the whole transcript, without speakers). The model stays loaded for the next call.
 
     Raises
     ------
@@ -81,6 +144,13 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
         For a single input, or an option that cannot be honoured.
     TranscriptionFailures
         When every input of a list failed.
+    RuntimeError
+        When called from the thread that is already running a transcription (see Notes).
+
+    Notes
+    -----
+    One transcription runs at a time per process (the model is shared). A call made while another thread
+    runs one waits for it, with a warning; a KeyboardInterrupt during that wait raises, as nothing started.
     """
     opts = _options(options, kwargs)
     inputs = expand_inputs(audio)
@@ -95,21 +165,24 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     failures: dict[str, BaseException] = {}
     files: dict[str, dict] = {}
     interrupted = False
+    fit = BatchFit()  # a batch size lowered by GPU out-of-memory stays lower for the rest of the run
     for item in inputs:
         name = str(item) if isinstance(item, (str, os.PathLike)) else ARRAY_NAME
         started = time.perf_counter()
         info: dict = {}
         segments: list[Segment] = []
+        pending = None
         try:
-            source = open_audio(item)
-            pending = None
+            source = open_audio(item, opts.corrupt_audio)
             if opts.diarize:
                 from .diarize import start_diarization
 
                 source = source.in_memory()  # decoded once: VAD, Whisper and pyannote share the samples
                 pending = start_diarization(source, opts, callback=callback)  # on a GPU: alongside the ASR
-            for segment in stream_segments(source, opts, whisper=whisper, info=info, callback=callback):
-                segments.append(segment)
+            # closing: an interrupt between two segments still stops the stream (and its prefetch thread) here
+            with contextlib.closing(_stream(source, opts, whisper, info, callback, fit)) as stream:
+                for segment in stream:
+                    segments.append(segment)
             frame = segments_to_frame(segments, words=opts.timestamps == "word")
             if pending is not None:
                 frame = _add_speakers(frame, pending, opts, info)
@@ -117,9 +190,12 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
             info["seconds"] = round(time.perf_counter() - started, 3)
             files[info.get("name", name)] = info
         except KeyboardInterrupt:
-            # Keep what is finished: earlier files whole, this one up to its last decoded batch.
+            # Keep what is finished: earlier files whole, this one up to its last decoded batch (all of its
+            # batches when the interrupt came during diarization: then it has no speakers).
             frames.append(segments_to_frame(segments, words=opts.timestamps == "word"))
             info["interrupted"] = True
+            if opts.diarize and "speakers" not in info:
+                info["diarization"] = "interrupted"
             files[info.get("name", name)] = info
             interrupted = True
             break
@@ -127,6 +203,9 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
             if single:
                 raise
             failures[name] = err
+        finally:
+            if pending is not None:
+                pending.cancel()  # a background diarization no longer wanted stops now, not during the next call
     if failures and len(failures) == len(inputs):
         raise TranscriptionFailures(failures)
     empty = segments_to_frame([], words=opts.timestamps == "word")
@@ -136,22 +215,29 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     frame.attrs["interrupted"] = interrupted
     if failures:
         listing = "; ".join(f"{name}: {_reason(err)}" for name, err in failures.items())
-        warnings.warn(f"{len(failures)} of {len(inputs)} inputs failed ({listing})", stacklevel=2)
+        warnings.warn(f"{len(failures)} of {len(inputs)} inputs failed ({listing})", stacklevel=3)
     if interrupted:
-        warnings.warn(f"Interrupted: returning the {len(frame)} segments finished so far.", stacklevel=2)
+        unfinished = [name for name, info in files.items() if info.get("diarization") == "interrupted"]
+        speakers = f" ({', '.join(unfinished)}: diarization interrupted, no speakers)" if unfinished else ""
+        warnings.warn(f"Interrupted: returning the {len(frame)} segments finished so far{speakers}.", stacklevel=3)
     return frame
 
 
 def _add_speakers(frame: pd.DataFrame, pending: Callable[[], pd.DataFrame], opts: TranscribeOptions,
                   info: dict) -> pd.DataFrame:
-    """Wait for the diarization and give every segment (and word) its speaker."""
+    """Wait for the diarization and give every segment (and word) its speaker.
+
+    ``info`` gets its speaker facts only once the frame has them, so an interrupt in here (while waiting, on
+    CPU while pyannote runs) leaves ``transcribe`` a file without speakers and without speaker facts.
+    """
     from .speakers import assign_speakers, rename_speakers
 
     turns = pending()
+    frame = assign_speakers(frame, turns, split_min_s=opts.speaker_split_min_s)
+    frame = rename_speakers(frame, opts.speaker_names) if opts.speaker_names else frame
     info["speakers"] = int(turns.speaker.nunique()) if len(turns) else 0
     info["speaker_turns"] = turns.attrs.get("overlapping", [])  # for DER against a reference
-    frame = assign_speakers(frame, turns, split_min_s=opts.speaker_split_min_s)
-    return rename_speakers(frame, opts.speaker_names) if opts.speaker_names else frame
+    return frame
 
 
 def stream_segments(
@@ -161,17 +247,28 @@ def stream_segments(
     whisper: WhisperModel | None = None,
     info: dict | None = None,
     callback: ProgressCallback | None = None,
+    batch_fit: BatchFit | None = None,
     **kwargs: Any,
 ) -> Iterator[Segment]:
     """Yield the segments of one input as batches finish, in time order.
 
     ``info``, if given, is filled with facts about the input (duration, speech seconds, chunks,
-    language, batch size).
+    language, batch size). ``batch_fit`` carries a batch size lowered by GPU out-of-memory from one input
+    to the next (`transcribe` shares one across its inputs).
+
+    The generator holds the process's one run (see `transcribe`'s Notes) from its first ``next()`` until
+    it is exhausted or closed: use it in a ``for`` loop, or ``close()`` it when stopping early.
     """
-    opts = _options(options, kwargs)
+    with _RUN.hold("stream_segments"):
+        yield from _stream(audio, _options(options, kwargs), whisper, info, callback, batch_fit)
+
+
+def _stream(audio: Any, opts: TranscribeOptions, whisper: WhisperModel | None, info: dict | None,
+            callback: ProgressCallback | None, batch_fit: BatchFit | None) -> Iterator[Segment]:
+    """`stream_segments` without taking the run (`transcribe` holds it for all of its inputs)."""
     whisper = whisper or load_model(opts)
     info = {} if info is None else info
-    source = audio if isinstance(audio, AudioSource) else open_audio(audio)
+    source = audio if isinstance(audio, AudioSource) else open_audio(audio, opts.corrupt_audio)
     info["name"] = source.name
     info["engine"] = whisper.engine  # what engine="auto" chose
     language = _check_model_options(opts, whisper)
@@ -183,17 +280,26 @@ def stream_segments(
         yield from fixed_segments(source, opts, whisper, language, info)
         return
     new_input(whisper)
-    yield from _vad_segments(source, opts, whisper, language, info, callback)
+    yield from _vad_segments(source, opts, whisper, language, info, callback, batch_fit)
 
 
-def plan_chunks(source: AudioSource, opts: TranscribeOptions) -> tuple[list[Chunk], float]:
-    """Run the VAD over the whole input and pack its speech into chunks; also return the duration."""
+def plan_chunks(source: AudioSource, opts: TranscribeOptions, *,
+                callback: ProgressCallback | None = None) -> tuple[list[Chunk], float]:
+    """Run the VAD over the whole input and pack its speech into chunks; also return the duration.
+
+    ``callback`` gets a ``"vad"`` `ProgressEvent` as each block of audio goes to the VAD (seconds read of
+    the duration the input announces, when it does).
+    """
     total = 0
+    expected = source.duration or (len(source.samples) / SAMPLE_RATE if source.samples is not None else 0.0)
 
     def counted() -> Iterator[np.ndarray]:
         nonlocal total
         for block in source.blocks():
             total += len(block)
+            if callback is not None:
+                read = total / SAMPLE_RATE
+                callback(ProgressEvent("vad", source.name, round(read, 3), round(max(read, expected), 3)))
             yield block
 
     probs = speech_probabilities(counted())
@@ -213,14 +319,18 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions) -> tuple[list[Chun
 
 
 def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: WhisperModel,
-                  language: str | None, info: dict, callback: ProgressCallback | None) -> Iterator[Segment]:
+                  language: str | None, info: dict, callback: ProgressCallback | None,
+                  fit: BatchFit | None = None) -> Iterator[Segment]:
     from tqdm.auto import tqdm
 
-    chunks, duration = plan_chunks(source, opts)
+    chunks, duration = plan_chunks(source, opts, callback=callback)
     speech = sum(c.duration for c in chunks)
+    fit = fit or BatchFit()
     batch_size = opts.batch_size or default_batch_size(whisper, opts.max_new_tokens)
+    batch_size = min(batch_size, fit.size or batch_size)
     info.update(duration=duration, speech_seconds=round(speech, 3), chunks=len(chunks), batch_size=batch_size,
                 tails=0, fallbacks=0, dropped_chunks=0)
+    info["gaps"] = list(source.gaps)  # stretches that could not be decoded (silent), found by the VAD pass
     notify = callback or (lambda event: None)
     notify(ProgressEvent("vad", source.name, duration, duration))
     if not chunks:
@@ -252,24 +362,11 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
                 chunk, samples = next(fresh)
                 batch.append((chunk, samples, None))
                 taken += 1
-            encoded = encode(whisper, mel([samples for _, samples, _ in batch]))
-            languages = [lang for _, _, lang in batch]
-            # A batch of tails only has nothing new to detect (their languages came with them).
-            if new_from < len(batch) and (language is None or per_chunk_language):
-                fresh_langs = _chunk_languages(whisper, encoded[new_from:], [c for c, _, _ in batch[new_from:]],
-                                               per_chunk_language, info)
-                languages[new_from:] = fresh_langs
-                if not per_chunk_language:
-                    language = fresh_langs[0]
-            if not per_chunk_language:
-                languages = [language] * len(batch)
-            tasks = [_task_for(lang, opts) for lang in languages]
-            decoded = _decode_with_fallback(whisper, encoded, [c for c, _, _ in batch], languages, tasks, opts, info)
-            words = (
-                align_words(whisper, encoded, decoded, [c.duration for c, _, _ in batch], opts.task)
-                if opts.timestamps == "word" or not opts.decodes_timestamps
-                else [None] * len(batch)
-            )
+            passed = _BatchPass(whisper, mel, language, per_chunk_language, opts, info, source.name, fit)
+            decoded, words = passed.run(batch, new_from)
+            language = passed.language
+            batch_size = min(batch_size, fit.size or batch_size)
+            info["batch_size"] = batch_size
             for (chunk, samples, _), result, chunk_words in zip(batch, decoded, words):
                 if not opts.decodes_timestamps:
                     segments = word_segments(result, chunk, whisper.tokens.eot, whisper.tokenizer, source.name,
@@ -288,13 +385,14 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
                     tails.append((chunk.tail(tail_from), samples[int(tail_from * SAMPLE_RATE) :], result.language))
                     waiting.add(chunk.index)
                     info["tails"] += 1
+            while next_out < taken and next_out not in waiting:
+                yield from done.pop(next_out, [])
+                next_out += 1
+            # Reported after the batch's finished segments are handed out: an interrupt after the event keeps them.
             step = sum(c.duration for c, _, _ in batch if c.part == 0)
             transcribed += step
             bar.update(round(step, 1))
             notify(ProgressEvent("transcribe", source.name, round(transcribed, 3), round(speech, 3)))
-            while next_out < taken and next_out not in waiting:
-                yield from done.pop(next_out, [])
-                next_out += 1
     finally:
         bar.close()
         fresh.close()
@@ -302,6 +400,107 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
         info["languages"] = {k: round(v, 1) for k, v in sorted(spoken.items(), key=lambda kv: -kv[1])}
         info["language"] = next(iter(info["languages"]), None)
     info.setdefault("language", language)
+
+
+@dataclass
+class BatchFit:
+    """The batch size a run's device can afford, shared by the files of one `transcribe` call.
+
+    ``size`` is None until a batch runs out of GPU memory; from then on it caps every batch of the run.
+    """
+
+    size: int | None = None
+    warned: bool = False
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """A GPU allocation failure: torch's own error, or CTranslate2's RuntimeError from CUDA."""
+    import torch
+
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+@dataclass
+class _BatchPass:
+    """The model's work on one batch (encode, detect languages, decode with fallback, align words).
+
+    A batch that runs out of GPU memory is split in halves that run one after the other, down to single
+    chunks: every chunk is still transcribed, in order, and the smaller size is kept for the rest of the run
+    (`BatchFit`), with one warning per run.
+    """
+
+    whisper: WhisperModel
+    mel: LogMel
+    language: str | None
+    per_chunk_language: bool
+    opts: TranscribeOptions
+    info: dict
+    name: str
+    fit: BatchFit
+
+    def run(self, batch: list[tuple[Chunk, np.ndarray, str | None]], new_from: int) -> tuple[list, list]:
+        """Decoded chunks and their words for ``batch``, whose items from ``new_from`` on are fresh chunks
+        (the ones before are tails, which bring their language with them)."""
+        if self.fit.size and len(batch) > self.fit.size:  # an earlier piece of this batch ran out of memory
+            return self._in_pieces(batch, new_from, self.fit.size)
+        counts = {key: self.info[key] for key in ("fallbacks", "dropped_chunks")}
+        try:
+            return self._once(batch, new_from)
+        except Exception as err:  # noqa: BLE001 - only out-of-memory is handled; everything else re-raised
+            if not _out_of_memory(err) or len(batch) == 1:
+                raise
+        # Retried outside the except block, so that the failed attempt's tensors are freed first.
+        self.info.update(counts)  # the pieces count their own fallbacks
+        self._shrink(len(batch), (len(batch) + 1) // 2)
+        return self._in_pieces(batch, new_from, self.fit.size)
+
+    def _in_pieces(self, batch: list, new_from: int, size: int) -> tuple[list, list]:
+        decoded: list = []
+        words: list = []
+        for at in range(0, len(batch), size):
+            piece = batch[at : at + size]
+            piece_decoded, piece_words = self.run(piece, min(max(new_from - at, 0), len(piece)))
+            decoded += piece_decoded
+            words += piece_words
+        return decoded, words
+
+    def _shrink(self, failed: int, half: int) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.fit.size = min(self.fit.size or failed, half)
+        self.info["oom_retries"] = self.info.get("oom_retries", 0) + 1
+        if not self.fit.warned:
+            self.fit.warned = True
+            warnings.warn(f"{self.name}: out of GPU memory with a batch of {failed} chunks; the same chunks are "
+                          f"decoded again in batches of {half}, and batches stay at most that size for the rest "
+                          "of this run (set batch_size lower to avoid the retry).", stacklevel=2)
+
+    def _once(self, batch: list[tuple[Chunk, np.ndarray, str | None]], new_from: int) -> tuple[list, list]:
+        whisper, opts, info = self.whisper, self.opts, self.info
+        chunks = [chunk for chunk, _, _ in batch]
+        encoded = encode(whisper, self.mel([samples for _, samples, _ in batch]))
+        languages = [lang for _, _, lang in batch]
+        # A batch of tails only has nothing new to detect (their languages came with them).
+        if new_from < len(batch) and (self.language is None or self.per_chunk_language):
+            fresh_langs = _chunk_languages(whisper, encoded[new_from:], chunks[new_from:], self.per_chunk_language,
+                                           info)
+            languages[new_from:] = fresh_langs
+            if not self.per_chunk_language:
+                self.language = fresh_langs[0]
+        if not self.per_chunk_language:
+            languages = [self.language] * len(batch)
+        tasks = [_task_for(lang, opts) for lang in languages]
+        decoded = _decode_with_fallback(whisper, encoded, chunks, languages, tasks, opts, info)
+        words = (
+            align_words(whisper, encoded, decoded, [c.duration for c in chunks], opts.task)
+            if opts.timestamps == "word" or not opts.decodes_timestamps
+            else [None] * len(batch)
+        )
+        return decoded, words
 
 
 def _chunk_audio(source: AudioSource, chunks: list[Chunk]) -> Iterator[tuple[Chunk, np.ndarray]]:
@@ -314,7 +513,8 @@ def _ahead(items: Iterator, depth: int) -> Iterator:
     """Run a generator on a CPU thread, up to ``depth`` items ahead, so decoding audio overlaps model work.
 
     The queue is bounded (memory stays flat), errors surface in the consumer, and closing the consumer
-    (end, error, KeyboardInterrupt) stops the thread.
+    (end, error, KeyboardInterrupt) stops the thread: it never blocks on a full queue nobody reads, closes
+    ``items`` (and the file it reads) itself, and is waited for, up to `PREFETCH_STOP_S`.
     """
     if not PREFETCH:
         yield from items
@@ -323,20 +523,26 @@ def _ahead(items: Iterator, depth: int) -> Iterator:
     out: queue.Queue = queue.Queue(maxsize=max(depth, 1))
     stop = threading.Event()
 
+    def put(entry: tuple[bool, Any]) -> bool:
+        """Queue ``entry`` for the consumer; False once it has stopped reading."""
+        while not stop.is_set():
+            try:
+                out.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        out.put((True, item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put((True, item)):
                     return
-            out.put((True, done))
+            put((True, done))
         except BaseException as err:  # noqa: BLE001 - re-raised in the consumer
-            out.put((False, err))
+            put((False, err))
+        finally:
+            getattr(items, "close", lambda: None)()
 
     thread = threading.Thread(target=work, name="whisperkit-prefetch", daemon=True)
     thread.start()
@@ -350,6 +556,7 @@ def _ahead(items: Iterator, depth: int) -> Iterator:
             yield item
     finally:
         stop.set()
+        thread.join(PREFETCH_STOP_S)  # at most the item being read; a daemon, so never holds up the exit
 
 
 def _chunk_languages(whisper: WhisperModel, encoded, batch: list[Chunk], per_chunk: bool, info: dict) -> list[str]:
