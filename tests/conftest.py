@@ -1,9 +1,18 @@
-"""Test-wide setup: everything offline, caches inside the repo, fixtures built once per session."""
+"""Test-wide setup: everything offline, caches inside the repo, fixtures built once per session.
+
+No network: pytest-socket (``--allow-hosts`` and ``--allow-unix-socket`` in pyproject's addopts) refuses
+connections from this process to anything but loopback; netguard/ refuses name lookups of remote hosts here,
+and connections and lookups in every Python process the tests start (PYTHONPATH). A test during which the
+guard refused anything fails, even when the code under test swallowed the error.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -14,7 +23,55 @@ os.environ.setdefault("WHISPERKIT_NB_CACHE", str(REPO / ".cache" / "whisperkit_n
 os.environ.setdefault("WHISPERKIT_NB_FIXTURES", str(REPO / ".cache" / "fixtures"))
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Fresh Jupyter and IPython folders for every test session: settings, kernelspecs, runtime files or startup
+# scripts left in the user's home by earlier runs (or by the user) never change what the tests see.
+_JUPYTER_HOME = Path(tempfile.mkdtemp(prefix="whisperkit-jupyter-"))
+atexit.register(shutil.rmtree, _JUPYTER_HOME, ignore_errors=True)
+for _name, _folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                       ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")):
+    os.environ[_name] = str(_JUPYTER_HOME / _folder)
+os.environ["JUPYTER_PLATFORM_DIRS"] = "1"  # jupyter_core's future default; silences its deprecation warning
+
 import pytest  # noqa: E402
+
+NETGUARD = Path(__file__).parent / "netguard"
+LOOPBACK_ONLY = "--allow-hosts=127.0.0.0/8,::1,localhost --allow-unix-socket"
+sys.path.insert(0, str(NETGUARD))
+import whisperkit_netguard as netguard  # noqa: E402
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if config.getoption("--force-enable-socket"):
+        return  # pytest-socket's explicit opt-out turns every guard off
+    if not config.getoption("--allow-hosts") or not config.getoption("--allow-unix-socket"):
+        raise pytest.UsageError(f"the tests run with sockets limited to loopback ({LOOPBACK_ONLY}, "
+                                "pyproject.toml addopts); an overridden addopts lost them")
+    if not os.environ.get(netguard.LOG_ENV):
+        handle, log = tempfile.mkstemp(prefix="whisperkit-netguard-", suffix=".log")
+        os.close(handle)
+        atexit.register(lambda: os.path.exists(log) and os.remove(log))
+        os.environ[netguard.LOG_ENV] = log
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETGUARD), os.environ.get("PYTHONPATH")]))
+    netguard.install(connections=False)  # connect() in this process is pytest-socket's to guard
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_the_machine():
+    """Fails the test if the guard refused a connection or lookup, here or in a process it started."""
+    yield
+    refused = netguard.take_refusals()
+    if refused:
+        pytest.fail("the network guard refused (nothing may leave the machine):\n" + "\n".join(refused))
+
+
+def pytest_sessionfinish(session):
+    refused = netguard.take_refusals()  # during the teardowns after the last test (kernels, servers)
+    if refused:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("the network guard refused, after the last test:\n" + "\n".join(refused), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

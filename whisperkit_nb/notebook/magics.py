@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..cli import add_option_arguments, given_options
+from ..cli import add_option_arguments, given_options, redact_token
 from ..errors import MissingDependencyError, OptionsError
 from ..options import TranscribeOptions, option_fields
 from .progress import transcribe_with_progress
@@ -33,6 +33,15 @@ class _option_arguments(ArgDecorator):
 
     def add_to_parser(self, parser, group):
         add_option_arguments(group if group is not None else parser)
+
+
+def _parse(magic: Any, line: str) -> Any:
+    """``parse_argstring``, except that a usage error never repeats a token: a misspelt ``--hf-tokn $token``
+    is listed, expanded value included, among the arguments the parser did not recognise."""
+    try:
+        return parse_argstring(magic, line)
+    except UsageError as err:
+        raise UsageError(redact_token(str(err))) from None
 
 
 def _options_with(args: Any) -> TranscribeOptions:
@@ -59,7 +68,7 @@ class WhisperkitMagics(Magics):
 
         Option flags not given take the session defaults (see ``%whisperkit``).
         """
-        args = parse_argstring(self.transcribe, line)
+        args = _parse(self.transcribe, line)
         options = _options_with(args)
         items = [self._resolve(token) for token in args.audio]
         frame = _run(items[0] if len(items) == 1 else _flatten(items), options)
@@ -79,7 +88,7 @@ class WhisperkitMagics(Magics):
         the cell's output). Blank lines and lines starting with ``#`` are skipped; ``{python}``
         expressions in braces are expanded. Option flags not given take the session defaults.
         """
-        args = parse_argstring(self.transcribe_cell, line)
+        args = _parse(self.transcribe_cell, line)
         if args.name is not None and not args.name.isidentifier():
             raise UsageError(f"%%transcribe NAME: {args.name!r} is not a valid variable name.")
         options = _options_with(args)
@@ -105,7 +114,7 @@ class WhisperkitMagics(Magics):
 
         The defaults apply to every later ``%transcribe`` and to the control panel (``whisperkit_nb.controls()``).
         """
-        args = parse_argstring(self.whisperkit, line)
+        args = _parse(self.whisperkit, line)
         if args.reset:
             SESSION.reset()
         try:
