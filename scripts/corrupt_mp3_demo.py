@@ -15,34 +15,17 @@ import sys
 import tempfile
 import time
 import warnings
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from assets import asterisk_long, read_wav  # noqa: E402
+from assets import asterisk_long, encode_audio, read_wav  # noqa: E402
 
 import whisperkit_nb as wk  # noqa: E402
-from whisperkit_nb.audio import SAMPLE_RATE  # noqa: E402
 
 GARBAGE_BYTES = 20_000
-
-
-def encode_mp3(path: Path, samples: np.ndarray) -> Path:
-    with av.open(str(path), "w", format="mp3") as out:
-        stream = out.add_stream("libmp3lame", rate=SAMPLE_RATE, layout="mono")
-        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=SAMPLE_RATE)
-        frame = av.AudioFrame.from_ndarray(samples[None].astype(np.int16), format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, 0, Fraction(1, SAMPLE_RATE)
-        for resampled in resampler.resample(frame) + resampler.resample(None):
-            for packet in stream.encode(resampled):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
 
 
 def main() -> None:
@@ -54,7 +37,7 @@ def main() -> None:
     fixture = asterisk_long(minutes=args.minutes, silence_s=0)
     samples, _ = read_wav(fixture.path)
     folder = Path(tempfile.mkdtemp(prefix="corrupt_mp3_demo_"))
-    path = encode_mp3(folder / "long_talk.mp3", samples)
+    path = encode_audio(folder / "long_talk.mp3", samples)
     data = bytearray(path.read_bytes())
     at = len(data) // 2
     data[at : at + GARBAGE_BYTES] = np.random.default_rng(0).integers(0, 256, GARBAGE_BYTES, np.uint8).tobytes()

@@ -166,6 +166,27 @@ class Prompt:
         return self.n_frames / self.sample_rate
 
 
+def encode_audio(path: Path, samples: np.ndarray, container: str = "mp3", codec: str = "libmp3lame") -> Path:
+    """16 kHz mono int16 ``samples`` written to ``path`` by FFmpeg's encoder ``codec`` in ``container``
+    (PyAV, imported here: the fixtures that need no encoding do not need it)."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=SAMPLE_RATE, layout="mono")
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=SAMPLE_RATE,
+                                      frame_size=stream.codec_context.frame_size or None)
+        frame = av.AudioFrame.from_ndarray(samples[None].astype(np.int16), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, 0, Fraction(1, SAMPLE_RATE)
+        for resampled in resampler.resample(frame) + resampler.resample(None):
+            for packet in stream.encode(resampled):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
 def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """Read a mono 16-bit WAV file.
 

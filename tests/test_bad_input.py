@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import wave
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -18,7 +17,7 @@ import pytest
 import torch
 
 import whisperkit_nb as wk
-from assets import LIBRIVOX_DIR, pyannote_sample, read_wav
+from assets import LIBRIVOX_DIR, encode_audio, pyannote_sample, read_wav
 from whisperkit_nb import AudioError, OptionsError, TranscriptionFailures
 from whisperkit_nb.audio import SAMPLE_RATE, open_audio
 
@@ -44,28 +43,13 @@ def _write_wav(path: Path, samples: np.ndarray) -> Path:
     return path
 
 
-def _encode_mp3(path: Path, samples: np.ndarray) -> Path:
-    """16 kHz int16 samples to a CBR MP3 with FFmpeg's libmp3lame."""
-    with av.open(str(path), "w", format="mp3") as out:
-        stream = out.add_stream("libmp3lame", rate=SAMPLE_RATE, layout="mono")
-        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=SAMPLE_RATE)
-        frame = av.AudioFrame.from_ndarray(samples[None].astype(np.int16), format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, 0, Fraction(1, SAMPLE_RATE)
-        for resampled in resampler.resample(frame) + resampler.resample(None):
-            for packet in stream.encode(resampled):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     """Good and bad files, made once."""
     folder = tmp_path_factory.mktemp("bad_input")
     sample, _ = read_wav(pyannote_sample().path)
     made = {"folder": folder, "missing": folder / "missing.wav"}
-    made["mp3"] = _encode_mp3(folder / "sample.mp3", sample)
+    made["mp3"] = encode_audio(folder / "sample.mp3", sample)
     data = made["mp3"].read_bytes()
 
     made["empty"] = folder / "empty.wav"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import warnings
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -22,7 +21,7 @@ import pytest
 import torch
 
 import whisperkit_nb as wk
-from assets import asterisk_long, read_wav
+from assets import asterisk_long, encode_audio, read_wav
 from whisperkit_nb import AudioError, OptionsError
 from whisperkit_nb.audio import SAMPLE_RATE, open_audio
 
@@ -38,22 +37,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-def _encode(path: Path, samples: np.ndarray, container: str, codec: str) -> Path:
-    """16 kHz int16 samples to ``path`` with FFmpeg's encoder ``codec`` (mono, 16 kHz)."""
-    with av.open(str(path), "w", format=container) as out:
-        stream = out.add_stream(codec, rate=SAMPLE_RATE, layout="mono")
-        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=SAMPLE_RATE,
-                                      frame_size=stream.codec_context.frame_size or None)
-        frame = av.AudioFrame.from_ndarray(samples[None].astype(np.int16), format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, 0, Fraction(1, SAMPLE_RATE)
-        for resampled in resampler.resample(frame) + resampler.resample(None):
-            for packet in stream.encode(resampled):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
 
 
 def _audio_packets(path: Path) -> tuple[list, float]:
@@ -80,7 +63,7 @@ def files(tmp_path_factory) -> dict[str, Damaged]:
     assert rate == SAMPLE_RATE
     made = {}
     for ext, (container, codec) in FORMATS.items():
-        good = _encode(folder / f"talk.{ext}", samples, container, codec)
+        good = encode_audio(folder / f"talk.{ext}", samples, container, codec)
         data = bytearray(good.read_bytes())
         lo = len(data) // 2
         data[lo : lo + GARBAGE_BYTES] = np.random.default_rng(0).integers(0, 256, GARBAGE_BYTES, np.uint8).tobytes()
@@ -215,7 +198,7 @@ def test_only_garbage_after_a_valid_header_still_fails(files, ext):
 def test_fixed_chunking_records_the_gap_too(tmp_path):
     """The fixed strategy reads the file once, whole; 40 s of the same speech keep this test short."""
     samples, _ = read_wav(asterisk_long(minutes=3, silence_s=0).path)
-    path = _encode(tmp_path / "short.mp3", samples[70 * SAMPLE_RATE : 110 * SAMPLE_RATE], "mp3", "libmp3lame")
+    path = encode_audio(tmp_path / "short.mp3", samples[70 * SAMPLE_RATE : 110 * SAMPLE_RATE])
     data = bytearray(path.read_bytes())
     lo = len(data) // 2
     data[lo : lo + GARBAGE_BYTES] = np.random.default_rng(0).integers(0, 256, GARBAGE_BYTES, np.uint8).tobytes()
