@@ -35,7 +35,10 @@ ASR = {"model": "tiny.en", "batch_size": 2, "progress": False}
 DIARIZED = {"model": "tiny.en", "batch_size": 1, "chunk_s": 5.0, "diarize": True, "progress": False}
 
 CHILD = textwrap.dedent("""
-    import json, sys, threading
+    import json, signal, sys, threading
+    # A shell that starts a job in the background (CI's runner may) makes it ignore SIGINT, and Python then
+    # installs no KeyboardInterrupt handler: put Ctrl-C back as an interactive user has it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import whisperkit_nb as wk
     import whisperkit_nb.diarize as diarize
 
@@ -216,7 +219,8 @@ def test_cli_on_sigint_writes_what_finished_and_exits_130(reference, long_englis
     long, target = str(long_english.path), tmp_path / "out.csv"
     command = [str(Path(sys.executable).with_name("whisperkit")), "transcribe", long, "--model", "tiny.en",
                "--batch-size", "2", "-o", str(target)]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                             preexec_fn=_default_sigint)
     printed = Reader(child.stdout)
     bar = re.compile(rb"\| *([0-9.]+)/[0-9.]+ *\[")  # tqdm's "| 52.9/195.7 [": speech seconds decoded
     shown, sent = b"", False
@@ -290,6 +294,13 @@ def test_jupyter_kernel_interrupt_keeps_finished_segments_and_the_next_cell_work
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def _default_sigint() -> None:
+    """In the child before it runs the command: SIGINT as an interactive user has it, whatever the test
+    runner inherited (a shell's background job ignores SIGINT, and Python would then not install its
+    KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_cell(client, code: str, on_line=None) -> tuple[dict, str]:

@@ -391,7 +391,7 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, whisper: Whisper
             # Reported after the batch's finished segments are handed out: an interrupt after the event keeps them.
             step = sum(c.duration for c, _, _ in batch if c.part == 0)
             transcribed += step
-            bar.update(round(step, 1))
+            bar.update(round(min(transcribed, speech), 1) - bar.n)  # rounded steps must not pass the total
             notify(ProgressEvent("transcribe", source.name, round(transcribed, 3), round(speech, 3)))
     finally:
         bar.close()
