@@ -19,6 +19,7 @@ import os
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")  # before pyannote is imported: no telemetry
 
 from collections import OrderedDict  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
@@ -31,6 +32,11 @@ EMBEDDING_DIM = 192
 N_MELS = 80
 MIN_FRAMES = 50  # 0.5 s of fbank frames: shorter selections are repeated up to this (the net downsamples 8x)
 LENGTH_RATIO = 0.8  # sequences batched together are at least this fraction of the longest one
+# Most fbank frames in one forward pass: pyannote's batch of 32 ten-second chunks (998 frames each), so that
+# embedding many long clips at once (refine_turns: every turn of a file) never takes more memory than one of
+# pyannote's batches; the network's activations are about 10 KB per frame per layer.
+MAX_BATCH_FRAMES = 32 * 1000
+WINDOW_SAMPLES, SHIFT_SAMPLES = 400, 160  # fbank's 25 ms windows every 10 ms at 16 kHz
 
 
 def _bn_relu(channels: int) -> nn.Sequential:
@@ -230,24 +236,42 @@ class CAMPPlusEmbedding(Model):
         return self.embed_features(selected)
 
     def embed_waveforms(self, waveforms: list[torch.Tensor]) -> torch.Tensor:
-        """(n, 192) embeddings of n mono 16 kHz waveforms of any lengths (at least 25 ms each)."""
-        return self.embed_features([self.fbank(w.to(self.device)) for w in waveforms])
+        """(n, 192) embeddings of n mono 16 kHz waveforms of any lengths (at least 25 ms each).
+
+        Features are computed one batch at a time: a whole file's turns are never held as features at once.
+        """
+        lengths = [_fbank_frames(w.shape[-1]) for w in waveforms]
+        if 0 in lengths:
+            raise ValueError(f"{waveforms[lengths.index(0)].shape[-1]} samples are too few for one 25 ms fbank frame")
+        return self._embed(lengths, lambda i: self.fbank(waveforms[i].to(self.device)))
 
     def embed_features(self, selected: list[torch.Tensor | None]) -> torch.Tensor:
         """(n, 192) embeddings of n fbank sequences; NaN rows for None."""
-        embeddings = torch.full((len(selected), EMBEDDING_DIM), float("nan"), device=self.device)
-        present = sorted((i for i, f in enumerate(selected) if f is not None and len(f)),
-                         key=lambda i: -len(selected[i]))
+        return self._embed([0 if f is None else len(f) for f in selected], lambda i: selected[i])
+
+    def _embed(self, lengths: list[int], features: Callable[[int], torch.Tensor]) -> torch.Tensor:
+        """Embeddings of sequences of ``lengths`` frames, the i-th one's features given by ``features(i)``."""
+        embeddings = torch.full((len(lengths), EMBEDDING_DIM), float("nan"), device=self.device)
+        present = sorted((i for i, n in enumerate(lengths) if n), key=lambda i: -lengths[i])
         # Batch sequences of similar length, each repeated cyclically up to the longest of its group: the
         # repeated frames are the speaker's own, so mean/std pooling barely moves (zero padding would bias
-        # both), and grouping by length keeps the repeated share, hence wasted compute, small.
+        # both), and grouping by length keeps the repeated share, hence wasted compute, small. A large group
+        # goes through in several batches (same padding, so the same embeddings) to bound memory.
         while present:
-            longest = max(MIN_FRAMES, len(selected[present[0]]))
-            group = [i for i in present if max(MIN_FRAMES, len(selected[i])) >= LENGTH_RATIO * longest]
+            longest = max(MIN_FRAMES, lengths[present[0]])
+            group = [i for i in present if max(MIN_FRAMES, lengths[i]) >= LENGTH_RATIO * longest]
             present = present[len(group):]
-            batch = torch.stack([_repeat_to(_normalise(selected[i]), longest) for i in group])
-            embeddings[group] = self.net(batch)
+            per_batch = max(1, MAX_BATCH_FRAMES // longest)
+            for start in range(0, len(group), per_batch):
+                part = group[start : start + per_batch]
+                batch = torch.stack([_repeat_to(_normalise(features(i)), longest) for i in part])
+                embeddings[part] = self.net(batch)
         return embeddings
+
+
+def _fbank_frames(num_samples: int) -> int:
+    """Frames `CAMPPlusEmbedding.fbank` gives for ``num_samples`` samples (Kaldi's snip_edges framing)."""
+    return 0 if num_samples < WINDOW_SAMPLES else 1 + (num_samples - WINDOW_SAMPLES) // SHIFT_SAMPLES
 
 
 def _normalise(feats: torch.Tensor) -> torch.Tensor:
