@@ -261,7 +261,8 @@ def main() -> None:
         path = long_speech(length)
         print(f"{path.name}: {path.stat().st_size / MIB:.1f} MiB on disk, built in {time.perf_counter() - built:.0f} s",
               flush=True)
-        for diarize in (True, False) if not args.no_transcription_only else (True,):
+        # the shorter transcription-only run first: an interrupted long run still leaves its figure
+        for diarize in (False, True) if not args.no_transcription_only else (True,):
             result = run_child(path, args.model, diarize, args.threads)
             waveform_mib = result["duration_s"] * SAMPLE_RATE * 4 / MIB
             rows.append({"hours": length, "file": path.name, "waveform_mib": round(waveform_mib, 1), **result})
