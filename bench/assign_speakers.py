@@ -28,7 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
-from whisperkit_nb.speakers import assign_speakers  # noqa: E402
+from whisperkit_nb.speakers.assign import assign_speakers
 
 
 def transcript_and_turns(segments: int, turns: int, hours: float = 10.0, seed: int = 0):

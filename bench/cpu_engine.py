@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 import whisperkit_nb as wk  # noqa: E402
 from assets import asterisk_long  # noqa: E402
-from whisperkit_nb.evaluation import wer_details  # noqa: E402
+from whisperkit_nb.scoring.words import wer_details
 
 
 def words_inside(frame_rows: list[tuple[float, float, str]], span: tuple[float, float]) -> int:
@@ -61,7 +61,7 @@ def run_whisperkit(path: str, model: str, **options) -> tuple[float, list]:
 def run_faster_whisper(path: str, model: str, batch_size: int, timestamps: bool = False) -> tuple[float, list]:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from whisperkit_nb.packs import offline_pack_dir
+    from whisperkit_nb.engines.packs import offline_pack_dir
 
     fw = WhisperModel(str(offline_pack_dir(model)), device="cpu", compute_type="int8",
                       cpu_threads=os.cpu_count() or 2)

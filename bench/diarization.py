@@ -35,11 +35,11 @@ import torch  # noqa: E402
 
 from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 import whisperkit_nb as wk  # noqa: E402
-from whisperkit_nb.audio import open_audio  # noqa: E402
-from whisperkit_nb.diarize import diarize, load_pipeline  # noqa: E402
-from whisperkit_nb.options import TranscribeOptions  # noqa: E402
-from whisperkit_nb.speaker_metrics import diarization_error_rate, speaker_mapping  # noqa: E402
-from whisperkit_nb.speakers import assign_speakers  # noqa: E402
+from whisperkit_nb.audio.source import open_audio
+from whisperkit_nb.speakers.diarize import diarize, load_pipeline
+from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.scoring.speakers import diarization_error_rate, speaker_mapping
+from whisperkit_nb.speakers.assign import assign_speakers
 
 SPLITS = (0.0, 0.5, 1.0, 2.0, math.inf)
 

@@ -242,7 +242,7 @@ def read_samples(path: Path):
     import numpy as np
 
     if importlib.util.find_spec("av") is not None:
-        from whisperkit_nb.audio import open_audio
+        from whisperkit_nb.audio.source import open_audio
 
         return np.concatenate(list(open_audio(path).blocks()))
     import assets
@@ -259,7 +259,7 @@ def read_samples(path: Path):
 def model_dir(name: str, device: str) -> Path:
     """A transformers directory for `name`: a random-weight model built from bench/configs, or a real model."""
     if name not in RANDOM_MODELS and name != "tiny-random":
-        from whisperkit_nb.models import resolve_model
+        from whisperkit_nb.engines.models import resolve_model
 
         return resolve_model(name).path
     import torch
@@ -419,7 +419,7 @@ def forced_library_decoding(forced: ForcedTokens | None):
     if forced is None:
         yield
         return
-    from whisperkit_nb import decoding
+    from whisperkit_nb.engines import transformers_decoding as decoding
 
     saved = {name: getattr(decoding, name, None) for name in ("_Rules", "_ChosenLogprobs")}
     missing = [name for name, value in saved.items() if value is None]
@@ -571,7 +571,9 @@ class Patches:
 def instrument_engine(timer: StageTimer, forced: ForcedTokens | None, counts: ForcedTokens | None,
                       patches: Patches) -> None:
     """Wrap whisperkit_nb's stage functions where `pipeline.py` looks them up (module globals)."""
-    from whisperkit_nb import audio, features, pipeline
+    from whisperkit_nb.audio import source as audio
+    from whisperkit_nb.audio import log_mel as features
+    from whisperkit_nb.run import stream as pipeline
 
     patches.set(audio, "_decode_blocks", lambda f: timer.wrap_generator("audio_decode", f))
     patches.set(audio, "_spans_from_blocks", lambda f: timer.wrap_generator("audio_decode", f))
@@ -604,7 +606,7 @@ def instrument_engine(timer: StageTimer, forced: ForcedTokens | None, counts: Fo
 
 def fixed_windows_plan(window_s: float = 30.0):
     """A stand-in for `pipeline.plan_chunks`: consecutive 30 s windows, no VAD (the no-VAD ablation)."""
-    from whisperkit_nb.chunking import Chunk
+    from whisperkit_nb.speech.chunks import Chunk
 
     def plan(source, opts, *args, **kwargs):
         total = sum(len(block) for block in source.blocks())
@@ -768,8 +770,8 @@ def run_ifw(setup: Setup, attn: str) -> dict:
 def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True, prefetch: bool | None = True
                    ) -> dict:
     import whisperkit_nb as wk
-    from whisperkit_nb import pipeline
-    from whisperkit_nb.models import load_model
+    from whisperkit_nb.run import stream as pipeline
+    from whisperkit_nb.engines.models import load_model
 
     has_prefetch = hasattr(pipeline, "PREFETCH")
     if prefetch is False and not has_prefetch:
@@ -850,7 +852,7 @@ def _precompile(whisper, backend: str, notes: list[str]) -> None:
     """compile=True with another torch.compile backend (the smoke test's "eager": static cache, no inductor)."""
     import torch
 
-    from whisperkit_nb import decoding
+    from whisperkit_nb.engines import transformers_decoding as decoding
 
     if "_whisperkit_compiled" not in inspect.getsource(decoding):
         notes.append(f"compile backend {backend!r} ignored: decoding._compile_once changed")
@@ -906,7 +908,7 @@ def _skipped(setup: Setup, reason: str) -> dict:
 def _release(setup: Setup) -> None:
     import torch
 
-    from whisperkit_nb.models import release_models
+    from whisperkit_nb.engines.models import release_models
 
     release_models()
     gc.collect()
@@ -1014,7 +1016,7 @@ def throughput(args, save: Callable[[dict, str], Any] | None = None) -> dict:
 
 
 def _has_prefetch() -> bool:
-    from whisperkit_nb import pipeline
+    from whisperkit_nb.run import stream as pipeline
 
     return hasattr(pipeline, "PREFETCH")
 
@@ -1082,9 +1084,9 @@ def throughput_table(result: dict) -> str:
 
 def check_text(args) -> dict:
     import whisperkit_nb as wk
-    from whisperkit_nb import pipeline
-    from whisperkit_nb.evaluation import word_error_rate
-    from whisperkit_nb.models import release_models
+    from whisperkit_nb.run import stream as pipeline
+    from whisperkit_nb.scoring.words import word_error_rate
+    from whisperkit_nb.engines.models import release_models
 
     ensure_vad_model()
     device = resolve_device(args.device)
@@ -1211,7 +1213,7 @@ def memory_child(args) -> None:
     import torch
 
     import whisperkit_nb as wk
-    from whisperkit_nb.models import load_model
+    from whisperkit_nb.engines.models import load_model
 
     ensure_vad_model()
     device = resolve_device(args.device)

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 import whisperkit_nb as wk  # noqa: E402
-from whisperkit_nb.evaluation import language_time_accuracy, turn_edge_errors  # noqa: E402
+from whisperkit_nb.scoring.words import language_time_accuracy, turn_edge_errors
 
 
 def word_rows(model: str) -> list[dict]:

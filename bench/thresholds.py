@@ -30,8 +30,8 @@ import assets  # noqa: E402
 from cpu_engine import words_inside  # noqa: E402  (bench/ is on sys.path when run as a script)
 from machine import cpu_model  # noqa: E402
 import whisperkit_nb as wk  # noqa: E402
-from whisperkit_nb.evaluation import wer_details  # noqa: E402
-from whisperkit_nb.options import TranscribeOptions  # noqa: E402
+from whisperkit_nb.scoring.words import wer_details
+from whisperkit_nb.options import TranscribeOptions
 
 VARIATIONS: list[tuple[str, object]] = [
     ("compression_ratio_threshold", 1.8), ("compression_ratio_threshold", 3.0),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 import whisperkit_nb as wk
-from whisperkit_nb.speaker_metrics import diarization_error_rate
+from whisperkit_nb.scoring.speakers import diarization_error_rate
 
 OUT = Path("demo-output")
 

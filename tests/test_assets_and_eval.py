@@ -15,13 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # bench scripts import `assets` 
 
 import assets  # noqa: E402
 
-from whisperkit_nb import evaluation  # noqa: E402
-from whisperkit_nb.evaluation import (  # noqa: E402
-    normalize_basic,
-    normalize_english,
-    wer_details,
-    word_error_rate,
-)
+from whisperkit_nb.scoring import words as evaluation
+from whisperkit_nb.scoring.words import normalize_basic, normalize_english, wer_details, word_error_rate
 
 SR = assets.SAMPLE_RATE
 
@@ -356,7 +351,7 @@ def test_builders_reuse_their_file(build, name: str) -> None:
 
 
 def test_word_matches_marks_the_words_an_alignment_gets_wrong():
-    from whisperkit_nb.evaluation import word_matches
+    from whisperkit_nb.scoring.words import word_matches
 
     flags = word_matches("Press three to rerecord your message.",
                          ["Press", "3", "to", "re-record", "your", "massage.", "now", "um"])

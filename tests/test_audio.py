@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from assets import pyannote_sample, read_wav
-from whisperkit_nb.audio import BLOCK_SAMPLES, SAMPLE_RATE, expand_inputs, open_audio
+from whisperkit_nb.audio.source import BLOCK_SAMPLES, SAMPLE_RATE, expand_inputs, open_audio
 
 MAX_LAG = SAMPLE_RATE // 20  # 50 ms: lossy codecs' priming delay, when a container does not trim it
 MAX_FRAME = 4096  # samples: larger than any decoder's output frame here (PCM 1024-ish, AAC 1024, Opus 960)

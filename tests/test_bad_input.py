@@ -19,7 +19,7 @@ import torch
 import whisperkit_nb as wk
 from assets import LIBRIVOX_DIR, encode_audio, pyannote_sample, read_wav
 from whisperkit_nb import AudioError, OptionsError, TranscriptionFailures
-from whisperkit_nb.audio import SAMPLE_RATE, open_audio
+from whisperkit_nb.audio.source import SAMPLE_RATE, open_audio
 
 MODEL = "tiny.en"
 

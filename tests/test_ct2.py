@@ -21,10 +21,10 @@ import pytest
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-from whisperkit_nb import packs
-from whisperkit_nb.ct2 import convert_ct2_whisper, converted_dir_for, is_ct2_whisper_dir, read_ct2_model_bin
+from whisperkit_nb.engines import packs
+from whisperkit_nb.engines.ct2_weights import convert_ct2_whisper, converted_dir_for, is_ct2_whisper_dir, read_ct2_model_bin
 from whisperkit_nb.errors import ModelError
-from whisperkit_nb.packs import offline_pack_dir, pack_install_hint
+from whisperkit_nb.engines.packs import offline_pack_dir, pack_install_hint
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 CLIPS = {
@@ -252,8 +252,8 @@ def test_conversion_needs_neither_ctranslate2_nor_faster_whisper(tmp_path):
 import sys
 sys.modules["ctranslate2"] = sys.modules["faster_whisper"] = None  # any import of them now fails
 from whisperkit_nb.errors import ModelError
-from whisperkit_nb.ct2 import convert_ct2_whisper
-from whisperkit_nb.packs import offline_pack_dir
+from whisperkit_nb.engines.ct2_weights import convert_ct2_whisper
+from whisperkit_nb.engines.packs import offline_pack_dir
 convert_ct2_whisper(offline_pack_dir("tiny.en"), {str(tmp_path / "out")!r})
 assert sys.modules["ctranslate2"] is None and sys.modules["faster_whisper"] is None
 """

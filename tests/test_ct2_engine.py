@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import whisperkit_nb as wk
-from whisperkit_nb.evaluation import word_error_rate
+from whisperkit_nb.scoring.words import word_error_rate
 
 
 def test_ct2_engine_transcribes_with_base_under_the_wer_bound(librivox):
@@ -46,7 +46,7 @@ def test_ct2_engine_refuses_what_it_cannot_do(option):
 def test_auto_engine_picks_ctranslate2_on_cpu_only_where_it_can():
     import torch
 
-    from whisperkit_nb.models import resolve_engine
+    from whisperkit_nb.engines.models import resolve_engine
 
     cpu = torch.device("cpu")
     assert resolve_engine(wk.TranscribeOptions(), cpu, "base") == "ctranslate2"
@@ -78,8 +78,8 @@ def test_code_switching_survives_a_batch_of_tails_only():
     import torch
 
     from assets import code_switched
-    from whisperkit_nb.decoding import language_probabilities
-    from whisperkit_nb.evaluation import language_time_accuracy
+    from whisperkit_nb.engines.transformers_decoding import language_probabilities
+    from whisperkit_nb.scoring.words import language_time_accuracy
 
     whisper = wk.load_model(model="base", engine="ctranslate2")
     probs, codes = language_probabilities(whisper, torch.zeros((0, 1500, 512)))
@@ -97,7 +97,7 @@ def test_ct2_engine_keeps_the_torch_thread_count(librivox):
     must use the count the user set (torch.set_num_threads / OMP_NUM_THREADS) and leave it in place."""
     import torch
 
-    from whisperkit_nb.models import release_models
+    from whisperkit_nb.engines.models import release_models
 
     before = torch.get_num_threads()
     try:

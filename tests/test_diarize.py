@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 
 import whisperkit_nb as wk
-from whisperkit_nb import diarize as diarize_module
-from whisperkit_nb.audio import open_audio
+from whisperkit_nb.speakers import diarize as diarize_module
+from whisperkit_nb.audio.source import open_audio
 from whisperkit_nb.errors import MissingDependencyError, ModelError, OptionsError
 from whisperkit_nb.options import TranscribeOptions
-from whisperkit_nb.speaker_metrics import diarization_error_rate, speaker_mapping
-from whisperkit_nb.speakers import assign_speakers, rename_speakers, speaker_summary
+from whisperkit_nb.scoring.speakers import diarization_error_rate, speaker_mapping
+from whisperkit_nb.speakers.assign import assign_speakers, rename_speakers, speaker_summary
 
 pytestmark = pytest.mark.filterwarnings("ignore:'uem' was approximated")
 
@@ -390,7 +390,7 @@ def test_importing_the_stage_turns_pyannote_telemetry_off():
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "PYANNOTE_METRICS_ENABLED"}
-    code = ("import whisperkit_nb.diarize\n"
+    code = ("import whisperkit_nb.speakers.diarize\n"
             "from pyannote.audio.telemetry.metrics import is_metrics_enabled\n"
             "print(is_metrics_enabled())")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

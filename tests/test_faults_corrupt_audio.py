@@ -23,7 +23,7 @@ import torch
 import whisperkit_nb as wk
 from assets import asterisk_long, encode_audio, read_wav
 from whisperkit_nb import AudioError, OptionsError
-from whisperkit_nb.audio import SAMPLE_RATE, open_audio
+from whisperkit_nb.audio.source import SAMPLE_RATE, open_audio
 
 MODEL = "tiny.en"
 GARBAGE_BYTES = 20_000

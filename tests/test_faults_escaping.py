@@ -193,7 +193,7 @@ def test_notebook_progress_bars_escape_file_names(monkeypatch):
     import tqdm.notebook
 
     from whisperkit_nb.notebook.progress import RunProgress
-    from whisperkit_nb.pipeline import ProgressEvent
+    from whisperkit_nb.events import ProgressEvent
 
     monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)  # as tqdm.auto picks in a kernel
     progress = RunProgress(2)

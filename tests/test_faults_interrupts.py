@@ -40,7 +40,7 @@ CHILD = textwrap.dedent("""
     # installs no KeyboardInterrupt handler: put Ctrl-C back as an interactive user has it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     import whisperkit_nb as wk
-    import whisperkit_nb.diarize as diarize
+    import whisperkit_nb.speakers.diarize as diarize
 
     plan = json.loads(sys.argv[1])
     diarize.BACKGROUND = plan["background"]

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import whisperkit_nb as wk
-from whisperkit_nb import pipeline
+from whisperkit_nb.run import batch as pipeline
 
 FITS = 2  # rows the pretend card holds
 

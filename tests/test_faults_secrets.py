@@ -91,8 +91,8 @@ def every_log_record():
     import pyannote.audio  # noqa: F401
     import transformers  # noqa: F401
 
-    import whisperkit_nb.diarize  # noqa: F401
-    import whisperkit_nb.pipeline  # noqa: F401
+    import whisperkit_nb.speakers.diarize  # noqa: F401
+    import whisperkit_nb.run.transcribe  # noqa: F401
 
     records: list[logging.LogRecord] = []
 

@@ -8,8 +8,8 @@ import torch
 from transformers import WhisperFeatureExtractor
 
 import whisperkit_nb as wk
-from whisperkit_nb.decoding import decode, encode, language_probabilities
-from whisperkit_nb.features import LogMel
+from whisperkit_nb.engines.transformers_decoding import decode, encode, language_probabilities
+from whisperkit_nb.audio.log_mel import LogMel
 
 
 @pytest.mark.parametrize("n_mels", [80, 128])
@@ -56,7 +56,7 @@ def test_text_only_decoding_has_no_timestamps_and_the_same_words(librivox, engin
     are allowed.)"""
     from assets import read_wav
 
-    from whisperkit_nb.evaluation import wer_details
+    from whisperkit_nb.scoring.words import wer_details
 
     whisper = wk.load_model(model="base", engine=engine)
     audio = read_wav(librivox.path)[0] / 32768.0
@@ -90,7 +90,7 @@ def test_model_cache_reuses_and_releases(engine):
     import gc
     import weakref
 
-    from whisperkit_nb.models import loaded_models, release_models
+    from whisperkit_nb.engines.models import loaded_models, release_models
 
     release_models()  # start from an empty cache: no object an earlier test loaded (or compiled) takes part
     assert loaded_models() == []

@@ -60,8 +60,8 @@ def clips(sample, tmp_path_factory):
 @pytest.fixture
 def fake_transcribe(monkeypatch):
     """Replaces the pipeline's transcribe: records its calls, reports progress per input, returns a tiny frame."""
-    from whisperkit_nb.audio import expand_inputs
-    from whisperkit_nb.pipeline import ProgressEvent
+    from whisperkit_nb.audio.source import expand_inputs
+    from whisperkit_nb.events import ProgressEvent
 
     calls = []
 
@@ -73,7 +73,7 @@ def fake_transcribe(monkeypatch):
                 callback(ProgressEvent(stage, name, done, 4.0))
         return pd.DataFrame({"file": names, "start": 0.0, "end": 1.0, "text": "hi"})
 
-    monkeypatch.setattr("whisperkit_nb.pipeline.transcribe", transcribe)
+    monkeypatch.setattr("whisperkit_nb.run.transcribe.transcribe", transcribe)
     return calls
 
 

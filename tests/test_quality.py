@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import whisperkit_nb as wk
-from whisperkit_nb import quality
-from whisperkit_nb.evaluation import language_time_accuracy
+from whisperkit_nb.decoding import quality
+from whisperkit_nb.scoring.words import language_time_accuracy
 from whisperkit_nb.options import TranscribeOptions
 
 ENGLISH = {"the", "to", "you", "is", "please", "your", "a", "of", "for", "this", "not", "and", "are", "be"}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from whisperkit_nb.audio import SAMPLE_RATE, open_audio
-from whisperkit_nb.chunking import Chunk, pack_chunks, split_long_regions
+from whisperkit_nb.audio.source import SAMPLE_RATE, open_audio
+from whisperkit_nb.speech.chunks import Chunk, pack_chunks, split_long_regions
 from whisperkit_nb.options import TranscribeOptions
-from whisperkit_nb.pipeline import plan_chunks
-from whisperkit_nb.vad import FRAME_SAMPLES, SpeechRegion, speech_probabilities, speech_regions
+from whisperkit_nb.speech.plan import plan_chunks
+from whisperkit_nb.speech.vad import FRAME_SAMPLES, SpeechRegion, speech_probabilities, speech_regions
 
 
 def covered(turn, spans) -> float:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import whisperkit_nb as wk
-from whisperkit_nb.alignment import dtw
-from whisperkit_nb.evaluation import turn_edge_errors
+from whisperkit_nb.engines.alignment import dtw
+from whisperkit_nb.scoring.words import turn_edge_errors
 
 
 @pytest.fixture(scope="module", params=[("transformers", "tokens"), ("ctranslate2", "tokens"),
@@ -37,7 +37,7 @@ def _turn_of_each_word(words, turns) -> list[tuple[int, int]]:
     with a reference word (difflib's longest matching blocks, so each pairing is the same word in place)."""
     import difflib
 
-    from whisperkit_nb.evaluation import normalize_english
+    from whisperkit_nb.scoring.words import normalize_english
 
     reference = [(k, piece) for k, turn in enumerate(turns) for piece in normalize_english(turn.text).split()]
     hypothesis = [(i, piece) for i, word in enumerate(words.word) for piece in normalize_english(word).split()]
@@ -119,7 +119,7 @@ def test_word_probabilities_are_low_where_the_words_are_wrong(engine):
     words Whisper got wrong stand out: checked against the reference of real prompts."""
     from assets import asterisk_long
 
-    from whisperkit_nb.evaluation import word_matches
+    from whisperkit_nb.scoring.words import word_matches
 
     fixture = asterisk_long(minutes=4, silence_s=0.0)
     df = wk.transcribe(str(fixture.path), model="base", language="en", timestamps="word", progress=False,

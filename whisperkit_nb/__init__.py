@@ -7,7 +7,7 @@ The pipeline, one module per stage: `audio` → `vad` and `chunking` → `featur
 `segments` → `frame`; `pipeline` runs it, `models` loads weights, `options` holds every setting.
 """
 
-from .errors import (
+from whisperkit_nb.errors import (
     AudioError,
     MissingDependencyError,
     ModelError,
@@ -15,11 +15,12 @@ from .errors import (
     TranscriptionFailures,
     WhisperkitError,
 )
-from .frame import COLUMNS, words_frame
-from .options import TranscribeOptions
-from .segments import Segment
-from .pipeline import stream_segments, transcribe
-from .speakers import rename_speakers, speaker_summary
+from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.output.frame import COLUMNS, words_frame
+from whisperkit_nb.run.stream import stream_segments
+from whisperkit_nb.run.transcribe import transcribe
+from whisperkit_nb.speakers.assign import rename_speakers, speaker_summary
+from whisperkit_nb.transcript.segments import Segment
 
 __version__ = "0.1.0"
 
@@ -44,14 +45,14 @@ __all__ = [
 
 def load_model(**options):
     """Load (or reuse) the Whisper model for these options; see `TranscribeOptions`."""
-    from .models import load_model as _load
+    from whisperkit_nb.engines.models import load_model as _load
 
     return _load(TranscribeOptions.from_kwargs(**options))
 
 
 def load_ipython_extension(ipython):
     """``%load_ext whisperkit_nb``: the ``%transcribe``, ``%%transcribe`` and ``%whisperkit`` magics."""
-    from .notebook import load_ipython_extension as load
+    from whisperkit_nb.notebook import load_ipython_extension as load
 
     load(ipython)
 

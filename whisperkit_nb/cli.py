@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .options import TranscribeOptions, base_type_of, choices_of, option_fields
+from whisperkit_nb.options import TranscribeOptions, base_type_of, choices_of, option_fields
 
 WRITERS = {".json": "to_json", ".csv": "to_csv", ".parquet": "to_parquet"}
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for a command stopped by Ctrl-C
@@ -105,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _transcribe_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from .errors import WhisperkitError
-    from .pipeline import transcribe
+    from whisperkit_nb.errors import WhisperkitError
+    from whisperkit_nb.run.transcribe import transcribe
 
     if args.output is not None and args.output.suffix.lower() not in WRITERS:
         parser.error(f"-o {args.output}: use a .json, .csv or .parquet file name.")

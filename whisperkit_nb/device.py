@@ -6,7 +6,7 @@ import importlib.util
 
 import torch
 
-from .errors import MissingDependencyError, OptionsError
+from whisperkit_nb.errors import MissingDependencyError, OptionsError
 
 CPU_BATCH_SIZE = 16  # measured on base: the decoder is memory-bound, 16 rows amortise weight reads
 MAX_AUTO_BATCH = 64

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import OptionsError
+from whisperkit_nb.errors import OptionsError
 
 Engine = Literal["auto", "transformers", "ctranslate2"]
 Chunking = Literal["vad", "fixed"]
@@ -248,6 +248,13 @@ class TranscribeOptions:
         if unknown:
             raise OptionsError(_unknown_message(unknown))
         return cls(**kwargs)
+
+
+def resolve_options(options: TranscribeOptions | None, kwargs: dict[str, Any]) -> TranscribeOptions:
+    """``options`` with keyword arguments overriding its fields (the public functions' convention)."""
+    if options is None:
+        return TranscribeOptions.from_kwargs(**kwargs)
+    return options.replace(**kwargs) if kwargs else options
 
 
 def option_names() -> list[str]:

@@ -12,14 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from .state import SESSION
+from whisperkit_nb.notebook.state import SESSION
 
 __all__ = ["SESSION", "WhisperkitAccessor", "load_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%transcribe``, ``%%transcribe`` and ``%whisperkit``."""
-    from .magics import WhisperkitMagics
+    from whisperkit_nb.notebook.magics import WhisperkitMagics
 
     ipython.register_magics(WhisperkitMagics)
 
@@ -33,6 +33,6 @@ class WhisperkitAccessor:
 
     def player(self, audio: Any = None, **kwargs: Any):
         """See `whisperkit_nb.notebook.player.player`."""
-        from .player import player
+        from whisperkit_nb.notebook.player import player
 
         return player(self._df, audio, **kwargs)

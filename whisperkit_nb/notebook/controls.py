@@ -17,13 +17,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..audio import ARRAY_NAME
-from ..cli import parse_mapping
-from ..errors import MissingDependencyError, OptionsError, WhisperkitError
-from ..models import SHORT_NAMES
-from ..options import TranscribeOptions, base_type_of, choices_of, option_fields
-from .progress import transcribe_with_progress
-from .state import SESSION, SessionDefaults
+from whisperkit_nb.audio.source import ARRAY_NAME
+from whisperkit_nb.cli import parse_mapping
+from whisperkit_nb.engines.models import SHORT_NAMES
+from whisperkit_nb.errors import MissingDependencyError, OptionsError, WhisperkitError
+from whisperkit_nb.notebook.progress import transcribe_with_progress
+from whisperkit_nb.notebook.state import SESSION, SessionDefaults
+from whisperkit_nb.options import TranscribeOptions, base_type_of, choices_of, option_fields
 
 try:
     import ipywidgets as widgets
@@ -210,7 +210,7 @@ class Controls(widgets.VBox):
         return frame
 
     def _show_result(self, frame: pd.DataFrame) -> None:
-        from .player import player
+        from whisperkit_nb.notebook.player import player
 
         with self.output:
             display(frame)

@@ -14,11 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..cli import add_option_arguments, given_options, redact_token
-from ..errors import MissingDependencyError, OptionsError
-from ..options import TranscribeOptions, option_fields
-from .progress import transcribe_with_progress
-from .state import SESSION
+from whisperkit_nb.cli import add_option_arguments, given_options, redact_token
+from whisperkit_nb.errors import MissingDependencyError, OptionsError
+from whisperkit_nb.notebook.progress import transcribe_with_progress
+from whisperkit_nb.notebook.state import SESSION
+from whisperkit_nb.options import TranscribeOptions, option_fields
 
 try:
     from IPython.core.error import UsageError
@@ -196,8 +196,8 @@ def device_facts(options: TranscribeOptions) -> dict[str, Any]:
     """The device, GPU, dtype, attention kernel and model these options resolve to here."""
     import torch
 
-    from ..device import flash_attn_installed, resolve_attention, resolve_device, resolve_dtype
-    from .. import models
+    from whisperkit_nb.device import flash_attn_installed, resolve_attention, resolve_device, resolve_dtype
+    from whisperkit_nb.engines import models
 
     facts: dict[str, Any] = {"torch": torch.__version__}
     try:

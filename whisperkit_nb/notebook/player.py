@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..audio import ARRAY_NAME, SAMPLE_RATE, open_audio
-from ..errors import MissingDependencyError
+from whisperkit_nb.audio.source import ARRAY_NAME, SAMPLE_RATE, open_audio
+from whisperkit_nb.errors import MissingDependencyError
 
 try:
     import anywidget
@@ -89,7 +89,7 @@ class Player(anywidget.AnyWidget):
 
     @property
     def df(self) -> pd.DataFrame:
-        from ..speakers import rename_speakers
+        from whisperkit_nb.speakers.assign import rename_speakers
 
         # Labels belong to one file (SPEAKER_00 of another file is someone else): rename this file's rows only.
         out = self._frame.copy()

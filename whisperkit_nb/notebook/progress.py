@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..pipeline import ProgressEvent, short_name
+from whisperkit_nb.events import ProgressEvent, short_name
 
 # Share of one file's work each stage stands for, for the single bar of the control panel.
 STAGE_SPAN = {"vad": (0.0, 0.1), "transcribe": (0.1, 0.9), "diarize": (0.9, 1.0)}
@@ -90,8 +90,8 @@ class RunProgress:
 def transcribe_with_progress(audio: Any, options: Any, *, widget: Any = None, label: Any = None,
                              callback: Callable[[ProgressEvent], None] | None = None) -> Any:
     """`transcribe` with run-level progress (see `RunProgress`); ``options.progress=False`` draws nothing."""
-    from ..audio import expand_inputs
-    from ..pipeline import transcribe
+    from whisperkit_nb.audio.source import expand_inputs
+    from whisperkit_nb.run.transcribe import transcribe
 
     progress = RunProgress(len(expand_inputs(audio)), enabled=options.progress, widget=widget, label=label,
                            forward=callback)

@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ..options import TranscribeOptions, option_names
+from whisperkit_nb.options import TranscribeOptions, option_names
 
 Listener = Callable[[TranscribeOptions, dict[str, Any]], None]
 

@@ -12,11 +12,11 @@ from collections import Counter
 import numpy as np
 import torch
 
-from .audio import AudioSource
-from .chunking import Chunk
-from .decoding import encode, language_probabilities
-from .features import LogMel
-from .models import WhisperModel
+from whisperkit_nb.audio.log_mel import LogMel
+from whisperkit_nb.audio.source import AudioSource
+from whisperkit_nb.engines.models import WhisperModel
+from whisperkit_nb.engines.transformers_decoding import encode, language_probabilities
+from whisperkit_nb.speech.chunks import Chunk
 
 
 def spread(chunks: list[Chunk], count: int) -> list[Chunk]:

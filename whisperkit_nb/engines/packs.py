@@ -13,8 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .cache import cache_dir
-from .errors import ModelError
+from whisperkit_nb.cache import cache_dir
+from whisperkit_nb.errors import ModelError
 
 __all__ = ["OFFLINE_EXTRA", "OFFLINE_PACKS", "offline_pack_dir", "pack_install_hint"]
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import Chunk
-from .decoding import DecodedChunk
-from .quality import compression_ratio
-from .tokens import SECONDS_PER_TIMESTAMP
+from whisperkit_nb.speech.chunks import Chunk
+from whisperkit_nb.engines.transformers_decoding import DecodedChunk
+from whisperkit_nb.decoding.quality import compression_ratio
+from whisperkit_nb.engines.tokens import SECONDS_PER_TIMESTAMP
 
 
 JOINT_TOLERANCE_S = 0.4

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import cache_dir
+from whisperkit_nb.cache import cache_dir
 
 __all__ = ["convert_ct2_whisper", "converted_dir_for", "is_ct2_whisper_dir", "read_ct2_model_bin"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .errors import MissingDependencyError
+from whisperkit_nb.audio.source import SAMPLE_RATE
+from whisperkit_nb.errors import MissingDependencyError
 
 FRAME_SAMPLES = 512  # Silero's frame at 16 kHz: 32 ms
 CONTEXT_SAMPLES = 64  # samples of the previous frame each frame sees

@@ -1,0 +1,1 @@
+"""Decoding policy over any engine: language detection, temperature fallback, tails."""

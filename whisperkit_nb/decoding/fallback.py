@@ -1,0 +1,52 @@
+"""Temperature fallback: greedy decoding first, then sampled re-decoding of the chunks that fail Whisper's checks; silence and hopeless repetition dropped."""
+
+from __future__ import annotations
+
+from whisperkit_nb.decoding import quality
+from whisperkit_nb.engines.models import WhisperModel
+from whisperkit_nb.engines.transformers_decoding import decode, decode_compiled
+from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.speech.chunks import Chunk
+
+
+def decode_with_fallback(whisper: WhisperModel, encoded, chunks: list[Chunk], languages: list[str | None],
+                          tasks: list[str], opts: TranscribeOptions, info: dict) -> list:
+    """Greedy decoding, then temperature fallback for the chunks that fail Whisper's checks (re-batched
+    together), silence and hopeless repetition dropped."""
+    timestamps = opts.decodes_timestamps
+    if opts.compile:
+        results = decode_compiled(whisper, encoded, languages, tasks[0], opts.max_new_tokens, timestamps=timestamps)
+    else:
+        results = decode(whisper, encoded, languages, tasks, opts.max_new_tokens, beam_size=opts.beam_size,
+                         timestamps=timestamps)
+    tokenizer, eot = whisper.tokenizer, whisper.tokens.eot
+    pending = [i for i, r in enumerate(results)
+               if not quality.is_silence(r, opts) and quality.needs_fallback(r, quality.chunk_text(r, tokenizer, eot), opts)]
+    for temperature in quality.fallback_temperatures(opts):
+        if not pending:
+            break
+        info["fallbacks"] += len(pending)
+        retried = decode(
+            whisper, encoded[pending], [languages[i] for i in pending], [tasks[i] for i in pending],
+            opts.max_new_tokens, temperatures=[temperature] * len(pending),
+            seeds=[quality.chunk_seed(opts.seed, chunks[i].index, chunks[i].part, temperature) for i in pending],
+            timestamps=timestamps,
+        )
+        still = []
+        for i, result in zip(pending, retried):
+            results[i] = result
+            if quality.needs_fallback(result, quality.chunk_text(result, tokenizer, eot), opts):
+                still.append(i)
+        pending = still
+    for i, result in enumerate(results):
+        text = quality.chunk_text(result, tokenizer, eot)
+        if quality.is_silence(result, opts) or (i in pending and quality.too_repetitive(result, text, opts)):
+            results[i] = quality.dropped(result)
+            info["dropped_chunks"] += 1
+    return results
+
+
+def task_for(language: str | None, opts: TranscribeOptions) -> str:
+    if opts.code_switching == "english":
+        return "transcribe" if language == "en" else "translate"
+    return opts.task

@@ -1,0 +1,1 @@
+"""Engines: the Whisper model runtimes (transformers, CTranslate2) behind one interface, and the model cache."""

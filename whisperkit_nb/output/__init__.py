@@ -1,0 +1,1 @@
+"""Output: the DataFrame schema."""

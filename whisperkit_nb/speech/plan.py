@@ -1,0 +1,48 @@
+"""The chunk plan: the VAD over a whole input, its speech packed into chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
+from whisperkit_nb.events import ProgressCallback, ProgressEvent
+from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.speech.chunks import Chunk, pack_chunks, split_long_regions
+from whisperkit_nb.speech.vad import quiet_below, speech_probabilities, speech_regions
+
+
+def plan_chunks(source: AudioSource, opts: TranscribeOptions, *,
+                callback: ProgressCallback | None = None) -> tuple[list[Chunk], float]:
+    """Run the VAD over the whole input and pack its speech into chunks; also return the duration.
+
+    ``callback`` gets a ``"vad"`` `ProgressEvent` as each block of audio goes to the VAD (seconds read of
+    the duration the input announces, when it does).
+    """
+    total = 0
+    expected = source.duration or (len(source.samples) / SAMPLE_RATE if source.samples is not None else 0.0)
+
+    def counted() -> Iterator[np.ndarray]:
+        nonlocal total
+        for block in source.blocks():
+            total += len(block)
+            if callback is not None:
+                read = total / SAMPLE_RATE
+                callback(ProgressEvent("vad", source.name, round(read, 3), round(max(read, expected), 3)))
+            yield block
+
+    probs = speech_probabilities(counted())
+    regions = speech_regions(
+        probs,
+        total,
+        threshold=opts.vad_threshold,
+        min_silence_s=opts.vad_min_silence_s,
+        min_speech_s=opts.vad_min_speech_s,
+        pad_s=opts.vad_pad_s,
+    )
+    longest = min(opts.chunk_s, opts.code_switching_chunk_s) if opts.code_switching != "off" else opts.chunk_s
+    regions = split_long_regions(regions, probs, longest)
+    chunks = pack_chunks(regions, longest, opts.vad_max_gap_s, probs=probs,
+                         pause_below=quiet_below(opts.vad_threshold))
+    return chunks, total / SAMPLE_RATE

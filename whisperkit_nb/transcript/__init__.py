@@ -1,0 +1,1 @@
+"""Transcript: decoded chunks to timed segments and words."""
