@@ -1,7 +1,9 @@
-"""The GPU benchmark harness runs end to end on CPU: `bench/gpu.py --smoke` (tiny random model, 2 minutes).
+"""The GPU benchmark harness: its stage timers attach or fail loudly, and it runs end to end on CPU
+(`bench/gpu.py --smoke`: tiny random model, 2 minutes).
 
-A benchmark is not a timed test: this only checks that every system runs, reports a positive speed, and that
-forcing gives every decoded window of every system the same number of tokens.
+A benchmark is not a timed test: the smoke run only checks that every system runs, reports a positive speed,
+that every stage timer fired, and that forcing gives every decoded window of every system the same number of
+tokens. The unit tests check the timers on their own, with a fake engine.
 """
 
 from __future__ import annotations
@@ -11,16 +13,153 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import types
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from gpubench.attach import ProgressClock, replaced, stream_segments_with_engine
+from gpubench.common import AttachError
+from gpubench.forcing import rules_class
+from gpubench.timed_engine import TIMED, TimedEngine
+from gpubench.timing import StageTimer
+
 # The one row that may be missing, with the reason it must give: flash-attention needs a CUDA GPU (and the
 # flash-attn package), and --smoke runs on the CPU even where a GPU is there. Every other row toggles
-# something the library has (wk-no-prefetch: `pipeline.PREFETCH`), so it must run.
+# something the library has (wk-no-prefetch: `whisperkit_nb.run.stream.PREFETCH`), so it must run.
 MAY_BE_UNAVAILABLE = {"ifw-fa2": "not available: flash_attention_2 needs a CUDA GPU"}
 SYSTEMS = ("ifw-sdpa", "ifw-fa2", "wk-best", "wk-no-vad", "wk-no-compile", "wk-no-prefetch")
+WINDOWS_COLUMN = 11  # "windows x tokens" in the throughput table
+
+
+class FakeEngine:
+    """The engine protocol's methods, recording their calls; plus attributes the pipeline reads."""
+
+    name = "fake"
+    n_mels = 80
+
+    def __init__(self) -> None:
+        self.called: list[tuple[str, tuple, dict]] = []
+
+    def _record(self, method, args, kwargs):
+        self.called.append((method, args, kwargs))
+
+    def encode(self, features):
+        self._record("encode", (features,), {})
+        return [f * 2 for f in features]
+
+    def language_probabilities(self, encoded):
+        self._record("language_probabilities", (encoded,), {})
+        return [[1.0]] * len(encoded), ["en"]
+
+    def decode(self, encoded, languages, tasks, max_new_tokens, **kwargs):
+        self._record("decode", (encoded, languages, tasks, max_new_tokens), kwargs)
+        return [types.SimpleNamespace(tokens=[1, 2, 3]) for _ in encoded]
+
+    def align(self, encoded, results, durations):
+        self._record("align", (encoded, results, durations), {})
+        return [[] for _ in results]
+
+    def new_input(self):
+        self._record("new_input", (), {})
+
+    def default_batch_size(self, max_new_tokens):
+        return 4
+
+
+def test_timed_engine_times_each_protocol_method_and_forwards_the_rest():
+    timer = StageTimer()
+    decoded = []
+    engine = FakeEngine()
+    timed = TimedEngine(engine, timer, on_decode=decoded.append)
+
+    encoded = timed.encode([1, 2])
+    timed.language_probabilities(encoded)
+    results = timed.decode(encoded, ["en", "en"], ["transcribe"] * 2, 10, timestamps=False, compiled=True)
+    timed.align(encoded, results, [30.0, 30.0])
+    timed.new_input()
+
+    assert encoded == [2, 4]
+    assert [m for m, _, _ in engine.called] == list(TIMED)
+    assert engine.called[2][2] == {"timestamps": False, "compiled": True}  # keywords reach the engine
+    assert {TIMED[m] for m in TIMED} == {name for name, n in timer.calls.items() if n == 1}
+    assert decoded == [results]
+    # Everything else is the engine's: attributes, other methods, and attribute writes.
+    assert (timed.name, timed.n_mels, timed.default_batch_size(100)) == ("fake", 80, 4)
+    timed.n_mels = 128
+    assert engine.n_mels == 128
+    with pytest.raises(AttributeError):
+        timed.no_such_attribute  # noqa: B018
+
+
+def test_timed_engine_refuses_an_engine_it_cannot_time():
+    class NoDecode(FakeEngine):
+        decode = None  # present but not callable counts as missing
+
+    with pytest.raises(AttachError, match=r"no decode method"):
+        TimedEngine(NoDecode(), StageTimer())
+    with pytest.raises(AttachError, match=r"no encode, language_probabilities, decode, align, new_input method"):
+        TimedEngine(object(), StageTimer())
+
+
+def test_every_registered_engine_answers_what_the_timer_times():
+    from whisperkit_nb.engines import registry
+
+    for name in registry.ENGINES:
+        TimedEngine(registry.engine_class(name), StageTimer())  # the class: its methods, no model loaded
+
+
+def test_stage_timer_counts_each_stage_once_exclusive_of_nested_ones():
+    timer = StageTimer()
+    with timer.stage("outer"), timer.stage("inner"):
+        pass
+    assert timer.calls == {"outer": 1, "inner": 1}
+    assert timer.seconds["outer"] + timer.seconds["inner"] == pytest.approx(timer.thread_seconds())
+    with pytest.raises(AttachError, match="never ran"):
+        timer.require("outer", "decoder", what="test")
+
+
+def test_switches_the_ablations_flip_exist_and_missing_ones_raise():
+    from whisperkit_nb.audio.log_mel import LogMel
+    from whisperkit_nb.run import stream
+
+    stream_segments_with_engine()  # takes engine=
+    _, rules = rules_class()  # the logit rules forcing subclasses
+    assert callable(rules.apply)
+    assert callable(LogMel.__call__) and callable(stream.plan_chunks)
+    before = stream.PREFETCH
+    with replaced(stream, "PREFETCH", not before):
+        assert stream.PREFETCH is (not before)
+    assert stream.PREFETCH is before
+    with pytest.raises(AttachError, match="no attribute 'PREFETCH_NOT_HERE'"), replaced(stream, "PREFETCH_NOT_HERE", 0):
+        pass
+    assert not hasattr(stream, "PREFETCH_NOT_HERE")
+
+
+def test_progress_clock_times_the_vad_pass_without_the_audio_decode_inside_it():
+    timer = StageTimer()
+    clock = ProgressClock(timer)
+    with pytest.raises(RuntimeError):
+        clock.vad_seconds()
+    clock.start()
+    event = types.SimpleNamespace
+    clock(event(stage="vad", done=1.0, total=2.0))
+    with timer.stage("audio_decode"):
+        threading.Event().wait(0.05)
+    clock(event(stage="vad", done=2.0, total=2.0))
+    clock(event(stage="transcribe", done=1.5, total=1.5))
+    staged = timer.seconds["audio_decode"]
+    total = clock.events[1][0] - clock._start[0]
+    assert clock.vad_seconds() == pytest.approx(total - staged)
+    clock.check_transcribed()
+    with pytest.raises(AttachError, match="no 'vad' ProgressEvent"):
+        silent = ProgressClock(timer)
+        silent.start()
+        silent.vad_seconds()
 
 
 @pytest.mark.timeout(300)
@@ -40,22 +179,27 @@ def test_gpu_bench_smoke(tmp_path):
     assert set(rows) == set(SYSTEMS)
     problems = []  # every row's, so one run shows them all
     for key, cells in rows.items():
-        if cells[1].startswith("not available"):
-            if cells[1] != MAY_BE_UNAVAILABLE.get(key):
+        if key in MAY_BE_UNAVAILABLE and cells[1].startswith("not available"):
+            if cells[1] != MAY_BE_UNAVAILABLE[key]:
                 problems.append((key, cells[1]))
             continue
         if not all(re.fullmatch(r"\d+(\.\d+)?", c) and float(c) > 0 for c in cells[1:3]):  # x real time, wall s
             problems.append((key, cells[1:3]))
-        if not re.fullmatch(r"\d+ x \d+", cells[10]):  # one token count for all its windows
-            problems.append((key, cells[10]))
+        if not re.fullmatch(r"\d+ x \d+", cells[WINDOWS_COLUMN]):  # one token count for all its windows
+            problems.append((key, cells[WINDOWS_COLUMN]))
     assert problems == []
 
     (result_file,) = tmp_path.glob("gpu-smoke-*.json")
     result = json.loads(result_file.read_text())
-    assert result["prefetch_switch"] == "available"
     assert result["forced_tokens_check"] == "ok"
     n = result["tokens_per_window"]
     counts = {k: r["windows"] for k, r in result["systems"].items() if r["status"] == "ok"}
     assert set(SYSTEMS) - set(MAY_BE_UNAVAILABLE) <= set(counts)
     assert all(set(map(int, w)) == {n} for w in counts.values()), counts
     assert "forced" in result["weights"] and f"{n} tokens per 30 s window" in done.stdout
+    # Every stage of ours was timed where it happens: the engine's methods, the audio reads, the features.
+    for key in ("wk-best", "wk-no-vad", "wk-no-compile", "wk-no-prefetch"):
+        calls = result["systems"][key]["stage_calls"]
+        assert all(calls.get(s, 0) > 0 for s in ("audio_decode", "audio_read", "features", "encoder", "decoder",
+                                                 "assembly")), (key, calls)
+    assert result["systems"]["wk-best"]["stages"]["vad"] > 0

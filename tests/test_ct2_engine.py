@@ -46,11 +46,11 @@ def test_ct2_engine_refuses_what_it_cannot_do(option):
 def test_auto_engine_picks_ctranslate2_on_cpu_only_where_it_can():
     import torch
 
-    from whisperkit_nb.engines.models import resolve_engine
+    from whisperkit_nb.engines.registry import resolve_engine
 
     cpu = torch.device("cpu")
     assert resolve_engine(wk.TranscribeOptions(), cpu, "base") == "ctranslate2"
-    assert type(wk.load_model(model="tiny.en")).__name__ == "Ct2Whisper"
+    assert wk.load_model(model="tiny.en").name == "ctranslate2"
     # What CTranslate2 does not run goes to transformers instead of failing.
     for option in ({"compile": True}, {"chunking": "fixed"}, {"dtype": "float32"},
                    {"attn_implementation": "sdpa"}):
@@ -78,11 +78,10 @@ def test_code_switching_survives_a_batch_of_tails_only():
     import torch
 
     from assets import code_switched
-    from whisperkit_nb.engines.transformers_decoding import language_probabilities
     from whisperkit_nb.scoring.words import language_time_accuracy
 
     whisper = wk.load_model(model="base", engine="ctranslate2")
-    probs, codes = language_probabilities(whisper, torch.zeros((0, 1500, 512)))
+    probs, codes = whisper.language_probabilities(torch.zeros((0, 1500, 512)))
     assert probs.shape == (0, len(codes))
     fixture = code_switched()
     df = wk.transcribe(str(fixture.path), model="base", engine="ctranslate2", code_switching="hybrid",
@@ -97,7 +96,7 @@ def test_ct2_engine_keeps_the_torch_thread_count(librivox):
     must use the count the user set (torch.set_num_threads / OMP_NUM_THREADS) and leave it in place."""
     import torch
 
-    from whisperkit_nb.engines.models import release_models
+    from whisperkit_nb.engines.registry import release_models
 
     before = torch.get_num_threads()
     try:

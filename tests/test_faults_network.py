@@ -156,7 +156,7 @@ def test_with_offline_mode_unset_only_the_asked_for_hub_download_is_attempted(tm
         import json, warnings, whisperkit_netguard as netguard
         assert all(netguard.installed().values()), "unguarded: try nothing"
         from whisperkit_nb.speakers import diarize
-        from whisperkit_nb.engines.models import resolve_model
+        from whisperkit_nb.engines.weights import resolve_model
         from whisperkit_nb.options import TranscribeOptions
 
         diarize.load_pipeline(TranscribeOptions(diarize=True, device="cpu"))

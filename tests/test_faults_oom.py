@@ -1,9 +1,10 @@
 """GPU out of memory: a batch that does not fit is retried in halves, down to one chunk, and the smaller size
 is kept for the rest of the run; nothing is skipped.
 
-No GPU is needed: the fault is injected where the pipeline hands a batch to the engine (``encode`` and
-``decode``), raising the very error torch raises on a GPU, ``torch.cuda.OutOfMemoryError``, for any batch
-larger than the "card" holds. Everything else is real: real speech, real tiny.en weights, both engines.
+No GPU is needed: the fault is injected through the engine interface, wrapping the loaded engine's
+``encode`` or ``decode`` (the calls the pipeline hands a batch to), raising the very error torch raises on a
+GPU, ``torch.cuda.OutOfMemoryError``, for any batch larger than the "card" holds. Everything else is real:
+real speech, real tiny.en weights, both engines.
 """
 
 from __future__ import annotations
@@ -14,24 +15,31 @@ import pytest
 import torch
 
 import whisperkit_nb as wk
-from whisperkit_nb.run import batch as pipeline
 
 FITS = 2  # rows the pretend card holds
 
 
 class PretendCard:
-    """Wraps an engine entry point; raises CUDA OOM for batches above ``FITS`` rows and logs every attempt."""
+    """Wraps an engine method; raises CUDA OOM for batches above ``FITS`` rows and logs every attempt."""
 
     def __init__(self, real, rows_of):
         self.real, self.rows_of = real, rows_of
         self.attempts: list[tuple[int, bool]] = []  # (rows, ran out of memory)
 
-    def __call__(self, whisper, batch, *args, **kwargs):
+    def __call__(self, batch, *args, **kwargs):
         rows = self.rows_of(batch)
         self.attempts.append((rows, rows > FITS))
         if rows > FITS:
             raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {rows} chunks")
-        return self.real(whisper, batch, *args, **kwargs)
+        return self.real(batch, *args, **kwargs)
+
+
+def on_the_card(monkeypatch, where: str, rows_of, **options) -> PretendCard:
+    """Put the engine these options load (the one `transcribe` then finds loaded) on the pretend card."""
+    engine = wk.load_model(**options)
+    card = PretendCard(getattr(engine, where), rows_of)
+    monkeypatch.setitem(vars(engine), where, card)  # an instance attribute, deleted again after the test
+    return card
 
 
 def _texts(frame):
@@ -45,8 +53,7 @@ def test_out_of_memory_halves_the_batch_and_skips_nothing(librivox, monkeypatch,
     options = dict(model="tiny.en", engine=engine, device="cpu", chunk_s=5, progress=False)
     # What the pretend card can hold, run without any fault: batches of FITS chunks from the start.
     expected = wk.transcribe(librivox.path, batch_size=FITS, **options)
-    card = PretendCard(getattr(pipeline, where), lambda batch: batch.shape[0])
-    monkeypatch.setattr(pipeline, where, card)
+    card = on_the_card(monkeypatch, where, lambda batch: batch.shape[0], **options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = wk.transcribe(librivox.path, batch_size=6, **options)
@@ -67,16 +74,15 @@ def test_out_of_memory_halves_the_batch_and_skips_nothing(librivox, monkeypatch,
 
 
 def test_out_of_memory_with_a_batch_of_one_is_raised(librivox, monkeypatch):
-    card = PretendCard(pipeline.encode, lambda batch: batch.shape[0] + FITS)  # even one chunk does not fit
-    monkeypatch.setattr(pipeline, "encode", card)
+    # even one chunk does not fit
+    card = on_the_card(monkeypatch, "encode", lambda batch: batch.shape[0] + FITS, model="tiny.en")
     with pytest.raises(torch.cuda.OutOfMemoryError), pytest.warns(UserWarning, match="out of GPU memory"):
         wk.transcribe(librivox.path, model="tiny.en", batch_size=4, chunk_s=10, progress=False)
     assert [rows for rows, _ in card.attempts][-1] == 1 + FITS  # it went down to one chunk before giving up
 
 
 def test_lower_batch_size_carries_to_the_next_file_of_the_run(librivox, sample, monkeypatch):
-    card = PretendCard(pipeline.encode, lambda batch: batch.shape[0])
-    monkeypatch.setattr(pipeline, "encode", card)
+    on_the_card(monkeypatch, "encode", lambda batch: batch.shape[0], model="tiny.en")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = wk.transcribe([librivox.path, sample.path], model="tiny.en", batch_size=6, chunk_s=5,

@@ -8,7 +8,6 @@ import torch
 from transformers import WhisperFeatureExtractor
 
 import whisperkit_nb as wk
-from whisperkit_nb.engines.transformers_decoding import decode, encode, language_probabilities
 from whisperkit_nb.audio.log_mel import LogMel
 
 
@@ -32,10 +31,10 @@ def test_decoding_obeys_timestamp_rules_on_real_audio(librivox):
 
     whisper = wk.load_model(model="base")
     audio = read_wav(librivox.path)[0] / 32768.0
-    encoded = encode(whisper, LogMel(whisper.n_mels)([audio[:16000 * 26], audio[16000 * 8 : 16000 * 20]]))
-    probs, codes = language_probabilities(whisper, encoded)
+    encoded = whisper.encode(LogMel(whisper.n_mels)([audio[:16000 * 26], audio[16000 * 8 : 16000 * 20]]))
+    probs, codes = whisper.language_probabilities(encoded)
     assert codes[int(probs[0].argmax())] == "en" and probs[0].max() > 0.8
-    results = decode(whisper, encoded, ["en", "en"], "transcribe", max_new_tokens=224)
+    results = whisper.decode(encoded, ["en", "en"], ["transcribe"] * 2, max_new_tokens=224)
     ts = whisper.tokens.timestamp_begin
     for result in results:
         stamps = [t for t in result.tokens if t >= ts]
@@ -60,9 +59,9 @@ def test_text_only_decoding_has_no_timestamps_and_the_same_words(librivox, engin
 
     whisper = wk.load_model(model="base", engine=engine)
     audio = read_wav(librivox.path)[0] / 32768.0
-    encoded = encode(whisper, LogMel(whisper.n_mels)([audio[: 16000 * 26], audio[16000 * 8 : 16000 * 20]]))
-    timed = decode(whisper, encoded, ["en", "en"], "transcribe", max_new_tokens=224)
-    plain = decode(whisper, encoded, ["en", "en"], "transcribe", max_new_tokens=224, timestamps=False)
+    encoded = whisper.encode(LogMel(whisper.n_mels)([audio[: 16000 * 26], audio[16000 * 8 : 16000 * 20]]))
+    timed = whisper.decode(encoded, ["en", "en"], ["transcribe"] * 2, max_new_tokens=224)
+    plain = whisper.decode(encoded, ["en", "en"], ["transcribe"] * 2, max_new_tokens=224, timestamps=False)
     ts = whisper.tokens.timestamp_begin
     for with_ts, without in zip(timed, plain):
         assert without.tokens and all(t < whisper.tokens.eot for t in without.tokens)
@@ -77,8 +76,8 @@ def test_max_new_tokens_truncates_and_flags(librivox):
 
     whisper = wk.load_model(model="tiny.en")
     audio = read_wav(librivox.path)[0] / 32768.0
-    encoded = encode(whisper, LogMel(whisper.n_mels)([audio[: 16000 * 20]]))
-    (result,) = decode(whisper, encoded, [None], "transcribe", max_new_tokens=5)
+    encoded = whisper.encode(LogMel(whisper.n_mels)([audio[: 16000 * 20]]))
+    (result,) = whisper.decode(encoded, [None], ["transcribe"], max_new_tokens=5)
     assert result.truncated and len(result.tokens) == 5
 
 
@@ -90,7 +89,7 @@ def test_model_cache_reuses_and_releases(engine):
     import gc
     import weakref
 
-    from whisperkit_nb.engines.models import loaded_models, release_models
+    from whisperkit_nb.engines.registry import loaded_models, release_models
 
     release_models()  # start from an empty cache: no object an earlier test loaded (or compiled) takes part
     assert loaded_models() == []
@@ -115,7 +114,7 @@ def test_model_cache_reuses_and_releases(engine):
     gc.collect()
     assert all(ref() is None for ref in other_refs), "base is still referenced after release_models()"
     again = wk.load_model(model="base", engine=engine)
-    assert other_refs[0]() is None and loaded_models() and again.engine == engine  # a new object, not the old one
+    assert other_refs[0]() is None and loaded_models() and again.name == engine  # a new object, not the old one
     assert torch.get_num_threads() > 1 or torch.get_num_interop_threads() >= 1  # silero didn't pin threads
 
 

@@ -72,6 +72,8 @@ def test_interview_corpus(tmp_path, monkeypatch):
     assert any("image/png" in o.get("data", {}) for o in outputs(notebook)), "the matplotlib plot"
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs(notebook))
     assert "words_per_minute" in html and "keyword" in html
+    printed = "".join(o.get("text", "") for o in outputs(notebook))
+    assert "num_speakers=2: 2 speakers" in printed and "num_speakers=3: 3 speakers" in printed, "re-run diarization"
 
 
 def test_colab_notebook_minus_colab_only_cells(tmp_path, monkeypatch):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import whisperkit_nb as wk
 from whisperkit_nb.speech.chunks import Chunk
-from whisperkit_nb.engines.transformers_decoding import DecodedChunk
-from whisperkit_nb.engines.alignment import WordTiming
-from whisperkit_nb.transcript.segments import chunk_segments, covered_until, up_to_last_timestamp, word_segments
+from whisperkit_nb.engines.base import DecodedChunk
+from whisperkit_nb.transcript.words import WordTiming
+from whisperkit_nb.decoding.tails import covered_until, up_to_last_timestamp
+from whisperkit_nb.transcript.segments import chunk_segments, word_segments
 
 
 def test_unfinished_last_segment_is_left_to_the_tail():

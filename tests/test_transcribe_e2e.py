@@ -10,7 +10,7 @@ import pytest
 
 import whisperkit_nb as wk
 from whisperkit_nb.scoring.words import word_error_rate
-from whisperkit_nb.engines.models import resolve_model
+from whisperkit_nb.engines.weights import resolve_model
 from whisperkit_nb.engines.packs import offline_pack_dir
 
 
@@ -120,7 +120,7 @@ def test_model_sources_offline(tmp_path):
 
 
 def test_default_model_on_cpu_without_hub():
-    from whisperkit_nb.engines.models import default_model_name
+    from whisperkit_nb.engines.weights import default_model_name
 
     import torch
 

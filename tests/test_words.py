@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import whisperkit_nb as wk
-from whisperkit_nb.engines.alignment import dtw
+from whisperkit_nb.transcript.words import dtw
 from whisperkit_nb.scoring.words import turn_edge_errors
 
 

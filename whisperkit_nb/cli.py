@@ -105,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _transcribe_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from whisperkit_nb.api import transcribe  # with progress bars on stderr unless --no-progress
     from whisperkit_nb.errors import WhisperkitError
-    from whisperkit_nb.run.transcribe import transcribe
 
     if args.output is not None and args.output.suffix.lower() not in WRITERS:
         parser.error(f"-o {args.output}: use a .json, .csv or .parquet file name.")

@@ -42,3 +42,20 @@ class TranscriptionFailures(WhisperkitError):
             f"  {name}: {err.reason if isinstance(err, AudioError) else err}" for name, err in failures.items()
         )
         super().__init__(f"No input could be transcribed:\n{lines}")
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for a warning raised by the calling function that points at the user's line: the
+    first frame outside whisperkit_nb (and the standard library's wrappers it goes through), however many of
+    our own frames (public wrappers, the run lock, the magics) lie between."""
+    import sys
+
+    frame = sys._getframe(1)  # the function about to call warnings.warn: stacklevel 1
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _OUR_FRAMES:
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+_OUR_FRAMES = {"whisperkit_nb", "contextlib", "functools"}

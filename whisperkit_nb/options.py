@@ -9,13 +9,16 @@ An option that cannot be honoured raises `OptionsError`: nothing is accepted and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from whisperkit_nb.errors import OptionsError
 
-Engine = Literal["auto", "transformers", "ctranslate2"]
+# The engine option's values come from the engine registry (`engine_choices`), so a new engine is one module
+# and one registry line; `str` here.
 Chunking = Literal["vad", "fixed"]
 Task = Literal["transcribe", "translate"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
@@ -27,15 +30,24 @@ CorruptAudio = Literal["skip", "fail"]
 
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
-            group: str = "basic", nullable: bool = False, secret: bool = False) -> Any:
+            group: str = "basic", nullable: bool = False, secret: bool = False,
+            choices: Callable[[], tuple[Any, ...]] | None = None) -> Any:
     """A dataclass field carrying the metadata the CLI, magics and widgets are built from.
 
     ``nullable`` marks options whose None means "off" although their default is a value; ``secret``
-    options never appear in reprs, logs or tables.
+    options never appear in reprs, logs or tables; ``choices`` gives the allowed values of a ``str`` option
+    whose values are not a fixed Literal (the engines, from their registry).
     """
     return field(default=default, repr=not secret,
                  metadata={"help": help, "low": low, "high": high, "group": group, "nullable": nullable,
-                           "secret": secret})
+                           "secret": secret, "choices": choices})
+
+
+def engine_choices() -> tuple[str, ...]:
+    """``auto`` and every registered engine (`whisperkit_nb.engines.registry.ENGINES`; loads no engine)."""
+    from whisperkit_nb.engines.registry import ENGINES
+
+    return ("auto", *ENGINES)
 
 
 @dataclass(frozen=True)
@@ -82,11 +94,12 @@ class TranscribeOptions:
         "decodes text only (fewer tokens, as faster-whisper's batched mode), the words are aligned by "
         "cross-attention and segments are cut at sentence ends and pauses. vad chunking only.",
     )
-    engine: Engine = _option(
+    engine: str = _option(
         "auto",
         "transformers (PyTorch; GPUs, compile) or ctranslate2 (int8 on CPU, float16 on GPU; "
         "pip install 'whisperkit_nb[faster-whisper]'). auto: ctranslate2 on a CPU when installed and the "
         "other options allow it (vad chunking, no compile, dtype and attention auto), else transformers.",
+        choices=engine_choices,
     )
     chunking: Chunking = _option(
         "vad",
@@ -198,16 +211,9 @@ class TranscribeOptions:
             _validate(f, getattr(self, f.name))
         if self.task == "translate" and self.model and self.model.endswith(".en"):
             raise OptionsError(f"task='translate' needs a multilingual model; {self.model!r} is English-only.")
-        if self.engine == "ctranslate2":
-            for name, value, off in (("compile", self.compile, False),
-                                     ("chunking", self.chunking, "vad"),
-                                     ("attn_implementation", self.attn_implementation, "auto")):
-                if value != off:
-                    raise OptionsError(f"{name}={value!r} is not available with engine='ctranslate2' "
-                                       "(use engine='transformers').")
-        if self.beam_size > 1 and (self.engine == "transformers" or self.chunking != "vad" or self.compile):
-            raise OptionsError(f"beam_size={self.beam_size} runs on engine='ctranslate2' with chunking='vad' and "
-                               "without compile; the transformers decoder here is greedy (use beam_size=1).")
+        from whisperkit_nb.engines.registry import check_options
+
+        check_options(self)  # what the engine cannot honour (beam search, compile, chunking, ...): no torch needed
         _validate_device(self.device)
         _validate_speakers(self)
         if self.code_switching != "off" and self.language is not None:
@@ -257,6 +263,40 @@ def resolve_options(options: TranscribeOptions | None, kwargs: dict[str, Any]) -
     return options.replace(**kwargs) if kwargs else options
 
 
+_VAD = ("vad_threshold", "vad_min_silence_s", "vad_min_speech_s", "vad_pad_s", "vad_max_gap_s")
+_SPEAKER_COUNTS = ("num_speakers", "min_speakers", "max_speakers")
+
+#: The options each public stage node (`whisperkit_nb.run.nodes`) takes; `transcribe` takes them all.
+NODE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "load_audio": ("corrupt_audio",),
+    "plan_chunks": ("corrupt_audio", *_VAD, "chunk_s", "code_switching", "code_switching_chunk_s"),
+    "load_model": tuple(f.name for f in dataclasses.fields(TranscribeOptions)
+                        if f.metadata["group"] != "speakers"),
+    "diarize": ("corrupt_audio", *_SPEAKER_COUNTS, "diarization_model", "hf_token", "device", "progress"),
+    "assign_speakers": ("speaker_split_min_s", "speaker_names"),
+}
+# Nodes whose options are only valid with diarize=True (the speaker options say so).
+_SPEAKER_NODES = ("diarize", "assign_speakers")
+
+
+def node_options(node: str, options: TranscribeOptions | None, kwargs: dict[str, Any]) -> TranscribeOptions:
+    """Options for one public stage node: ``options`` with ``kwargs`` applied, validated as for `transcribe`.
+
+    A keyword that is no option, or one that the node cannot honour (``diarize(path, model="base")``),
+    raises `OptionsError` naming the options it takes.
+    """
+    unknown = set(kwargs) - set(option_names())
+    if unknown:
+        raise OptionsError(_unknown_message(unknown))
+    allowed = NODE_OPTIONS[node]
+    inapplicable = sorted(set(kwargs) - set(allowed))
+    if inapplicable:
+        raise OptionsError(f"{node}() does not take {', '.join(map(repr, inapplicable))}; "
+                           f"its options are: {', '.join(allowed)}.")
+    changes = {"diarize": True, **kwargs} if node in _SPEAKER_NODES else kwargs
+    return resolve_options(options, changes)
+
+
 def option_names() -> list[str]:
     """Names of all options, in declaration order."""
     return [f.name for f in dataclasses.fields(TranscribeOptions)]
@@ -267,9 +307,17 @@ def option_fields() -> list[dataclasses.Field]:
     return list(dataclasses.fields(TranscribeOptions))
 
 
+@functools.cache
+def _type_hints() -> dict[str, Any]:
+    # Evaluated once: the CLI, magics and panel ask for every field's, and each evaluation reads them all.
+    return typing.get_type_hints(TranscribeOptions)
+
+
 def choices_of(f: dataclasses.Field) -> tuple[Any, ...] | None:
-    """Allowed values of a Literal-typed option, else None."""
-    hint = typing.get_type_hints(TranscribeOptions)[f.name]
+    """Allowed values of a Literal-typed option (or one with ``choices`` metadata), else None."""
+    if f.metadata.get("choices") is not None:
+        return tuple(f.metadata["choices"]())
+    hint = _type_hints()[f.name]
     if typing.get_origin(hint) is Literal:
         return typing.get_args(hint)
     return None
@@ -277,7 +325,7 @@ def choices_of(f: dataclasses.Field) -> tuple[Any, ...] | None:
 
 def base_type_of(f: dataclasses.Field) -> type:
     """The Python type of an option's values (str, int, float or bool), Optional stripped."""
-    hint = typing.get_type_hints(TranscribeOptions)[f.name]
+    hint = _type_hints()[f.name]
     if typing.get_origin(hint) is Literal:
         return type(typing.get_args(hint)[0])
     args = [a for a in typing.get_args(hint) if a is not type(None)]

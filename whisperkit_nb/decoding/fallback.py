@@ -3,31 +3,28 @@
 from __future__ import annotations
 
 from whisperkit_nb.decoding import quality
-from whisperkit_nb.engines.models import WhisperModel
-from whisperkit_nb.engines.transformers_decoding import decode, decode_compiled
+from whisperkit_nb.engines.base import Engine
 from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.report import FileReport
 from whisperkit_nb.speech.chunks import Chunk
 
 
-def decode_with_fallback(whisper: WhisperModel, encoded, chunks: list[Chunk], languages: list[str | None],
-                          tasks: list[str], opts: TranscribeOptions, info: dict) -> list:
+def decode_with_fallback(engine: Engine, encoded, chunks: list[Chunk], languages: list[str | None],
+                          tasks: list[str], opts: TranscribeOptions, report: FileReport) -> list:
     """Greedy decoding, then temperature fallback for the chunks that fail Whisper's checks (re-batched
     together), silence and hopeless repetition dropped."""
     timestamps = opts.decodes_timestamps
-    if opts.compile:
-        results = decode_compiled(whisper, encoded, languages, tasks[0], opts.max_new_tokens, timestamps=timestamps)
-    else:
-        results = decode(whisper, encoded, languages, tasks, opts.max_new_tokens, beam_size=opts.beam_size,
-                         timestamps=timestamps)
-    tokenizer, eot = whisper.tokenizer, whisper.tokens.eot
+    results = engine.decode(encoded, languages, tasks, opts.max_new_tokens, beam_size=opts.beam_size,
+                            timestamps=timestamps, compiled=opts.compile)
+    tokenizer, eot = engine.tokenizer, engine.tokens.eot
     pending = [i for i, r in enumerate(results)
                if not quality.is_silence(r, opts) and quality.needs_fallback(r, quality.chunk_text(r, tokenizer, eot), opts)]
     for temperature in quality.fallback_temperatures(opts):
         if not pending:
             break
-        info["fallbacks"] += len(pending)
-        retried = decode(
-            whisper, encoded[pending], [languages[i] for i in pending], [tasks[i] for i in pending],
+        report.fallbacks += len(pending)
+        retried = engine.decode(
+            encoded[pending], [languages[i] for i in pending], [tasks[i] for i in pending],
             opts.max_new_tokens, temperatures=[temperature] * len(pending),
             seeds=[quality.chunk_seed(opts.seed, chunks[i].index, chunks[i].part, temperature) for i in pending],
             timestamps=timestamps,
@@ -42,7 +39,7 @@ def decode_with_fallback(whisper: WhisperModel, encoded, chunks: list[Chunk], la
         text = quality.chunk_text(result, tokenizer, eot)
         if quality.is_silence(result, opts) or (i in pending and quality.too_repetitive(result, text, opts)):
             results[i] = quality.dropped(result)
-            info["dropped_chunks"] += 1
+            report.dropped_chunks += 1
     return results
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import zlib
 
-from whisperkit_nb.engines.transformers_decoding import DecodedChunk
+from whisperkit_nb.engines.base import DecodedChunk
 from whisperkit_nb.options import TranscribeOptions
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
+from whisperkit_nb.engines.tokens import SECONDS_PER_TIMESTAMP
 from whisperkit_nb.speech.chunks import Chunk
-from whisperkit_nb.transcript.segments import covered_until
+
+if TYPE_CHECKING:
+    from whisperkit_nb.engines.base import DecodedChunk
 
 TAIL_MIN_S = 1.0  # uncovered speech at a chunk's end worth a second decoding pass
 
@@ -20,3 +26,19 @@ def tail_start(chunk: Chunk, result, timestamp_begin: int) -> float | None:
     if result.truncated or chunk.duration - covered > TAIL_MIN_S:
         return covered
     return None
+
+
+def covered_until(decoded: DecodedChunk, timestamp_begin: int) -> float:
+    """Chunk time up to which the decoded text reaches (its last timestamp token)."""
+    stamps = [t for t in decoded.tokens if t >= timestamp_begin]
+    return (stamps[-1] - timestamp_begin) * SECONDS_PER_TIMESTAMP if stamps else 0.0
+
+
+def up_to_last_timestamp(decoded: DecodedChunk, timestamp_begin: int) -> DecodedChunk:
+    """The decoded chunk without text after its last timestamp token.
+
+    Used when the rest of the chunk is re-decoded as a tail from that timestamp: the unfinished last
+    segment would otherwise appear twice (once running to the chunk's end, once from the tail).
+    """
+    last = max((i for i, t in enumerate(decoded.tokens) if t >= timestamp_begin), default=-1)
+    return dataclasses.replace(decoded, tokens=decoded.tokens[: last + 1], logprobs=decoded.logprobs[: last + 1])

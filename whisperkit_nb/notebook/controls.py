@@ -19,7 +19,7 @@ import pandas as pd
 
 from whisperkit_nb.audio.source import ARRAY_NAME
 from whisperkit_nb.cli import parse_mapping
-from whisperkit_nb.engines.models import SHORT_NAMES
+from whisperkit_nb.engines.weights import SHORT_NAMES
 from whisperkit_nb.errors import MissingDependencyError, OptionsError, WhisperkitError
 from whisperkit_nb.notebook.progress import transcribe_with_progress
 from whisperkit_nb.notebook.state import SESSION, SessionDefaults

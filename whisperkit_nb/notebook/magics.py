@@ -197,7 +197,8 @@ def device_facts(options: TranscribeOptions) -> dict[str, Any]:
     import torch
 
     from whisperkit_nb.device import flash_attn_installed, resolve_attention, resolve_device, resolve_dtype
-    from whisperkit_nb.engines import models
+    from whisperkit_nb.engines import registry
+    from whisperkit_nb.engines.weights import default_model_name
 
     facts: dict[str, Any] = {"torch": torch.__version__}
     try:
@@ -219,11 +220,11 @@ def device_facts(options: TranscribeOptions) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - shown, not raised: the report must always render
         facts["attention"] = f"unavailable: {err}"
     facts["flash-attn"] = "installed" if flash_attn_installed() else "not installed"
-    name = options.model or models.default_model_name(device)
+    name = options.model or default_model_name(device)
     facts["model"] = options.model or f"{name} (default)"
     try:  # on a CPU, engine="auto" runs CTranslate2 int8, whatever torch dtype is shown above
-        facts["engine"] = models.resolve_engine(options, device, name)
+        facts["engine"] = registry.resolve_engine(options, device, name)
     except OptionsError as err:
         facts["engine"] = f"unavailable: {err}"
-    facts["loaded"] = ", ".join(models.loaded_models()) or "none yet"
+    facts["loaded"] = ", ".join(registry.loaded_models()) or "none yet"
     return facts

@@ -1,9 +1,9 @@
-"""Progress of a whole run (several inputs) in notebooks, drawn from the pipeline's `ProgressEvent`s.
+"""The notebook's progress display, drawn from the pipeline's `ProgressEvent`s (the pipeline draws nothing).
 
-The core already shows one tqdm.auto bar per file (speech seconds transcribed). `RunProgress` adds what a
-corpus run needs on top: files done out of files given, and, for the control panel, one ipywidgets bar
-for the whole run with a line saying which file and stage it is in. It is also the callback adapter for
-other front ends: whatever it is given as ``forward`` receives every event unchanged.
+`RunProgress` shows one tqdm.auto bar per file and stage (`whisperkit_nb.progress_bars.ProgressBars`:
+speech seconds transcribed, percent diarized), and what a corpus run needs on top: files done out of files
+given, and, for the control panel, one ipywidgets bar for the whole run with a line saying which file and
+stage it is in. Whatever it is given as ``forward`` receives every event unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from whisperkit_nb.events import ProgressEvent, short_name
+from whisperkit_nb.progress_bars import ProgressBars
 
 # Share of one file's work each stage stands for, for the single bar of the control panel.
 STAGE_SPAN = {"vad": (0.0, 0.1), "transcribe": (0.1, 0.9), "diarize": (0.9, 1.0)}
@@ -45,6 +46,7 @@ class RunProgress:
         self._started = time.perf_counter()
         self._file_started = self._started
         self._bar = None
+        self._file_bars = ProgressBars() if enabled else None
         if enabled and widget is None and n_inputs > 1:
             from tqdm.auto import tqdm
 
@@ -57,6 +59,8 @@ class RunProgress:
             if self._bar is not None:
                 self._bar.n = len(self.files) - 1
                 self._bar.set_postfix_str(short_name(event.file), refresh=True)
+        if self._file_bars is not None:
+            self._file_bars(event)
         if self.enabled and self.widget is not None:
             self._draw_widget(event)
         if self.forward is not None:
@@ -64,6 +68,8 @@ class RunProgress:
 
     def close(self, *, finished: bool = True) -> None:
         """Complete the bars (or leave them where an interrupted run stopped)."""
+        if self._file_bars is not None:
+            self._file_bars.close()
         if self._bar is not None:
             if finished:
                 self._bar.n = self.n_inputs

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from whisperkit_nb.transcript.segments import Segment
+if TYPE_CHECKING:  # only annotated: reading a saved transcript needs no Whisper (nor torch)
+    from whisperkit_nb.transcript.segments import Segment
 
 #: Columns of a transcript DataFrame, in order, with their meaning.
 COLUMNS: dict[str, str] = {

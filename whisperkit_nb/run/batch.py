@@ -10,10 +10,9 @@ import numpy as np
 from whisperkit_nb.audio.log_mel import LogMel
 from whisperkit_nb.decoding.fallback import decode_with_fallback, task_for
 from whisperkit_nb.decoding.language import vote
-from whisperkit_nb.engines.alignment import align_words
-from whisperkit_nb.engines.models import WhisperModel
-from whisperkit_nb.engines.transformers_decoding import encode, language_probabilities
+from whisperkit_nb.engines.base import Engine
 from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.report import FileReport
 from whisperkit_nb.speech.chunks import Chunk
 
 
@@ -46,12 +45,12 @@ class BatchPass:
     (`BatchFit`), with one warning per run.
     """
 
-    whisper: WhisperModel
+    engine: Engine
     mel: LogMel
     language: str | None
     per_chunk_language: bool
     opts: TranscribeOptions
-    info: dict
+    report: FileReport
     name: str
     fit: BatchFit
 
@@ -60,14 +59,14 @@ class BatchPass:
         (the ones before are tails, which bring their language with them)."""
         if self.fit.size and len(batch) > self.fit.size:  # an earlier piece of this batch ran out of memory
             return self._in_pieces(batch, new_from, self.fit.size)
-        counts = {key: self.info[key] for key in ("fallbacks", "dropped_chunks")}
+        counts = self.report.fallbacks, self.report.dropped_chunks
         try:
             return self._once(batch, new_from)
         except Exception as err:  # noqa: BLE001 - only out-of-memory is handled; everything else re-raised
             if not _out_of_memory(err) or len(batch) == 1:
                 raise
         # Retried outside the except block, so that the failed attempt's tensors are freed first.
-        self.info.update(counts)  # the pieces count their own fallbacks
+        self.report.fallbacks, self.report.dropped_chunks = counts  # the pieces count their own
         self._shrink(len(batch), (len(batch) + 1) // 2)
         return self._in_pieces(batch, new_from, self.fit.size)
 
@@ -87,7 +86,7 @@ class BatchPass:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         self.fit.size = min(self.fit.size or failed, half)
-        self.info["oom_retries"] = self.info.get("oom_retries", 0) + 1
+        self.report.oom_retries = (self.report.oom_retries or 0) + 1
         if not self.fit.warned:
             self.fit.warned = True
             warnings.warn(f"{self.name}: out of GPU memory with a batch of {failed} chunks; the same chunks are "
@@ -95,34 +94,35 @@ class BatchPass:
                           "of this run (set batch_size lower to avoid the retry).", stacklevel=2)
 
     def _once(self, batch: list[tuple[Chunk, np.ndarray, str | None]], new_from: int) -> tuple[list, list]:
-        whisper, opts, info = self.whisper, self.opts, self.info
+        engine, opts, report = self.engine, self.opts, self.report
         chunks = [chunk for chunk, _, _ in batch]
-        encoded = encode(whisper, self.mel([samples for _, samples, _ in batch]))
+        encoded = engine.encode(self.mel([samples for _, samples, _ in batch]))
         languages = [lang for _, _, lang in batch]
         # A batch of tails only has nothing new to detect (their languages came with them).
         if new_from < len(batch) and (self.language is None or self.per_chunk_language):
-            fresh_langs = _chunk_languages(whisper, encoded[new_from:], chunks[new_from:], self.per_chunk_language,
-                                           info)
+            fresh_langs = _chunk_languages(engine, encoded[new_from:], chunks[new_from:], self.per_chunk_language,
+                                           report)
             languages[new_from:] = fresh_langs
             if not self.per_chunk_language:
                 self.language = fresh_langs[0]
         if not self.per_chunk_language:
             languages = [self.language] * len(batch)
         tasks = [task_for(lang, opts) for lang in languages]
-        decoded = decode_with_fallback(whisper, encoded, chunks, languages, tasks, opts, info)
+        decoded = decode_with_fallback(engine, encoded, chunks, languages, tasks, opts, report)
         words = (
-            align_words(whisper, encoded, decoded, [c.duration for c in chunks], opts.task)
+            engine.align(encoded, decoded, [c.duration for c in chunks])
             if opts.timestamps == "word" or not opts.decodes_timestamps
             else [None] * len(batch)
         )
         return decoded, words
 
 
-def _chunk_languages(whisper: WhisperModel, encoded, batch: list[Chunk], per_chunk: bool, info: dict) -> list[str]:
+def _chunk_languages(engine: Engine, encoded, batch: list[Chunk], per_chunk: bool,
+                     report: FileReport) -> list[str]:
     """Each chunk's own language (code-switching), or the batch's vote for the whole file."""
-    probs, codes = language_probabilities(whisper, encoded)
+    probs, codes = engine.language_probabilities(encoded)
     if per_chunk:
         return [codes[int(i)] for i in probs.argmax(dim=-1)]
     language, probability = vote(probs, codes, [c.duration for c in batch])
-    info.update(language=language, language_probability=round(probability, 4))
+    report.language, report.language_probability = language, round(probability, 4)
     return [language] * len(batch)

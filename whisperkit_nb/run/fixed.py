@@ -15,54 +15,39 @@ import numpy as np
 
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.decoding.quality import compression_ratio
-from whisperkit_nb.engines.models import WhisperModel, default_batch_size
+from whisperkit_nb.engines.base import Engine
 from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.report import FileReport
 from whisperkit_nb.transcript.segments import Segment
 
 WINDOW_S = 30.0
 STRIDE_S = 5.0
 
-_pipelines: dict[int, object] = {}
 
-
-def _pipeline(whisper: WhisperModel):
-    from transformers import WhisperFeatureExtractor, pipeline
-
-    key = id(whisper.model)
-    if key not in _pipelines:
-        _pipelines.clear()
-        _pipelines[key] = pipeline(
-            "automatic-speech-recognition",
-            model=whisper.model,
-            tokenizer=whisper.tokenizer,
-            feature_extractor=WhisperFeatureExtractor(feature_size=whisper.n_mels),
-            device=whisper.device,
-            dtype=whisper.dtype,
-        )
-    return _pipelines[key]
-
-
-def fixed_segments(source: AudioSource, opts: TranscribeOptions, whisper: WhisperModel,
-                   language: str | None, info: dict) -> Iterator[Segment]:
+def fixed_segments(source: AudioSource, opts: TranscribeOptions, engine: Engine,
+                   language: str | None, report: FileReport) -> Iterator[Segment]:
+    """Segments of one input by transformers' ASR pipeline, which engines with chunking="fixed" in their
+    capabilities provide (``engine.asr_pipeline()``, dropped by `release_models`)."""
     from whisperkit_nb.audio.log_mel import LogMel
-    from whisperkit_nb.engines.transformers_decoding import encode, language_probabilities
 
     samples = np.concatenate(list(source.blocks()))
     duration = len(samples) / SAMPLE_RATE
-    batch_size = opts.batch_size or default_batch_size(whisper, opts.max_new_tokens)
+    batch_size = opts.batch_size or engine.default_batch_size(opts.max_new_tokens)
     if language is None:
-        if whisper.tokens.multilingual:
+        if engine.tokens.multilingual:
             # Detected once, from the first window (what the pipeline itself would do per window).
-            probs, codes = language_probabilities(whisper, encode(whisper, LogMel(whisper.n_mels, whisper.device)([samples[: 30 * SAMPLE_RATE]])))
+            first = LogMel(engine.n_mels, engine.device)([samples[: 30 * SAMPLE_RATE]])
+            probs, codes = engine.language_probabilities(engine.encode(first))
             language = codes[int(probs[0].argmax())]
         else:
             language = "en"
-    info.update(duration=duration, batch_size=batch_size, language=language, chunks=math.ceil(duration / 20))
-    info["gaps"] = list(source.gaps)  # stretches that could not be decoded (silent)
+    report.duration, report.batch_size, report.language = duration, batch_size, language
+    report.chunks = math.ceil(duration / 20)
+    report.gaps = list(source.gaps)  # stretches that could not be decoded (silent)
     generate = {"num_beams": 1, "do_sample": False}
-    if whisper.tokens.multilingual:  # English-only models refuse language/task arguments
+    if engine.tokens.multilingual:  # English-only models refuse language/task arguments
         generate.update(language=language, task=opts.task)
-    result = _pipeline(whisper)(
+    result = engine.asr_pipeline()(
         {"raw": samples, "sampling_rate": SAMPLE_RATE},
         chunk_length_s=WINDOW_S,
         stride_length_s=STRIDE_S,

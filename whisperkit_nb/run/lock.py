@@ -9,6 +9,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from whisperkit_nb.errors import user_stacklevel
+
 
 class RunLock:
     """One transcription at a time per process: the runs share one model (and CTranslate2's sampling state).
@@ -38,7 +40,7 @@ class RunLock:
             )
         if owner is not None:
             warnings.warn(f"{what}() waits for the {running}() already running in thread {owner.name!r} to finish: "
-                          "whisperkit_nb runs one transcription at a time.", stacklevel=4)
+                          "whisperkit_nb runs one transcription at a time.", stacklevel=user_stacklevel())
         try:  # taken inside the try: an interrupt just after taking it still gives it back
             with self._changed:
                 while self._owner is not None:

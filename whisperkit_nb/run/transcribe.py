@@ -12,11 +12,12 @@ from typing import Any
 import pandas as pd
 
 from whisperkit_nb.audio.source import ARRAY_NAME, expand_inputs, is_array_pair, open_audio
-from whisperkit_nb.engines.models import load_model
-from whisperkit_nb.errors import AudioError, TranscriptionFailures
+from whisperkit_nb.engines.registry import load_model
+from whisperkit_nb.errors import AudioError, TranscriptionFailures, user_stacklevel
 from whisperkit_nb.events import ProgressCallback
 from whisperkit_nb.options import TranscribeOptions, resolve_options
 from whisperkit_nb.output.frame import segments_to_frame
+from whisperkit_nb.report import FileReport
 from whisperkit_nb.run.batch import BatchFit
 from whisperkit_nb.run.lock import one_run_at_a_time
 from whisperkit_nb.run.stream import check_model_options, stream_input
@@ -36,13 +37,16 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     options : TranscribeOptions, optional
         All settings; keyword arguments override its fields (``transcribe(path, model="base")``).
     callback : callable, optional
-        Called with a `ProgressEvent` as each stage advances (for front ends other than tqdm).
+        Called with a `ProgressEvent` as each stage advances (`whisperkit_nb.events.combine` joins several).
+        The pipeline itself draws nothing: ``whisperkit_nb.transcribe`` honours ``progress=True`` by adding
+        its progress bars (`whisperkit_nb.progress_bars.ProgressBars`) as one more callback.
 
     Returns
     -------
     pandas.DataFrame
         Columns described in `whisperkit_nb.frame.COLUMNS`. ``df.attrs["failures"]`` maps each input
-        that failed (in a list) to its error message; ``df.attrs["files"]`` holds per-file facts;
+        that failed (in a list) to its error message; ``df.attrs["files"]`` maps each input to its facts
+        (`whisperkit_nb.report.FileReport.as_dict`: the facts recorded, by field name);
         ``df.attrs["interrupted"]`` is True when a KeyboardInterrupt stopped the run early (the segments
         finished until then are returned, and a warning says so): earlier inputs are whole, the interrupted
         one keeps its decoded batches and has ``"interrupted": True`` in its per-file facts (and
@@ -66,21 +70,21 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     opts = resolve_options(options, kwargs)
     inputs = expand_inputs(audio)
     single = len(inputs) == 1 and (not isinstance(audio, (list, tuple)) or is_array_pair(audio))
-    whisper = load_model(opts)
-    check_model_options(opts, whisper)  # fails once, not once per file
+    engine = load_model(opts)
+    check_model_options(opts, engine)  # fails once, not once per file
     if opts.diarize:
         from whisperkit_nb.speakers.diarize import load_pipeline
 
         load_pipeline(opts)  # a missing token or package fails now, not after the transcription
     frames: list[pd.DataFrame] = []
     failures: dict[str, BaseException] = {}
-    files: dict[str, dict] = {}
+    reports: dict[str, FileReport] = {}
     interrupted = False
     fit = BatchFit()  # a batch size lowered by GPU out-of-memory stays lower for the rest of the run
     for item in inputs:
         name = str(item) if isinstance(item, (str, os.PathLike)) else ARRAY_NAME
         started = time.perf_counter()
-        info: dict = {}
+        report = FileReport()
         segments: list[Segment] = []
         pending = None
         try:
@@ -91,23 +95,23 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
                 source = source.in_memory()  # decoded once: VAD, Whisper and pyannote share the samples
                 pending = start_diarization(source, opts, callback=callback)  # on a GPU: alongside the ASR
             # closing: an interrupt between two segments still stops the stream (and its prefetch thread) here
-            with contextlib.closing(stream_input(source, opts, whisper, info, callback, fit)) as stream:
+            with contextlib.closing(stream_input(source, opts, engine, report, callback, fit)) as stream:
                 for segment in stream:
                     segments.append(segment)
             frame = segments_to_frame(segments, words=opts.timestamps == "word")
             if pending is not None:
-                frame = _add_speakers(frame, pending, opts, info)
+                frame = _add_speakers(frame, pending, opts, report)
             frames.append(frame)
-            info["seconds"] = round(time.perf_counter() - started, 3)
-            files[info.get("name", name)] = info
+            report.seconds = round(time.perf_counter() - started, 3)
+            reports[report.name or name] = report
         except KeyboardInterrupt:
             # Keep what is finished: earlier files whole, this one up to its last decoded batch (all of its
             # batches when the interrupt came during diarization: then it has no speakers).
             frames.append(segments_to_frame(segments, words=opts.timestamps == "word"))
-            info["interrupted"] = True
-            if opts.diarize and "speakers" not in info:
-                info["diarization"] = "interrupted"
-            files[info.get("name", name)] = info
+            report.interrupted = True
+            if opts.diarize and report.speakers is None:
+                report.diarization = "interrupted"
+            reports[report.name or name] = report
             interrupted = True
             break
         except Exception as err:  # noqa: BLE001 - collected per file so the other files still come back
@@ -122,32 +126,30 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     empty = segments_to_frame([], words=opts.timestamps == "word")
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames or [empty])[0]
     frame.attrs["failures"] = {name: failure_reason(err) for name, err in failures.items()}
-    frame.attrs["files"] = files
+    frame.attrs["files"] = {name: report.as_dict() for name, report in reports.items()}
     frame.attrs["interrupted"] = interrupted
     if failures:
         listing = "; ".join(f"{name}: {failure_reason(err)}" for name, err in failures.items())
-        warnings.warn(f"{len(failures)} of {len(inputs)} inputs failed ({listing})", stacklevel=3)
+        warnings.warn(f"{len(failures)} of {len(inputs)} inputs failed ({listing})", stacklevel=user_stacklevel())
     if interrupted:
-        unfinished = [name for name, info in files.items() if info.get("diarization") == "interrupted"]
+        unfinished = [name for name, report in reports.items() if report.diarization == "interrupted"]
         speakers = f" ({', '.join(unfinished)}: diarization interrupted, no speakers)" if unfinished else ""
-        warnings.warn(f"Interrupted: returning the {len(frame)} segments finished so far{speakers}.", stacklevel=3)
+        warnings.warn(f"Interrupted: returning the {len(frame)} segments finished so far{speakers}.", stacklevel=user_stacklevel())
     return frame
 
 
 def _add_speakers(frame: pd.DataFrame, pending: Callable[[], pd.DataFrame], opts: TranscribeOptions,
-                  info: dict) -> pd.DataFrame:
+                  report: FileReport) -> pd.DataFrame:
     """Wait for the diarization and give every segment (and word) its speaker.
 
-    ``info`` gets its speaker facts only once the frame has them, so an interrupt in here (while waiting, on
+    ``report`` gets its speaker facts only once the frame has them, so an interrupt in here (while waiting, on
     CPU while pyannote runs) leaves ``transcribe`` a file without speakers and without speaker facts.
     """
-    from whisperkit_nb.speakers.assign import assign_speakers, rename_speakers
+    from whisperkit_nb.run.nodes import label_speakers, speaker_facts  # wk.assign_speakers' code path too
 
     turns = pending()
-    frame = assign_speakers(frame, turns, split_min_s=opts.speaker_split_min_s)
-    frame = rename_speakers(frame, opts.speaker_names) if opts.speaker_names else frame
-    info["speakers"] = int(turns.speaker.nunique()) if len(turns) else 0
-    info["speaker_turns"] = turns.attrs.get("overlapping", [])  # for DER against a reference
+    frame = label_speakers(frame, turns, opts)
+    report.record(**speaker_facts(turns))
     return frame
 
 

@@ -1,7 +1,7 @@
 """Diarization metrics against a reference: DER and the optimal hypothesis-to-reference speaker mapping.
 
 pyannote.metrics (installed with pyannote.audio) does the scoring; it is imported lazily. Turns come as
-a DataFrame with ``start``, ``end`` and ``speaker`` columns (what `whisperkit_nb.diarize.diarize` returns),
+a DataFrame with ``start``, ``end`` and ``speaker`` columns (what `whisperkit_nb.diarize` returns),
 any iterable of objects or dicts with those fields, or a path to an RTTM file.
 """
 
@@ -42,14 +42,15 @@ def diarization_error_rate(hypothesis_turns: TurnsLike, reference: TurnsLike, *,
     -------
     float
     """
+    require_metrics()
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     metric = DiarizationErrorRate(collar=collar, skip_overlap=skip_overlap)
     reference, hypothesis = to_annotation(reference), to_annotation(hypothesis_turns)
-    return float(metric(reference, hypothesis, uem=_scored_extent(reference, hypothesis)))
+    return float(metric(reference, hypothesis, uem=scored_extent(reference, hypothesis)))
 
 
-def _scored_extent(reference: Any, hypothesis: Any) -> Any:
+def scored_extent(reference: Any, hypothesis: Any) -> Any:
     """From the first to the last speech of either side: the region pyannote.metrics scores when given no
     UEM, stated explicitly so that it need not warn that it approximated one."""
     from pyannote.core import Timeline
@@ -63,9 +64,18 @@ def speaker_mapping(hypothesis_turns: TurnsLike, reference: TurnsLike) -> dict[s
 
     Hypothesis speakers left without a reference partner are absent from the result.
     """
+    require_metrics()
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     return dict(DiarizationErrorRate().optimal_mapping(to_annotation(reference), to_annotation(hypothesis_turns)))
+
+
+def require_metrics() -> None:
+    """Raise `MissingDependencyError` naming the ``diarization`` extra when pyannote.metrics is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyannote") is None or importlib.util.find_spec("pyannote.metrics") is None:
+        raise MissingDependencyError("pyannote.metrics", "diarization", "Diarization metrics")
 
 
 def to_annotation(turns: TurnsLike, uri: str = "audio") -> Any:

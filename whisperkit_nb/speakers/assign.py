@@ -26,7 +26,7 @@ def assign_speakers(segments: pd.DataFrame, turns: pd.DataFrame, *, split_min_s:
         A transcript as `transcribe` returns it: ``start``, ``end``, ``text``, and optionally ``words``
         (per segment, a list of dicts with ``word``, ``start``, ``end``, ``probability``).
     turns : DataFrame
-        ``start``, ``end``, ``speaker``, e.g. from `whisperkit_nb.diarize.diarize`. Exclusive turns are
+        ``start``, ``end``, ``speaker``, e.g. from `whisperkit_nb.diarize`. Exclusive turns are
         best; overlapping ones work (the speaker with the most overlap wins).
     split_min_s : float, default 1.0
         A segment whose words change speaker is split at the change only when both sides last at least

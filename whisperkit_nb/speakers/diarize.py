@@ -65,7 +65,7 @@ EMBEDDING_BATCH = 32
 REFINE_MIN_S = 1.0
 REFINE_MARGIN = 0.1
 REFINE_MAX_S = 30.0
-# Share of CPU time taken by each step, for one progress bar over the whole stage.
+# Share of CPU time taken by each step, for one percentage over the whole stage (the "diarize" events).
 _STEP_SHARE = {"segmentation": 0.15, "embeddings": 0.75, "refinement": 0.1}
 
 Turns = pd.DataFrame
@@ -94,9 +94,10 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
         The input; decoded into memory here if it is not already (``transcribe`` passes it in memory).
     options : TranscribeOptions
         Uses ``diarization_model``, ``hf_token`` (else ``$HF_TOKEN``), ``num_speakers``, ``min_speakers``,
-        ``max_speakers``, ``device`` (diarization runs on the GPU when the ASR does) and ``progress``.
+        ``max_speakers`` and ``device`` (diarization runs on the GPU when the ASR does).
     callback : callable, optional
-        Receives ``ProgressEvent("diarize", name, done, 100, "%")`` as the pipeline advances.
+        Receives ``ProgressEvent("diarize", name, done, 100, "%")`` as the pipeline advances (this function
+        draws nothing: the front ends pass their progress bars as a callback).
     stop : threading.Event, optional
         Set it (from another thread) to abandon the run: `DiarizationCancelled` is raised at the pipeline's
         next progress step (pyannote reports one per batch of windows).
@@ -123,7 +124,7 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
     waveform = torch.from_numpy(np.ascontiguousarray(source.samples, dtype=np.float32))[None]
     file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": Path(source.name).stem or "audio"}
     counts = {k: getattr(options, k) for k in ("num_speakers", "min_speakers", "max_speakers")}
-    with _Progress(source.name, options.progress, callback, stop) as hook:
+    with _Progress(source.name, callback, stop) as hook:
         output = pipeline(file, hook=hook, **{k: v for k, v in counts.items() if v is not None})
         overlapping = _turns_frame(getattr(output, "speaker_diarization", output))
         exclusive = getattr(output, "exclusive_speaker_diarization", None)
@@ -424,18 +425,14 @@ def _turns_frame(annotation: Any) -> Turns:
 
 
 class _Progress:
-    """pyannote's ``hook`` as one tqdm bar and `ProgressEvent` callbacks, in percent of the whole stage."""
+    """pyannote's ``hook`` turned into ``"diarize"`` `ProgressEvent`s, in percent of the whole stage."""
 
-    def __init__(self, name: str, show: bool, callback: Callable[[Any], None] | None,
+    def __init__(self, name: str, callback: Callable[[Any], None] | None,
                  stop: threading.Event | None = None) -> None:
-        from tqdm.auto import tqdm
-
         from whisperkit_nb.events import ProgressEvent
 
         self.name, self.callback, self.event, self.stop = name, callback, ProgressEvent, stop
-        self.bar = tqdm(total=100, unit="%", desc="speakers", disable=not show, leave=False)
         self.done = 0.0
-        self.shown = 0  # whole percents on the bar
 
     def __enter__(self) -> _Progress:
         return self
@@ -443,7 +440,6 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
             self._advance(100.0)
-        self.bar.close()
 
     def __call__(self, step: str, artefact: Any = None, *, file: Any = None, total: int | None = None,
                  completed: int | None = None) -> None:
@@ -463,8 +459,5 @@ class _Progress:
         if done <= self.done:
             return
         self.done = done
-        if int(done) > self.shown:
-            self.bar.update(int(done) - self.shown)
-            self.shown = int(done)
         if self.callback is not None:
             self.callback(self.event("diarize", self.name, round(done, 1), 100.0, "%"))

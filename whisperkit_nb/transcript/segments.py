@@ -3,16 +3,18 @@ sentence ends and pauses between aligned words), mapped onto the original timeli
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from whisperkit_nb.speech.chunks import Chunk
-from whisperkit_nb.engines.transformers_decoding import DecodedChunk
 from whisperkit_nb.decoding.quality import compression_ratio
 from whisperkit_nb.engines.tokens import SECONDS_PER_TIMESTAMP
+from whisperkit_nb.speech.chunks import Chunk
+
+if TYPE_CHECKING:
+    from whisperkit_nb.engines.base import DecodedChunk
 
 
 JOINT_TOLERANCE_S = 0.4
@@ -65,7 +67,7 @@ def chunk_segments(decoded: DecodedChunk, chunk: Chunk, timestamp_begin: int, eo
                    file: str, words: list | None = None) -> list[Segment]:
     """Cut one chunk's tokens into segments at consecutive timestamp pairs (Whisper's convention).
 
-    ``words`` (from `alignment.align_words`, chunk time) are shared out to the segments whose text
+    ``words`` (from the engine's `align`, chunk time) are shared out to the segments whose text
     tokens they start in; a segment with words then starts at its first word and ends at its last.
     """
     pieces = _split_at_timestamps(decoded.tokens, timestamp_begin)
@@ -104,7 +106,7 @@ def word_segments(decoded: DecodedChunk, chunk: Chunk, eot: int, tokenizer, file
 
     A segment ends after a word that ends a sentence, and wherever the next word lies across a removed
     pause (a joint between the chunk's speech spans), so no segment spans a silence the VAD took out.
-    ``words`` are `alignment.WordTiming` in chunk time; ``keep_words`` fills the segments' words.
+    ``words`` are `transcript.words.WordTiming` in chunk time; ``keep_words`` fills the segments' words.
     """
     text_tokens = [t for t in decoded.tokens if t < eot]
     logprobs = [lp for t, lp in zip(decoded.tokens, decoded.logprobs) if t < eot]
@@ -170,22 +172,6 @@ def _word_dict(w, chunk: Chunk, seg_start: float, seg_end: float) -> dict:
         "end": round(chunk.to_original(end, side="end"), 3),
         "probability": round(w.probability, 4),
     }
-
-
-def covered_until(decoded: DecodedChunk, timestamp_begin: int) -> float:
-    """Chunk time up to which the decoded text reaches (its last timestamp token)."""
-    stamps = [t for t in decoded.tokens if t >= timestamp_begin]
-    return (stamps[-1] - timestamp_begin) * SECONDS_PER_TIMESTAMP if stamps else 0.0
-
-
-def up_to_last_timestamp(decoded: DecodedChunk, timestamp_begin: int) -> DecodedChunk:
-    """The decoded chunk without text after its last timestamp token.
-
-    Used when the rest of the chunk is re-decoded as a tail from that timestamp: the unfinished last
-    segment would otherwise appear twice (once running to the chunk's end, once from the tail).
-    """
-    last = max((i for i, t in enumerate(decoded.tokens) if t >= timestamp_begin), default=-1)
-    return dataclasses.replace(decoded, tokens=decoded.tokens[: last + 1], logprobs=decoded.logprobs[: last + 1])
 
 
 def _split_at_timestamps(tokens: list[int], timestamp_begin: int) -> list[tuple[int, int]]:

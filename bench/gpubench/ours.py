@@ -1,0 +1,156 @@
+"""whisperkit_nb's rows: the best settings and the ablations, timed through the engine and progress seams."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Any
+
+from gpubench.attach import ProgressClock, replaced, stream_segments_with_engine, timed_source, wrapped
+from gpubench.common import REPO, SAMPLE_RATE, AttachError
+from gpubench.forcing import ForcedTokens, check_applied, forced_library_decoding
+from gpubench.systems import Setup, memory_start, timed_row
+from gpubench.timed_engine import TimedEngine
+from gpubench.timing import StageTimer
+
+COMPILED_MARK = "_whisperkit_compiled"  # set on the model by the library's compile step, which then skips it
+
+
+def load_engine(options) -> Any:
+    """The engine object `stream_segments(..., engine=)` takes, loaded (or reused) for ``options``."""
+    import whisperkit_nb as wk
+
+    return wk.load_model(options)
+
+
+def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True, prefetch: bool = True) -> dict:
+    import torch
+
+    import whisperkit_nb as wk
+    from whisperkit_nb.audio.log_mel import LogMel
+    from whisperkit_nb.audio.source import open_audio
+    from whisperkit_nb.output.frame import segments_to_frame
+    from whisperkit_nb.report import FileReport
+    from whisperkit_nb.run import stream
+
+    stream_segments = stream_segments_with_engine()
+    # attn "auto": Flash Attention 2 when flash-attn and a GPU are there, else SDPA (the library's best).
+    options = wk.TranscribeOptions(model=str(setup.model_path), device=setup.device, dtype=setup.dtype,
+                                   attn_implementation="auto", language=setup.language, progress=False,
+                                   batch_size=setup.batch_size, compile=compile)
+    engine = load_engine(options)
+    notes: list[str] = [f"attention: {getattr(engine, 'attn_implementation', 'unknown')}"]
+    if compile and setup.compile_backend != "inductor":
+        precompile(engine, setup.compile_backend, notes)
+    timer = StageTimer(sync=torch.cuda.synchronize if setup.cuda else None)
+    counts = setup.forced or ForcedTokens(engine.tokenizer, 1)
+    timed = TimedEngine(engine, timer, on_decode=counts.count_results)  # fails here, before any warm-up
+    plan = FixedWindows() if chunking == "fixed-windows" else None
+    with contextlib.ExitStack() as attached:
+        attached.enter_context(replaced(stream, "PREFETCH", prefetch))
+        if plan is not None:
+            attached.enter_context(replaced(stream, "plan_chunks", plan))
+        attached.enter_context(forced_library_decoding(setup.forced))
+        # Warm-up (model load, compile, first-call costs) on the head of the audio, the same path untimed, as in
+        # a notebook where the model is already loaded and warm.
+        started = time.perf_counter()
+        report = FileReport()
+        list(stream_segments(setup.samples[: int(setup.warmup_s * SAMPLE_RATE)], options, engine=engine,
+                             report=report))
+        batch = report.batch_size or setup.batch_size
+        if compile and batch:
+            # Compiled graphs are per batch shape: warm a full batch too (at most 40 minutes of audio).
+            need = min(setup.duration, batch * 30.0 + 60.0, 2400.0)
+            if need > setup.warmup_s:
+                list(stream_segments(setup.samples[: int(need * SAMPLE_RATE)], options, engine=engine))
+        warmup = time.perf_counter() - started
+
+        attached.enter_context(wrapped(LogMel, "__call__", lambda f: timer.wrap("features", f, device=True)))
+        source = timed_source(open_audio(str(setup.audio_path) if setup.input_mode == "file" else setup.samples),
+                              timer)
+        clock = ProgressClock(timer)
+        counts.windows.clear()
+        applied = setup.forced.applied if setup.forced else 0
+        calls = plan.calls if plan else 0
+        report = FileReport()
+        memory = memory_start(setup)
+        graphs_before = _graphs_compiled()
+        started = time.perf_counter()
+        clock.start()
+        segments = list(stream_segments(source, options, engine=timed, report=report, callback=clock))
+        with timer.stage("assembly"):
+            frame = segments_to_frame(segments)
+        wall = time.perf_counter() - started
+    what = f"whisperkit_nb ({chunking}, compile={compile}, prefetch={prefetch})"
+    timer.require("audio_decode", "audio_read", "features", "encoder", "decoder", what=what)
+    clock.check_transcribed()
+    check_applied(setup.forced, applied)
+    if plan is not None and plan.calls == calls:
+        raise AttachError("the fixed-window plan replaced whisperkit_nb.run.stream.plan_chunks but was never "
+                          "called: stream_segments plans its chunks elsewhere now")
+    readers = timer.threads["audio_read"] - {threading.get_ident()}
+    if bool(readers) != prefetch:
+        raise AttachError(f"PREFETCH={prefetch} did not take: chunk audio was read on "
+                          f"{'another thread' if readers else 'the calling thread'}")
+    row = timed_row(setup, timer, wall, memory, vad_s=clock.vad_seconds(), main_thread=threading.get_ident(),
+                    batch_size=report.batch_size, windows=dict(counts.windows))
+    row["warmup_s"] = round(warmup, 2)
+    row["notes"] += notes
+    row["segments"] = len(frame)
+    row["chunks"] = report.chunks
+    row["tails"] = report.tails or 0
+    for key in ("fallbacks", "dropped_chunks"):  # temperature fallback and dropped chunks (quality checks)
+        if getattr(report, key):
+            row[key] = getattr(report, key)
+            if setup.forced is not None:
+                row["notes"].append(f"{key}={row[key]}: forced text failed the library's quality checks")
+    row["text"] = " ".join(frame.text)
+    compiled = _graphs_compiled() - graphs_before
+    if compile and compiled:
+        row["notes"].append(f"torch.compile built {compiled} graph(s) during the timed run (new batch shapes)")
+    return row
+
+
+class FixedWindows:
+    """Stands in for `plan_chunks` in the no-VAD ablation: consecutive 30 s windows, no VAD."""
+
+    def __init__(self, window_s: float = 30.0) -> None:
+        self.window_s = window_s
+        self.calls = 0
+
+    def __call__(self, source, opts, *args, **kwargs):
+        from whisperkit_nb.speech.chunks import Chunk
+
+        self.calls += 1
+        total = sum(len(block) for block in source.blocks())
+        size = int(self.window_s * SAMPLE_RATE)
+        chunks = [Chunk(i, ((start, min(start + size, total)),)) for i, start in enumerate(range(0, total, size))]
+        return chunks, total / SAMPLE_RATE
+
+
+def precompile(engine: Any, backend: str, notes: list[str]) -> None:
+    """compile=True with another torch.compile backend (the smoke test's "eager": static cache, no inductor):
+    compile the model's forward here and set the library's mark, so its own compile step leaves it alone."""
+    import torch
+
+    marked = [p for p in (REPO / "whisperkit_nb" / "engines").rglob("*.py") if COMPILED_MARK in p.read_text()]
+    if not marked:
+        raise AttachError(f"--compile-backend {backend}: no module of whisperkit_nb/engines checks {COMPILED_MARK} "
+                          "any more, so the library would compile again with its own backend")
+    model = getattr(engine, "model", None)
+    if model is None or not callable(getattr(model, "forward", None)):
+        raise AttachError(f"--compile-backend {backend}: the engine has no .model.forward to compile")
+    if not getattr(model, COMPILED_MARK, False):
+        model.forward = torch.compile(model.forward, backend=backend)
+        setattr(model, COMPILED_MARK, True)
+    notes.append(f"torch.compile backend {backend!r}")
+
+
+def _graphs_compiled() -> int:
+    try:
+        from torch._dynamo.utils import counters
+
+        return int(counters["stats"]["unique_graphs"])
+    except Exception:  # noqa: BLE001 - a diagnostic only
+        return 0

@@ -1,0 +1,293 @@
+"""`Ct2Engine` (``engine="ctranslate2"``): Whisper on CTranslate2, int8 on CPU, float16 on GPU.
+
+Only the model runs in CTranslate2; VAD batching, tail re-decoding, language detection, code-switching
+and hallucination control stay in whisperkit_nb, so both engines behave alike. Weights: the offline
+packs and local CTranslate2 directories as they are; hub names map to the Systran conversions.
+Importing this module loads neither torch nor ctranslate2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from whisperkit_nb.engines.base import Capabilities, DecodedChunk
+from whisperkit_nb.engines.registry import check_engine
+from whisperkit_nb.engines.weights import ResolvedModel, hub_offline
+from whisperkit_nb.errors import MissingDependencyError, ModelError, OptionsError
+from whisperkit_nb.transcript.words import FRAMES_PER_SECOND, text_and_probabilities, words_on_path
+
+if TYPE_CHECKING:
+    import torch
+
+    from whisperkit_nb.engines.tokens import SpecialTokens
+    from whisperkit_nb.options import TranscribeOptions
+    from whisperkit_nb.transcript.words import WordTiming
+
+HUB_REPOS = {
+    "tiny": "Systran/faster-whisper-tiny", "tiny.en": "Systran/faster-whisper-tiny.en",
+    "base": "Systran/faster-whisper-base", "base.en": "Systran/faster-whisper-base.en",
+    "small": "Systran/faster-whisper-small", "small.en": "Systran/faster-whisper-small.en",
+    "medium": "Systran/faster-whisper-medium", "medium.en": "Systran/faster-whisper-medium.en",
+    "large-v2": "Systran/faster-whisper-large-v2", "large-v3": "Systran/faster-whisper-large-v3",
+    "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+    "distil-large-v3": "Systran/faster-distil-whisper-large-v3",
+}
+
+
+def available() -> bool:
+    """Whether the ctranslate2 package is installed (the faster-whisper extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ctranslate2") is not None
+
+
+@dataclass(eq=False)
+class Ct2Engine:
+    """A CTranslate2 Whisper with what the pipeline needs beside it."""
+
+    name: ClassVar[str] = "ctranslate2"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        beam_search=True, compile=False, chunking=("vad",),
+        dtypes=("auto", "float32", "float16", "bfloat16"),  # passed on as CTranslate2 compute types
+        attention=("auto",),
+    )
+
+    resolved: ResolvedModel
+    ct2: Any  # ctranslate2.models.Whisper
+    tokenizer: Any
+    tokens: SpecialTokens
+    device: torch.device
+    compute_type: str
+    n_mels: int
+    # A second instance for temperature fallback, fresh for each input (see `_sampling_model`).
+    sampler: Any = field(default=None, repr=False)
+    sampler_args: dict | None = field(default=None, repr=False)
+    attn_implementation: ClassVar[str] = "ctranslate2"
+
+    @classmethod
+    def check(cls, options: TranscribeOptions) -> None:
+        check_engine(cls.name, options)
+
+    @classmethod
+    def can_load(cls, name: str) -> bool:
+        """ctranslate2 is installed and CTranslate2 weights for ``name`` are at hand (locally, in an offline
+        pack, or on a reachable hub): what engine="auto" asks before choosing this engine."""
+        from whisperkit_nb.engines import packs
+        from whisperkit_nb.engines.ct2_weights import is_ct2_whisper_dir
+
+        if not available():
+            return False
+        local = Path(os.path.expanduser(name))
+        if local.exists():
+            return is_ct2_whisper_dir(local)
+        return name in HUB_REPOS and (not hub_offline() or packs.offline_pack_dir(name) is not None)
+
+    @classmethod
+    def cache_key(cls, name: str, device: torch.device, options: TranscribeOptions) -> tuple:
+        from whisperkit_nb.device import resolve_dtype
+
+        resolve_dtype(options.dtype, device)  # the same refusals as transformers (float16 on a CPU)
+        return (name, str(device), options.dtype)
+
+    @classmethod
+    def load(cls, name: str, device: torch.device, options: TranscribeOptions) -> Ct2Engine:
+        try:
+            import ctranslate2  # noqa: F401 - fails here, with the extra to install, rather than mid-load
+        except ImportError as err:
+            raise MissingDependencyError("ctranslate2", "faster-whisper", "engine='ctranslate2'") from err
+        import torch
+
+        from whisperkit_nb.engines.ct2_weights import _tokenizer, is_ct2_whisper_dir
+        from whisperkit_nb.engines.tokens import SpecialTokens
+
+        directory = _ct2_directory(name, is_ct2_whisper_dir)
+        compute_type = {"auto": "int8" if device.type == "cpu" else "float16"}.get(options.dtype, options.dtype)
+        # As many threads as torch uses, so torch.set_num_threads and OMP_NUM_THREADS cap both engines.
+        args = dict(model_path=str(directory), device="cuda" if device.type == "cuda" else "cpu",
+                    device_index=device.index or 0, compute_type=compute_type, intra_threads=torch.get_num_threads())
+        model = _new_model(args)
+        tokenizer = _tokenizer(directory / "tokenizer.json")
+        tokens = SpecialTokens.from_tokenizer(tokenizer, bool(model.is_multilingual))
+        return cls(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
+                   compute_type, int(model.n_mels), sampler_args=args)
+
+    @property
+    def model_name(self) -> str:
+        return self.resolved.name
+
+    @property
+    def dtype_name(self) -> str:
+        return self.compute_type
+
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        """Encoder output as a torch tensor (so the pipeline slices batches the same way for every engine)."""
+        import ctranslate2
+        import numpy as np
+        import torch
+
+        out = self.ct2.encode(ctranslate2.StorageView.from_array(features.float().cpu().numpy()), to_cpu=True)
+        return torch.from_numpy(np.array(out))
+
+    def language_probabilities(self, encoded: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+        import torch
+
+        codes = list(self.tokens.language_ids)
+        probs = torch.zeros((encoded.shape[0], len(codes)))
+        if encoded.shape[0] == 0:
+            return probs, codes  # CTranslate2 given no rows dies of SIGFPE (a division by zero in its worker)
+        index = {f"<|{code}|>": i for i, code in enumerate(codes)}
+        for row, pairs in enumerate(self.ct2.detect_language(_view(encoded))):
+            for token, p in pairs:
+                if token in index:
+                    probs[row, index[token]] = p
+        return probs, codes
+
+    def decode(self, encoded: torch.Tensor, languages: list[str | None], tasks: list[str], max_new_tokens: int, *,
+               temperatures: list[float] | None = None, seeds: list[int] | None = None, beam_size: int = 1,
+               timestamps: bool = True, compiled: bool = False) -> list[DecodedChunk]:
+        if compiled:
+            raise OptionsError("compile=True is not available with engine='ctranslate2': use "
+                               "engine='transformers', or compile=False.")
+        tasks = [tasks] * len(languages) if isinstance(tasks, str) else list(tasks)
+        temperature = (temperatures or [0.0])[0]
+        if temperatures and len(set(temperatures)) > 1:
+            raise OptionsError("engine='ctranslate2' samples one temperature per call.")
+        # Fallback batches are fixed by the input and options, so the per-input sampler repeats exactly.
+        model = self._sampling_model(seeds[0] if seeds else 0) if temperature > 0 else self.ct2
+        # With <|notimestamps|> in the prompt CTranslate2 leaves the timestamp rules out, as Whisper does.
+        prompts = [self.tokens.prompt(lang, task, timestamps=timestamps) for lang, task in zip(languages, tasks)]
+        results = model.generate(
+            # CTranslate2's Whisper generates at most max_length // 2 tokens (measured with 4.8: 20 -> 10,
+            # 448 -> 224), so twice the budget gives the decoder the tokens the option promises.
+            _view(encoded), prompts, beam_size=beam_size if temperature == 0 else 1, max_length=2 * max_new_tokens,
+            return_scores=True,
+            return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1], max_initial_timestamp_index=50,
+            sampling_topk=0 if temperature > 0 else 1, sampling_temperature=temperature or 1.0,
+        )
+        decoded = []
+        for result, lang, task in zip(results, languages, tasks):
+            seq = [t for t in result.sequences_ids[0] if t != self.tokens.eot]
+            # CTranslate2 returns the cumulative log-probability normalised by length (length_penalty 1):
+            # spread it evenly so segment and chunk averages match openai's definition.
+            cumulative = result.scores[0] * len(seq)
+            decoded.append(DecodedChunk(
+                tokens=seq, logprobs=[cumulative / len(seq)] * len(seq) if seq else [],
+                no_speech_prob=float(result.no_speech_prob), language=lang,
+                truncated=len(seq) >= max_new_tokens, temperature=temperature, task=task,
+            ))
+        return decoded
+
+    def align(self, encoded: torch.Tensor, results: list[DecodedChunk],
+              durations: list[float]) -> list[list[WordTiming]]:
+        """openai/whisper's recipe on CTranslate2: its ``align`` runs the teacher-forced pass over the model's
+        alignment heads, normalisation, median filter and DTW in one call and returns the path, and the
+        pass's per-token probabilities (decoding on CTranslate2 scores only whole sequences)."""
+        import numpy as np
+
+        eot = self.tokens.eot
+        texts = [text_and_probabilities(r, eot)[0] for r in results]
+        timings: list[list[WordTiming]] = [[] for _ in results]
+        # align takes one start sequence per call: group the rows by language and task.
+        by_prompt: dict[tuple, list[int]] = {}
+        for i, text in enumerate(texts):
+            if text:
+                by_prompt.setdefault((results[i].language, results[i].task), []).append(i)
+        for (language, task), rows in by_prompt.items():
+            prompt = self.tokens.prompt(language, task)  # CTranslate2 appends <|notimestamps|> itself
+            frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
+            paths = self._paths(encoded[rows], prompt, [texts[i] for i in rows], frames)
+            for i, (token_index, frame_index, probs) in zip(rows, paths):
+                timings[i] = words_on_path(self.tokenizer, eot, texts[i], probs, token_index, frame_index,
+                                           results[i].language)
+        return timings
+
+    def new_input(self) -> None:
+        """Forget the sampling instance: the next input's fallback draws start from its seed again."""
+        self.sampler = None
+
+    def default_batch_size(self, max_new_tokens: int) -> int:
+        """8 on CPU and 16 on GPU: CTranslate2 manages its own memory."""
+        return 8 if self.device.type == "cpu" else 16
+
+    def release(self) -> None:
+        self.sampler = None
+
+    def _paths(self, encoded: torch.Tensor, prompt: list[int], texts: list[list[int]], mel_frames: list[int]):
+        """Token-to-frame paths (text tokens then end-of-text, against 20 ms encoder frames) for word timings,
+        with each text token's probability under the same teacher-forced pass.
+
+        ``mel_frames`` is each row's length in 10 ms mel frames (CTranslate2 halves it for the encoder).
+        The probabilities are per token, where `decode` only has the sequence's score (CTranslate2 returns
+        one per sequence), so word probabilities come from here, as in faster-whisper.
+        """
+        import numpy as np
+
+        results = self.ct2.align(_view(encoded), prompt, texts, mel_frames)
+        paths = []
+        for result in results:
+            pairs = np.array(result.alignments, dtype=np.int64).reshape(-1, 2)
+            paths.append((pairs[:, 0], pairs[:, 1], [float(p) for p in result.text_token_probs]))
+        return paths
+
+    def _sampling_model(self, seed: int):
+        """The instance that samples fallback chunks, created on the input's first fallback.
+
+        CTranslate2 seeds a worker thread's generator from ``set_random_seed`` at its first draw only;
+        later calls continue that stream. A fresh instance per input (fresh worker threads) seeded here
+        makes the input's sequence of draws, and so its DataFrame, repeat exactly run to run. The greedy
+        instance never samples, so it is left alone. Costs one model load on inputs that need a fallback.
+        """
+        import ctranslate2
+
+        if self.sampler is None:
+            ctranslate2.set_random_seed(int(seed))
+            self.sampler = _new_model(self.sampler_args)
+        return self.sampler
+
+
+def _new_model(args: dict):
+    """A CTranslate2 Whisper, leaving the process's torch thread count as it was.
+
+    Loading one sets OpenMP's thread count for the calling thread to ``intra_threads``, which torch
+    reads as its own: a user's ``torch.set_num_threads(1)`` would silently become the engine's count.
+    """
+    import ctranslate2
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return ctranslate2.models.Whisper(**args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _ct2_directory(name: str, is_ct2_dir) -> Path:
+    from whisperkit_nb.engines import packs
+
+    local = Path(os.path.expanduser(name))
+    if local.exists():
+        if not is_ct2_dir(local):
+            raise ModelError(f"{name}: engine='ctranslate2' needs a CTranslate2 Whisper directory (model.bin); "
+                             "use engine='transformers' for transformers weights.")
+        return local
+    if name in HUB_REPOS and not hub_offline():
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(HUB_REPOS[name]))
+        except Exception:  # noqa: BLE001 - unreachable hub: the offline pack below, if there is one
+            pass
+    pack = packs.offline_pack_dir(name)
+    if pack is not None:
+        return Path(pack)
+    raise ModelError(f"No CTranslate2 weights for {name!r} offline. Known hub names: {', '.join(HUB_REPOS)}.")
+
+
+def _view(encoded: torch.Tensor):
+    import ctranslate2
+    import numpy as np
+
+    return ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded.cpu().numpy()))

@@ -1,0 +1,68 @@
+"""Progress bars for terminals and notebooks: a hook that draws the pipeline's `ProgressEvent`s with tqdm.
+
+The pipeline only emits events; the front ends (``whisperkit_nb.transcribe(progress=True)``, the CLI and
+the notebook layer) pass a `ProgressBars` as one of its callbacks (see `whisperkit_nb.events.combine`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from whisperkit_nb.events import ProgressEvent, short_name
+
+# The stages that get a bar, and what follows the file's name in their label. The VAD pass gets none: it
+# is quick, and its bar would only flash by.
+LABELS = {"transcribe": "", "diarize": " speakers"}
+
+
+class ProgressBars:
+    """A progress callback drawing one ``tqdm.auto`` bar per (file, stage).
+
+    Transcription counts seconds of speech decoded, diarization percent of the stage; each bar is labelled
+    with the file's short name, and never runs past its total. A bar goes away when its stage completes;
+    `close` (or the end of a ``with`` block) removes the ones an error or interrupt left open. Events may
+    come from several threads (diarization reports from its own thread on a GPU).
+    """
+
+    def __init__(self) -> None:
+        self._bars: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.stage not in LABELS:
+            return
+        key = (event.file, event.stage)
+        with self._lock:
+            bar = self._bars.get(key) or self._open(event)
+            self._bars[key] = bar
+            bar.update(min(_shown(event.done, event.unit), bar.total) - bar.n)
+            if event.done >= event.total:
+                self._bars.pop(key).close()
+
+    def close(self) -> None:
+        """Remove the bars still open."""
+        with self._lock:
+            for bar in self._bars.values():
+                bar.close()
+            self._bars.clear()
+
+    def __enter__(self) -> ProgressBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _open(event: ProgressEvent) -> Any:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=_shown(event.total, event.unit), unit=event.unit, leave=False)
+        # Set after construction: tqdm.notebook escapes a description set later, but not the constructor's.
+        bar.set_description_str(short_name(event.file) + LABELS[event.stage])
+        return bar
+
+
+def _shown(amount: float, unit: str) -> float:
+    """``amount`` as its bar counts it: whole percents, tenths of a second."""
+    return int(amount) if unit == "%" else round(amount, 1)
