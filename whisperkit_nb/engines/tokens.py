@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
-
 from whisperkit_nb.errors import OptionsError
 
 SECONDS_PER_TIMESTAMP = 0.02
@@ -33,6 +31,8 @@ class SpecialTokens:
             return vocab.get(token)
 
         no_timestamps = tid("<|notimestamps|>")
+        from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
         languages = {code: vocab[f"<|{code}|>"] for code in LANGUAGES if f"<|{code}|>" in vocab}
         return cls(
             sot=tid("<|startoftranscript|>"),
@@ -63,6 +63,9 @@ def normalize_language(language: str | None, tokens: SpecialTokens) -> str | Non
     if language is None:
         return None
     code = language.lower().strip()
+    # transformers' language tables, imported here so that reading segments and times never loads transformers
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+
     code = TO_LANGUAGE_CODE.get(code, code)
     if code not in LANGUAGES:
         raise OptionsError(
