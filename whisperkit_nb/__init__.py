@@ -14,6 +14,7 @@ hallucination control) → ``transcript/`` (segments and words on the original t
 ``run/`` composes the stages (`transcribe`, `stream_segments`) and exposes each as a public node
 (`load_audio`, `plan_chunks`, `diarize`, `assign_speakers`); ``options.py`` holds every setting,
 ``events.py`` the progress events, ``report.py`` the typed per-file report, ``errors.py`` the errors;
+``corpus/`` runs many inputs into a resumable store (`transcribe_corpus`, `open_corpus`);
 ``api.py`` gives the public run functions their tqdm bars (``progress_bars.py``), as a front end.
 ``scoring/`` (WER, DER against hand-corrected transcripts) and the notebook layer (``notebook/``: magics,
 control panel, player) sit on top; nothing in the core imports them. The import contracts in pyproject.toml (``lint-imports``) keep it so.
@@ -43,6 +44,10 @@ _EXPORTS: dict[str, str] = {
     "transcribe": "whisperkit_nb.api",
     "stream_segments": "whisperkit_nb.api",
     "diarize": "whisperkit_nb.api",
+    "transcribe_corpus": "whisperkit_nb.api",
+    "open_corpus": "whisperkit_nb.corpus.corpus",
+    "Corpus": "whisperkit_nb.corpus.corpus",
+    "StoreError": "whisperkit_nb.corpus.store",
     "load_audio": "whisperkit_nb.run.nodes",
     "plan_chunks": "whisperkit_nb.run.nodes",
     "load_model": "whisperkit_nb.run.nodes",
@@ -64,11 +69,13 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "COLUMNS",
     "AudioError",
+    "Corpus",
     "MissingDependencyError",
     "ModelError",
     "OptionsError",
     "ProgressEvent",
     "Segment",
+    "StoreError",
     "TranscribeOptions",
     "TranscriptionFailures",
     "WhisperkitError",
@@ -77,6 +84,7 @@ __all__ = [
     "load_audio",
     "load_model",
     "loaded_models",
+    "open_corpus",
     "plan_chunks",
     "release_models",
     "rename_speakers",
@@ -84,6 +92,7 @@ __all__ = [
     "speaker_summary",
     "stream_segments",
     "transcribe",
+    "transcribe_corpus",
     "words_frame",
 ]
 
@@ -101,7 +110,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
     from whisperkit_nb.notebook.player import player as player
     from whisperkit_nb.options import TranscribeOptions
     from whisperkit_nb.output.frame import COLUMNS, words_frame
-    from whisperkit_nb.api import diarize, stream_segments, transcribe
+    from whisperkit_nb.api import diarize, stream_segments, transcribe, transcribe_corpus
+    from whisperkit_nb.corpus.corpus import Corpus, open_corpus
+    from whisperkit_nb.corpus.store import StoreError
     from whisperkit_nb.engines.registry import loaded_models, release_models
     from whisperkit_nb.run.nodes import assign_speakers, load_audio, load_model, plan_chunks
     from whisperkit_nb.scoring import score

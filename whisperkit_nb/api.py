@@ -1,4 +1,4 @@
-"""The public `transcribe`, `stream_segments` and `diarize`: the pipeline's, with progress bars when asked.
+"""The public `transcribe`, `stream_segments`, `diarize` and `transcribe_corpus`: the pipeline's, with progress bars when asked.
 
 The pipeline (`whisperkit_nb.run`) draws nothing: it emits `ProgressEvent`s to its ``callback``. These
 wrappers add a `ProgressBars` hook beside the caller's callback, which still receives every event.
@@ -13,9 +13,11 @@ from typing import Any
 
 import pandas as pd
 
+from whisperkit_nb.corpus.corpus import Corpus
+from whisperkit_nb.corpus.runner import transcribe_corpus as _transcribe_corpus
 from whisperkit_nb.events import ProgressCallback, combine
 from whisperkit_nb.options import TranscribeOptions
-from whisperkit_nb.progress_bars import ProgressBars
+from whisperkit_nb.progress_bars import CorpusBar, ProgressBars
 from whisperkit_nb.run.nodes import diarize as _diarize
 from whisperkit_nb.run.stream import stream_segments as _stream_segments
 from whisperkit_nb.run.transcribe import transcribe as _transcribe
@@ -41,6 +43,19 @@ def diarize(audio: Any, options: TranscribeOptions | None = None, *, callback: P
             **kwargs: Any) -> pd.DataFrame:
     with _bars(options, kwargs) as bars:
         return _diarize(audio, options, callback=combine(bars, callback), **kwargs)
+
+
+@functools.wraps(_transcribe_corpus)
+def transcribe_corpus(inputs: Any, store: Any = "transcripts/", options: TranscribeOptions | None = None, *,
+                      overwrite: bool = False, callback: ProgressCallback | None = None, **kwargs: Any) -> Corpus:
+    with _bars(options, kwargs) as bars, _corpus_bar(options, kwargs) as corpus_bar:
+        return _transcribe_corpus(inputs, store, options, overwrite=overwrite,
+                                  callback=combine(corpus_bar, bars, callback), **kwargs)
+
+
+def _corpus_bar(options: TranscribeOptions | None, kwargs: dict[str, Any]) -> contextlib.AbstractContextManager:
+    progress = kwargs.get("progress", TranscribeOptions.progress if options is None else options.progress)
+    return CorpusBar() if progress is True else contextlib.nullcontext()
 
 
 def _bars(options: TranscribeOptions | None, kwargs: dict[str, Any]) -> contextlib.AbstractContextManager:

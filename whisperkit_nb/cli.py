@@ -1,4 +1,7 @@
-"""Command line: ``whisperkit transcribe FILE... [options] [-o OUT.{json,csv,parquet}]``.
+"""Command line: ``whisperkit transcribe FILE... [options] [-o OUT.{json,csv,parquet}] [--store DIR [--overwrite]]``.
+
+With ``--store DIR`` the inputs (files, folders, globs, or one CSV/Parquet manifest) go into a resumable
+store (`whisperkit_nb.transcribe_corpus`): a second run skips every input already done.
 
 Every option flag is generated from `TranscribeOptions`, so the CLI never drifts from the Python API.
 
@@ -89,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("transcribe", help="Transcribe audio files (paths or glob patterns).", epilog=EPILOG)
     run.add_argument("files", nargs="+", help="Audio or video files, or glob patterns such as 'talks/*.m4a'.")
     run.add_argument("-o", "--output", type=Path, help="Write the DataFrame to OUT.json, OUT.csv or OUT.parquet.")
+    run.add_argument("--store", type=Path, metavar="DIR",
+                     help="Transcribe into a resumable store (one Parquet file per input and a manifest): inputs "
+                          "already done are skipped, a killed run resumes. Inputs may be folders or a manifest.")
+    run.add_argument("--overwrite", action="store_true", help="With --store: transcribe every input again.")
     add_option_arguments(run)
     return parser
 
@@ -110,6 +117,10 @@ def _transcribe_command(parser: argparse.ArgumentParser, args: argparse.Namespac
 
     if args.output is not None and args.output.suffix.lower() not in WRITERS:
         parser.error(f"-o {args.output}: use a .json, .csv or .parquet file name.")
+    if args.overwrite and args.store is None:
+        parser.error("--overwrite applies to --store runs.")
+    if args.store is not None:
+        return _corpus_command(args)
     try:
         options = options_from_namespace(args)
         started = time.perf_counter()
@@ -138,6 +149,40 @@ def _transcribe_command(parser: argparse.ArgumentParser, args: argparse.Namespac
               f"interrupt ({where}).", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 2 if frame.attrs.get("failures") else 0
+
+
+def _corpus_command(args: argparse.Namespace) -> int:
+    """``--store DIR``: the inputs into a resumable store; same exit statuses as a plain run."""
+    from whisperkit_nb.api import transcribe_corpus
+    from whisperkit_nb.errors import WhisperkitError
+
+    inputs = args.files[0] if len(args.files) == 1 else list(args.files)  # one argument may be a manifest
+    try:
+        started = time.perf_counter()
+        corpus = transcribe_corpus(inputs, args.store, options_from_namespace(args), overwrite=args.overwrite)
+    except WhisperkitError as err:
+        print(f"whisperkit: error: {redact_token(str(err), args.hf_token)}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - started
+    counts = corpus.counts()
+    total = len(corpus.entries)
+    if total and corpus.skipped == total:
+        print(f"all {total} file(s) were already done in {args.store}: nothing to transcribe ({seconds:.1f} s)")
+    else:
+        print(f"{total} file(s) in {args.store}: {counts['done']} done ({corpus.skipped} already done before this "
+              f"run), {counts['failed']} failed, {counts['pending']} pending, in {seconds:.1f} s")
+    for name, message in corpus.failures.items():
+        print(f"  FAILED {name}: {redact_token(message, args.hf_token)}", file=sys.stderr)
+    if args.output is not None:
+        write_frame(corpus.frame, args.output)
+        print(f"wrote {args.output}")
+    if corpus.interrupted:
+        print(f"whisperkit: interrupted: the {counts['done']} finished file(s) are in {args.store}; run the same "
+              "command again to resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if counts["failed"]:
+        return 1 if counts["done"] == 0 else 2
+    return 0
 
 
 def write_frame(frame, path: Path) -> None:

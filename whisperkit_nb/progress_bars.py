@@ -66,3 +66,55 @@ class ProgressBars:
 def _shown(amount: float, unit: str) -> float:
     """``amount`` as its bar counts it: whole percents, tenths of a second."""
     return int(amount) if unit == "%" else round(amount, 1)
+
+
+class CorpusBar:
+    """A progress callback drawing a corpus run's `CorpusProgress` events as one tqdm bar.
+
+    The bar counts inputs (done or failed, of all); its label gives the audio hours finished of the total,
+    the rate of this run (audio seconds per wall-clock second, inputs found done left out), the ETA from
+    that rate, and the failures so far. Other events are ignored (`ProgressBars` draws them).
+    """
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._started: float | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.stage != "corpus":
+            return
+        import time
+
+        from tqdm.auto import tqdm
+
+        now = time.monotonic()
+        if self._bar is None:
+            self._bar = tqdm(total=int(event.total), initial=int(event.done), unit="file", desc="corpus")
+            self._started = now
+        self._bar.update(int(event.done) - self._bar.n)
+        done_here = getattr(event, "audio_done", 0.0) - getattr(event, "audio_skipped", 0.0)
+        total = getattr(event, "audio_total", 0.0)
+        elapsed = now - (self._started or now)
+        rate = done_here / elapsed if elapsed > 0 and done_here > 0 else None
+        left = max(total - getattr(event, "audio_done", 0.0), 0.0)
+        parts = [f"{_clock(getattr(event, 'audio_done', 0.0))}/{_clock(total)} audio"]
+        if rate:
+            parts.append(f"{rate:.1f}x real time, ETA {_clock(left / rate)}")
+        parts.append(f"{getattr(event, 'failed', 0)} failed")
+        self._bar.set_postfix_str(", ".join(parts), refresh=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> CorpusBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
