@@ -57,8 +57,8 @@ _EXPORTS: dict[str, str] = {
     "rename_speakers": "whisperkit_nb.speakers.assign",
     "speaker_summary": "whisperkit_nb.speakers.assign",
     "Segment": "whisperkit_nb.transcript.segments",
-    "COLUMNS": "whisperkit_nb.output.frame",
-    "words_frame": "whisperkit_nb.output.frame",
+    "COLUMNS": "whisperkit_nb.output.dataframe",
+    "words_frame": "whisperkit_nb.output.dataframe",
     "score": "whisperkit_nb.scoring",
     # The notebook layer: not in __all__, so `from whisperkit_nb import *` never needs the widget libraries.
     "controls": "whisperkit_nb.notebook.controls",
@@ -109,7 +109,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
     from whisperkit_nb.notebook.controls import controls as controls
     from whisperkit_nb.notebook.player import player as player
     from whisperkit_nb.options import TranscribeOptions
-    from whisperkit_nb.output.frame import COLUMNS, words_frame
+    from whisperkit_nb.output.dataframe import COLUMNS, words_frame
     from whisperkit_nb.api import diarize, stream_segments, transcribe, transcribe_corpus
     from whisperkit_nb.corpus.corpus import Corpus, open_corpus
     from whisperkit_nb.corpus.store import StoreError

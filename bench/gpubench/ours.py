@@ -30,7 +30,7 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
     import whisperkit_nb as wk
     from whisperkit_nb.audio.log_mel import LogMel
     from whisperkit_nb.audio.source import open_audio
-    from whisperkit_nb.output.frame import segments_to_frame
+    from whisperkit_nb.output.dataframe import segments_to_dataframe
     from whisperkit_nb.report import FileReport
     from whisperkit_nb.run import stream
 
@@ -80,7 +80,7 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
         clock.start()
         segments = list(stream_segments(source, options, engine=timed, report=report, callback=clock))
         with timer.stage("assembly"):
-            frame = segments_to_frame(segments)
+            frame = segments_to_dataframe(segments)
         wall = time.perf_counter() - started
     what = f"whisperkit_nb ({chunking}, compile={compile}, prefetch={prefetch})"
     timer.require("audio_decode", "audio_read", "features", "encoder", "decoder", what=what)

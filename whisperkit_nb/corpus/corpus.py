@@ -68,7 +68,7 @@ class Corpus:
     @functools.cached_property
     def words(self) -> pd.DataFrame:
         """One row per word (`whisperkit_nb.words_frame`), plus the metadata columns."""
-        from whisperkit_nb.output.frame import words_frame
+        from whisperkit_nb.output.dataframe import words_frame
 
         words = words_frame(self.frame)
         by_file = {entry["file"]: entry.get("metadata", {}) for entry in self.entries}

@@ -16,7 +16,7 @@ from whisperkit_nb.engines.registry import load_model
 from whisperkit_nb.errors import AudioError, TranscriptionFailures, user_stacklevel
 from whisperkit_nb.events import ProgressCallback
 from whisperkit_nb.options import TranscribeOptions, resolve_options
-from whisperkit_nb.output.frame import segments_to_frame
+from whisperkit_nb.output.dataframe import segments_to_dataframe
 from whisperkit_nb.report import FileReport
 from whisperkit_nb.run.batch import BatchFit
 from whisperkit_nb.run.lock import one_run_at_a_time
@@ -98,7 +98,7 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
             with contextlib.closing(stream_input(source, opts, engine, report, callback, fit)) as stream:
                 for segment in stream:
                     segments.append(segment)
-            frame = segments_to_frame(segments, words=opts.timestamps == "word")
+            frame = segments_to_dataframe(segments, words=opts.timestamps == "word")
             if pending is not None:
                 frame = _add_speakers(frame, pending, opts, report)
             frames.append(frame)
@@ -107,7 +107,7 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
         except KeyboardInterrupt:
             # Keep what is finished: earlier files whole, this one up to its last decoded batch (all of its
             # batches when the interrupt came during diarization: then it has no speakers).
-            frames.append(segments_to_frame(segments, words=opts.timestamps == "word"))
+            frames.append(segments_to_dataframe(segments, words=opts.timestamps == "word"))
             report.interrupted = True
             if opts.diarize and report.speakers is None:
                 report.diarization = "interrupted"
@@ -123,7 +123,7 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
                 pending.cancel()  # a background diarization no longer wanted stops now, not during the next call
     if failures and len(failures) == len(inputs):
         raise TranscriptionFailures(failures)
-    empty = segments_to_frame([], words=opts.timestamps == "word")
+    empty = segments_to_dataframe([], words=opts.timestamps == "word")
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames or [empty])[0]
     frame.attrs["failures"] = {name: failure_reason(err) for name, err in failures.items()}
     frame.attrs["files"] = {name: report.as_dict() for name, report in reports.items()}

@@ -43,7 +43,7 @@ _DTYPES = {
 }
 
 
-def segments_to_frame(segments: Iterable[Segment], *, words: bool = False) -> pd.DataFrame:
+def segments_to_dataframe(segments: Iterable[Segment], *, words: bool = False) -> pd.DataFrame:
     """One row per segment, columns as in `COLUMNS` (plus ``words`` when asked for); an empty frame still
     has every column."""
     columns = list(COLUMNS) + [WORDS_COLUMN]
