@@ -166,6 +166,15 @@ class Prompt:
         return self.n_frames / self.sample_rate
 
 
+def proc_status(key: str) -> int:
+    """A /proc/self/status value in bytes (VmRSS, VmHWM, RssAnon): the memory tests' and bench/memory.py's reader."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
 def encode_audio(path: Path, samples: np.ndarray, container: str = "mp3", codec: str = "libmp3lame") -> Path:
     """16 kHz mono int16 ``samples`` written to ``path`` by FFmpeg's encoder ``codec`` in ``container``
     (PyAV, imported here: the fixtures that need no encoding do not need it)."""

@@ -45,19 +45,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from assets import proc_status as _status
 
 SAMPLE_RATE = 16_000
 SHORT_NOISE_S, LONG_NOISE_S = 60.0, 300.0
 MIB = 2**20
-
-
-def _status(key: str) -> int:
-    """A /proc/self/status value (VmRSS, VmHWM) in bytes."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
 
 
 def _measure(path: str) -> dict:
