@@ -74,6 +74,22 @@ def pytest_sessionfinish(session):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch intra-op thread while a module runs (modules ask for it with ``pytestmark``).
+
+    On a shared 2-core runner, OpenMP threads that spin-wait for a descheduled partner make small batches
+    5-10x slower (measured: one tiny.en batch 13 s instead of 1.1 s; a 3 s clip 4.8 s instead of 0.7 s;
+    pyannote on the flite conversation over 100 s instead of 44 s), while one thread is steady.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def librivox():
     from assets import librivox_concat

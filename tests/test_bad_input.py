@@ -21,17 +21,9 @@ from assets import LIBRIVOX_DIR, encode_audio, pyannote_sample, read_wav
 from whisperkit_nb import AudioError, OptionsError, TranscriptionFailures
 from whisperkit_nb.audio.source import SAMPLE_RATE, open_audio
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 MODEL = "tiny.en"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Decode on one thread: on a small shared runner, torch's spinning OpenMP threads are several times slower
-    (measured here: 4.8 s instead of 0.7 s for a 3 s clip with tiny.en)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _write_wav(path: Path, samples: np.ndarray) -> Path:

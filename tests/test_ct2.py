@@ -26,6 +26,8 @@ from whisperkit_nb.engines.ct2_weights import convert_ct2_whisper, converted_dir
 from whisperkit_nb.errors import ModelError
 from whisperkit_nb.engines.packs import offline_pack_dir, pack_install_hint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 CLIPS = {
     "0880": "he was not an ill disposed young man",
@@ -41,16 +43,6 @@ CT2_TOKENS = {
 }
 MAX_WORD_ERRORS = {("tiny.en", "0880"): 2}  # "old sposed" for "ill disposed"; every other clip: at most 1
 MODELS = ["tiny.en", "base"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Decode on one thread: on a 2-core runner, any other busy process makes torch's two spinning OpenMP
-    threads ~10x slower (measured: 13 s instead of 1.1 s for one tiny.en batch), while one thread is steady."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _pack(name: str) -> Path:

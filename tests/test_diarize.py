@@ -26,22 +26,9 @@ from whisperkit_nb.options import TranscribeOptions
 from whisperkit_nb.scoring.speakers import diarization_error_rate, speaker_mapping
 from whisperkit_nb.speakers.assign import assign_speakers, rename_speakers, speaker_summary
 
-pytestmark = pytest.mark.filterwarnings("ignore:'uem' was approximated")
+pytestmark = [pytest.mark.filterwarnings("ignore:'uem' was approximated"), pytest.mark.usefixtures("one_torch_thread")]
 
 FAKE_TOKEN = "hf_FakeTokenForTests0123456789abcdef"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread while this module runs. On a shared 2-core machine, OpenMP threads that
-    spin-wait for a descheduled partner slow pyannote's thousands of small convolutions 5-10x (measured:
-    the flite file took 44 s with one thread, over 100 s with two, under load); one thread is predictable."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -18,25 +18,17 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 
 import whisperkit_nb as wk
 from assets import asterisk_long, encode_audio, read_wav
 from whisperkit_nb import AudioError, OptionsError
 from whisperkit_nb.audio.source import SAMPLE_RATE, open_audio
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 MODEL = "tiny.en"
 GARBAGE_BYTES = 20_000
 FORMATS = {"mp3": ("mp3", "libmp3lame"), "m4a": ("ipod", "aac")}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Decode on one thread: torch's spinning OpenMP threads are several times slower on a small shared runner."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _audio_packets(path: Path) -> tuple[list, float]:

@@ -13,18 +13,9 @@ import pytest
 import whisperkit_nb as wk
 from whisperkit_nb.errors import OptionsError
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 OPTIONS = {"model": "tiny.en", "progress": False, "timestamps": "word"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread, as in test_diarize.py: predictable pyannote times on a shared 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
