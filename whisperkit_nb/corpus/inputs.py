@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import math
 import os
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from whisperkit_nb.audio.source import expand_inputs
 from whisperkit_nb.errors import OptionsError
 
 # What a folder is searched for (lower case): the audio and video containers FFmpeg reads.
@@ -53,12 +53,10 @@ def collect_inputs(inputs: Any) -> list[Input]:
 
 
 def _expand(item: str) -> list[str]:
-    expanded = os.path.expanduser(item)
-    if os.path.isdir(expanded):
+    """A folder's media files (recursively); otherwise a glob or a path, as `transcribe` expands them."""
+    if os.path.isdir(os.path.expanduser(item)):
         return [str(p) for p in sorted(Path(item).rglob("*")) if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file()]
-    if any(ch in item for ch in "*?["):
-        return sorted(glob.glob(expanded, recursive=True)) or [item]
-    return [item]
+    return [str(path) for path in expand_inputs(item)]
 
 
 def _read_manifest(path: Path) -> pd.DataFrame:
