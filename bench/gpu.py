@@ -11,7 +11,7 @@ Systems (one process, same audio, same machine, one after another):
                        `pipeline("automatic-speech-recognition")`, chunk_length_s=30 (5 s strides), batch 24,
                        fp16 on GPUs, SDPA / Flash Attention 2 (when flash-attn is installed), greedy
   wk-best              whisperkit_nb: VAD chunking, automatic batch size, compile=True (static cache +
-                       torch.compile), prefetch on (`whisperkit_nb.run.stream.PREFETCH`)
+                       torch.compile), prefetch on (`whisperkit_nb.run.prefetch.PREFETCH`)
   wk-no-vad            ablation: consecutive 30 s windows through our engine instead of VAD chunks
   wk-no-compile        ablation: compile=False (our dynamic-cache greedy loop)
   wk-no-prefetch       ablation: `PREFETCH = False` (no CPU/GPU overlap)

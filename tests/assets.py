@@ -69,6 +69,7 @@ __all__ = [
     "librivox_concat",
     "pyannote_sample",
     "read_wav",
+    "write_wav",
     "resample_poly",
     "with_noise_stretch",
 ]
@@ -209,6 +210,15 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
             raise ValueError(f"{path}: expected mono 16-bit PCM")
         return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2"), wav.getframerate()
+
+
+
+def write_wav(path: str | os.PathLike[str], samples: np.ndarray) -> Path:
+    """Write int16 ``samples`` as a 16 kHz mono 16-bit WAV file (through a temporary file); return the path."""
+    path = Path(path)
+    with _atomic_wav(path) as wav:
+        wav.writeframes(np.ascontiguousarray(samples, dtype="<i2").tobytes())
+    return path
 
 
 # --------------------------------------------------------------------------------------------------

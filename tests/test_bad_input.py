@@ -8,31 +8,21 @@ from __future__ import annotations
 
 import re
 import shutil
-import wave
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
+from assets import LIBRIVOX_DIR, encode_audio, pyannote_sample, read_wav, write_wav
 
 import whisperkit_nb as wk
-from assets import LIBRIVOX_DIR, encode_audio, pyannote_sample, read_wav
 from whisperkit_nb import AudioError, OptionsError, TranscriptionFailures
 from whisperkit_nb.audio.source import SAMPLE_RATE, open_audio
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 MODEL = "tiny.en"
-
-
-def _write_wav(path: Path, samples: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(np.asarray(samples, dtype="<i2").tobytes())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +61,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     for key, clip in (("good", "0880"), ("good2", "0930")):  # 3 s each: "he was not an ill disposed young man"
         made[key] = folder / f"{key}.wav"
         shutil.copy(LIBRIVOX_DIR / f"sense_and_sensibility_01_austen_64kb-{clip}.wav", made[key])
-    made["silence"] = _write_wav(folder / "silence.wav", np.zeros(10 * SAMPLE_RATE, np.int16))
+    made["silence"] = write_wav(folder / "silence.wav", np.zeros(10 * SAMPLE_RATE, np.int16))
     return made
 
 

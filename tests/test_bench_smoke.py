@@ -30,7 +30,7 @@ from gpubench.timing import StageTimer
 
 # The one row that may be missing, with the reason it must give: flash-attention needs a CUDA GPU (and the
 # flash-attn package), and --smoke runs on the CPU even where a GPU is there. Every other row toggles
-# something the library has (wk-no-prefetch: `whisperkit_nb.run.stream.PREFETCH`), so it must run.
+# something the library has (wk-no-prefetch: `whisperkit_nb.run.prefetch.PREFETCH`), so it must run.
 MAY_BE_UNAVAILABLE = {"ifw-fa2": "not available: flash_attention_2 needs a CUDA GPU"}
 SYSTEMS = ("ifw-sdpa", "ifw-fa2", "wk-best", "wk-no-vad", "wk-no-compile", "wk-no-prefetch")
 WINDOWS_COLUMN = 11  # "windows x tokens" in the throughput table
@@ -125,19 +125,19 @@ def test_stage_timer_counts_each_stage_once_exclusive_of_nested_ones():
 
 def test_switches_the_ablations_flip_exist_and_missing_ones_raise():
     from whisperkit_nb.audio.log_mel import LogMel
-    from whisperkit_nb.run import stream
+    from whisperkit_nb.run import prefetch, stream
 
     stream_segments_with_engine()  # takes engine=
     _, rules = rules_class()  # the logit rules forcing subclasses
     assert callable(rules.apply)
     assert callable(LogMel.__call__) and callable(stream.plan_chunks)
-    before = stream.PREFETCH
-    with replaced(stream, "PREFETCH", not before):
-        assert stream.PREFETCH is (not before)
-    assert stream.PREFETCH is before
-    with pytest.raises(AttachError, match="no attribute 'PREFETCH_NOT_HERE'"), replaced(stream, "PREFETCH_NOT_HERE", 0):
+    before = prefetch.PREFETCH
+    with replaced(prefetch, "PREFETCH", not before):
+        assert prefetch.PREFETCH is (not before)
+    assert prefetch.PREFETCH is before
+    with pytest.raises(AttachError, match="no attribute 'PREFETCH_NOT_HERE'"), replaced(prefetch, "PREFETCH_NOT_HERE", 0):
         pass
-    assert not hasattr(stream, "PREFETCH_NOT_HERE")
+    assert not hasattr(prefetch, "PREFETCH_NOT_HERE")
 
 
 def test_progress_clock_times_the_vad_pass_without_the_audio_decode_inside_it():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 from browser_support import ARTIFACTS, REPO, chromium, jupyterlab, start_kernel_session
@@ -190,3 +191,17 @@ def test_speaker_rename_reaches_the_kernel(lab):
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         lab.locator(".wk-player").scroll_into_view_if_needed()
         lab.screenshot(path=DOCS_SCREENSHOT)
+
+
+def test_export_downloads_the_transcript_with_the_renames(lab):
+    """The player's Export control: the kernel writes the SRT (speaker names as typed in the player),
+    Chromium downloads it."""
+    first = " ".join(lab.locator(".wk-player .wk-line .wk-text").first.text_content().split())
+    name = lab.locator(".wk-player .wk-speaker-name").first.input_value()  # "Caller A" after the rename test
+    lab.locator(".wk-player .wk-export-format").select_option("srt")
+    with lab.expect_download(timeout=10_000) as download:
+        lab.locator(".wk-player .wk-export").click()
+    assert download.value.suggested_filename == "sample.srt"
+    text = " ".join(Path(download.value.path()).read_text(encoding="utf-8").split())
+    assert text.startswith("1 00:00:") and first in text and f"[{name}]: " in text
+    assert lab.locator(".wk-player .wk-export-message").text_content() == "Downloaded sample.srt"

@@ -238,3 +238,81 @@ def test_cli_store_twice(folder, tmp_path, capsys):
     assert "all 2 file(s) were already done" in capsys.readouterr().out
     assert main(["transcribe", *files, str(tmp_path / "missing.wav"), *flags]) == 2
     assert "FAILED" in capsys.readouterr().err
+
+
+def test_keyboard_interrupt_keeps_finished_inputs_and_the_rerun_resumes(folder, clean, tmp_path):
+    """A real SIGINT (what Ctrl-C or a notebook's interrupt sends) once two inputs are stored."""
+    store = tmp_path / "interrupted"
+    sent = []
+
+    def interrupt_after_two(event):
+        if event.stage == "corpus" and event.done >= 2 and not sent:
+            sent.append(event.done)
+            os.kill(os.getpid(), signal.SIGINT)  # raised in this (the main) thread at its next instruction
+
+    corpus = wk.transcribe_corpus(folder, store, callback=interrupt_after_two, **OPTIONS)
+    assert sent and corpus.interrupted
+    counts = corpus.counts()
+    assert counts["done"] >= 2 and counts["pending"] == 6 - counts["done"] and counts["failed"] == 0
+    finished = _results(store)
+    assert len(finished) == counts["done"]  # every finished input is stored, no partial one
+    assert not (store / LOCK).exists()
+    events = []
+    resumed = wk.transcribe_corpus(folder, store, callback=events.append, **OPTIONS)
+    assert resumed.skipped == counts["done"] and resumed.counts()["done"] == 6
+    assert len(_transcribed(events)) == 6 - counts["done"]
+    pd.testing.assert_frame_equal(resumed.frame, clean[2])
+
+
+def test_workers_and_shared_batches_give_the_frame_of_one_file_at_a_time(folder, clean, tmp_path):
+    """Inputs prepared on 2 threads and decoded in batches that span them give each file what it gets alone."""
+    corpus = wk.transcribe_corpus(folder, tmp_path / "two", num_workers=2, **OPTIONS)
+    pd.testing.assert_frame_equal(corpus.frame, clean[2])
+    each = [wk.transcribe(f, **OPTIONS) for f in corpus.files.file]
+    alone = pd.concat(each, ignore_index=True)
+    assert list(alone.text) == list(clean[2].text)
+    assert np.allclose(alone.start, clean[2].start) and np.allclose(alone.end, clean[2].end)
+    stored_facts = corpus.frame.attrs["files"]
+    alone_facts = {name: facts for frame in each for name, facts in frame.attrs["files"].items()}
+    assert stored_facts.keys() == alone_facts.keys()
+    for name, file_facts in alone_facts.items():  # per-file facts are that file's, not the batch's
+        stored = stored_facts[name]
+        assert (stored["chunks"], stored["speech_seconds"], stored["language"]) == (
+            file_facts["chunks"], file_facts["speech_seconds"], file_facts["language"])
+    with pytest.raises(wk.OptionsError, match="num_workers"):
+        wk.transcribe_corpus(folder, tmp_path / "bad", num_workers=-1, **OPTIONS)
+
+
+def test_ray_backend_gives_the_local_frame_and_resumes_a_local_store(folder, clean, tmp_path, monkeypatch):
+    """A real local Ray (2 CPUs, loopback only): the same rows as the local backend, the same store layout."""
+    import ray  # the ray extra is in the test requirements: a missing one fails, it is not skipped
+
+    from whisperkit_nb.corpus.ray_backend import start_local_ray
+
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")  # as transcribe_corpus sets it when it starts Ray itself
+    start_local_ray(ray, num_cpus=2)  # how transcribe_corpus starts one, 2 CPUs
+    try:
+        store = tmp_path / "ray"
+        on_ray = wk.transcribe_corpus(folder, store, backend="ray", **OPTIONS)
+        assert on_ray.counts() == {"done": 6, "failed": 0, "pending": 0}
+        pd.testing.assert_frame_equal(on_ray.frame, clean[2])
+        # the same keys as the local run's results: either backend resumes the other's store
+        assert [e["result"] for e in on_ray.entries] == [e["result"] for e in clean[1].entries]
+        again = wk.transcribe_corpus(folder, clean[0], backend="ray", **OPTIONS)  # the local run's store
+        assert again.skipped == 6
+        (folder / "not-audio.wav").write_text("not audio")
+        try:
+            mixed = wk.transcribe_corpus(folder, store, backend="ray", **OPTIONS)
+        finally:
+            (folder / "not-audio.wav").unlink()
+        assert mixed.skipped == 6 and list(mixed.failures) == [str(folder / "not-audio.wav")]
+        # the speakers stage (a new store: transcription and diarization both on Ray)
+        two = sorted(str(p) for p in folder.glob("clip[01].wav"))
+        speakers = wk.transcribe_corpus(two, tmp_path / "ray-speakers", backend="ray", diarize=True, num_speakers=1,
+                                        **OPTIONS)
+    finally:
+        ray.shutdown()
+    assert speakers.counts()["done"] == 2 and speakers.files.speakers.tolist() == [1, 1]
+    assert speakers.frame.speaker.eq("SPEAKER_00").all()
+    with pytest.raises(wk.OptionsError, match="ray_address applies to backend='ray'"):
+        wk.transcribe_corpus(folder, tmp_path / "x", ray_address="auto", **OPTIONS)

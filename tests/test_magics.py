@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,7 +13,9 @@ import wave
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
+import pysubs2
 import pytest
+import webvtt
 from assets import read_wav
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -209,7 +214,7 @@ def test_controls_cover_every_option(shell):
     assert isinstance(panel, Controls) and panel.button.description == "Transcribe"
 
 
-def test_panel_transcribes_and_shows_the_result_and_player(clips, monkeypatch):
+def test_panel_transcribes_and_shows_the_result_and_player(clips, monkeypatch, tmp_path):
     SESSION.update(model="tiny.en")
     panel = wk.controls(str(clips[0][0]))
     shown = []
@@ -219,6 +224,23 @@ def test_panel_transcribes_and_shows_the_result_and_player(clips, monkeypatch):
     assert panel.bar.value == 1.0 and "1 input(s)" in panel.status.value
     assert panel.player is not None and panel.player.title == str(clips[0][0])
     assert shown == [frame, panel.player]
+
+    # The Export row: a download link holding the player's transcript in the chosen format.
+    assert panel.export_row.layout.display is None and panel.export_format.value == "srt"
+    panel.export_button.click()
+    name, data = _download(panel.download.value)
+    assert name == "clip_a.srt"
+    subs = pysubs2.SSAFile.from_string(data.decode("utf-8"), format_="srt")
+    assert len(subs) == len(frame) and subs[0].plaintext == " ".join(frame.text[0].split())
+    panel.export("json")
+    name, data = _download(panel.download.value)
+    (tmp_path / name).write_bytes(data)
+    pd.testing.assert_frame_equal(wk.read_transcript(tmp_path / name)[["start", "end", "text"]],
+                                  frame[["start", "end", "text"]])
+    monkeypatch.setitem(sys.modules, "docx", None)  # as if python-docx were not installed
+    panel.export("docx")
+    assert "<a " not in panel.download.value and "python-docx" in panel.download.value
+    assert "whisperkit_nb[exports]" in html.unescape(panel.download.value)
 
     panel.audio.value = str(clips[0][0].parent / "missing.wav")
     assert panel.run() is None and "file not found" in panel.message.value
@@ -261,6 +283,112 @@ def test_progress_false_draws_no_bars(shell, clips, capfd, fake_transcribe):
     assert "files: 100%" in drawn and "2/2" in drawn
 
 
+def test_store_magic_returns_the_frame_and_a_second_run_is_all_done(shell, clips, tmp_path):
+    paths, _ = clips
+    store = tmp_path / "out"
+    line = f"{paths[0]} {paths[1]} --store {store} --model tiny.en"
+    with capture_output() as shown:
+        frame = run(shell, f"df = %transcribe {line}\ndf")
+    assert shell.user_ns["df"] is frame
+    assert list(dict.fromkeys(frame.file)) == [str(p) for p in paths]
+    text = " ".join(frame.text).lower()
+    assert "hello" in text and "there" in text
+    assert f"2 file(s) in {store}: 2 done (0 already done before this run), 0 failed" in shown.stdout
+    assert "corpus" in shown.stderr and "2/2" in shown.stderr and "audio" in shown.stderr  # the corpus bar
+    stored = wk.open_corpus(store)
+    assert stored.counts() == {"done": 2, "failed": 0, "pending": 0}
+    assert list(stored.files.file) == [str(p) for p in paths]
+
+    with capture_output() as again:
+        second = run(shell, f"%transcribe {line} --no-progress")
+    assert f"all 2 file(s) were already done in {store}" in again.stdout and again.stderr == ""
+    pd.testing.assert_frame_equal(second, frame)
+
+
+def test_store_cell_magic_takes_a_manifest_and_names_failures(shell, clips, tmp_path):
+    paths, _ = clips
+    manifest = tmp_path / "interviews.csv"
+    pd.DataFrame({"path": [str(paths[0]), str(tmp_path / "missing.wav")], "site": ["north", "south"]}).to_csv(
+        manifest, index=False)
+    store = tmp_path / "out"
+    with capture_output() as shown:
+        run(shell, f"%%transcribe notes --store {store} {FAST}\n{manifest}\n")
+    notes = shell.user_ns["notes"]
+    assert set(notes.file) == {str(paths[0])} and set(notes.site) == {"north"}
+    assert f"2 file(s) in {store}: 1 done (0 already done before this run), 1 failed" in shown.stdout
+    assert f"wk.open_corpus({str(store)!r}).failures lists them" in shown.stdout
+    assert wk.open_corpus(store).failures == {str(tmp_path / "missing.wav"): "file not found"}
+
+
+def test_store_that_cannot_be_used_is_a_usage_error(shell, clips, tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(UsageError, match="is not writable"):
+        shell.run_line_magic("transcribe", f"{clips[0][0]} --store {tmp_path / 'a_file' / 'out'} {FAST}")
+    with pytest.raises(UsageError, match="--overwrite applies to --store"):
+        shell.run_line_magic("transcribe", f"{clips[0][0]} --overwrite {FAST}")
+    (tmp_path / "list.csv").write_text("file\na.wav\n")
+    with pytest.raises(UsageError, match="no 'path' column"):
+        shell.run_line_magic("transcribe", f"{tmp_path / 'list.csv'} --store {tmp_path / 'out'} {FAST}")
+
+
+def test_store_interrupt_keeps_finished_files_and_the_same_line_resumes(shell, clips, tmp_path, monkeypatch):
+    paths, _ = clips
+    store = tmp_path / "out"
+    line = f"{paths[0]} {paths[1]} --store {store} {FAST}"
+    call = progress.CorpusRunProgress.__call__
+
+    def interrupt_after_first_file(self, event):
+        call(self, event)
+        if event.stage == "corpus" and event.file == str(paths[0]):
+            raise KeyboardInterrupt  # as Ctrl-C right after the first file was stored
+
+    monkeypatch.setattr(progress.CorpusRunProgress, "__call__", interrupt_after_first_file)
+    with capture_output() as shown:
+        partial = shell.run_line_magic("transcribe", line)
+    assert partial.attrs["interrupted"] and set(partial.file) == {str(paths[0])}
+    assert f"Interrupted: the 1 finished file(s) are in {store}; run the same line again to resume" in shown.stdout
+    assert wk.open_corpus(store).counts() == {"done": 1, "failed": 0, "pending": 1}
+
+    monkeypatch.setattr(progress.CorpusRunProgress, "__call__", call)
+    with capture_output() as resumed:
+        frame = shell.run_line_magic("transcribe", line)
+    assert "2 done (1 already done before this run)" in resumed.stdout
+    assert list(dict.fromkeys(frame.file)) == [str(p) for p in paths] and not frame.attrs.get("interrupted")
+
+
+def test_panel_output_folder_sends_the_run_into_a_store(clips, tmp_path, monkeypatch):
+    SESSION.update(model="tiny.en")
+    panel = wk.controls(str(clips[0][0].parent / "clip_*.wav"))
+    assert panel.store.description == "Output folder" and "Resumable" in panel.store.tooltip
+    monkeypatch.setattr("whisperkit_nb.notebook.controls.display", lambda _shown: None)
+    seen = []
+    panel.status.observe(lambda change: seen.append(change["new"]), names="value")
+    panel.store.value = str(tmp_path / "panel")
+    frame = panel.run()
+    stored = wk.open_corpus(tmp_path / "panel")
+    assert stored.counts() == {"done": 2, "failed": 0, "pending": 0}
+    assert list(stored.files.file) == [str(p) for p in clips[0]]
+    assert frame is panel.result and set(frame.file) == {str(p) for p in clips[0]} and panel.corpus.skipped == 0
+    assert panel.bar.value == 1.0 and panel.status.value.startswith(f"2 file(s) in {tmp_path / 'panel'}: 2 done")
+    assert any("/2 files · " in v and " audio · " in v and "0 failed" in v and "· transcribe" in v for v in seen)
+
+    panel.export_format.value = "vtt"  # a corpus run exports one file per input into the output folder
+    panel.export_button.click()
+    exports = tmp_path / "panel" / "exports"
+    assert panel.status.value == f"exported 2 input(s) as vtt into {exports}" and panel.download.value == ""
+    assert sorted(p.name for p in exports.iterdir()) == ["clip_a.vtt", "clip_b.vtt"]
+    for path in clips[0]:
+        captions = webvtt.read(exports / f"{path.stem}.vtt")
+        assert [c.text for c in captions] == [" ".join(t.split()) for t in frame[frame.file == str(path)].text]
+
+    panel.run()
+    assert panel.status.value.startswith(f"all 2 file(s) were already done in {tmp_path / 'panel'}")
+    panel.store.value = str(tmp_path / "panel" / "manifest.json" / "x")
+    assert panel.run() is None and "not writable" in panel.message.value
+    panel.store.value = ""  # back to an in-memory run
+    assert panel.run() is not None and "done: 2 input(s)" in panel.status.value
+
+
 def test_core_never_imports_the_notebook_layer_and_missing_widgets_name_the_extra():
     """In a fresh interpreter: every core module imports without the notebook layer; with a widget library
     missing, building a widget raises MissingDependencyError naming the `notebook` extra."""
@@ -278,7 +406,7 @@ def test_core_never_imports_the_notebook_layer_and_missing_widgets_name_the_extr
             except wk.MissingDependencyError as err:
                 print(err)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "core imports notebook: False"
@@ -286,6 +414,13 @@ def test_core_never_imports_the_notebook_layer_and_missing_widgets_name_the_extr
         'The control panel needs the \'ipywidgets\' package. Install it with: pip install "whisperkit_nb[notebook]"',
         'The transcript player needs the \'anywidget\' package. Install it with: pip install "whisperkit_nb[notebook]"',
     ]
+
+
+def _download(link: str) -> tuple[str, bytes]:
+    """The file name and bytes of the panel's ``<a download="NAME" href="data:...;base64,...">`` link."""
+    found = re.fullmatch(r'<a download="([^"]+)" href="data:[^;"]+;base64,([^"]*)"[^>]*>.*', link, re.DOTALL)
+    assert found, link
+    return html.unescape(found[1]), base64.b64decode(html.unescape(found[2]))
 
 
 def _walk(widget):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+from pathlib import Path
 
 import av
 import numpy as np
@@ -184,4 +185,108 @@ def test_plain_transcript_without_words_or_speakers(browser, transcript):
     assert page.locator(".wk-line").count() == len(plain)
     assert page.locator(".wk-speaker, .wk-word").count() == 0
     assert not page.locator(".wk-legend").is_visible() and not page.locator(".wk-speaker-filter").is_visible()
+    assert not page.errors
+
+
+def _export_replies(widget: Player) -> list[tuple[dict, list]]:
+    """What the widget sends to the front end (the comm needs a kernel: the replies are recorded instead)."""
+    replies: list[tuple[dict, list]] = []
+    widget.send = lambda content, buffers=None: replies.append((content, buffers or []))
+    return replies
+
+
+def test_export_message_sends_the_file_with_renames_applied(transcript, tmp_path):
+    import pysubs2
+
+    widget = player(transcript)
+    assert {"srt", "vtt", "json", "eaf", "docx", "html"} <= set(widget.export_formats)
+    widget.speaker_names = {**widget.speaker_names, "SPEAKER_00": "Diane"}
+    replies = _export_replies(widget)
+    widget._message(widget, {"export": "srt", "request": "r1"}, [])
+    (content, buffers), = replies
+    stem = Path(transcript.file[0]).stem
+    assert content == {"request": "r1", "name": f"{stem}.srt"} and len(buffers) == 1
+    text = bytes(buffers[0]).decode("utf-8")
+    subs = pysubs2.SSAFile.from_string(text, format_="srt")
+    assert len(subs) == len(transcript)
+    assert subs[0].start == round(transcript.start[0] * 1000) and subs[0].plaintext.startswith("[Diane]: ")
+    assert subs[0].plaintext.endswith(" ".join(transcript.text[0].split()))
+    assert HOSTILE in text, "SRT has no escaping: the text is written as it was"
+
+    widget._message(widget, {"export": "json", "request": "r2"}, [])
+    content, buffers = replies[-1]
+    assert content["name"] == f"{stem}.json"
+    (tmp_path / content["name"]).write_bytes(bytes(buffers[0]))
+    back = wk.read_transcript(tmp_path / content["name"])
+    assert list(back.text) == list(transcript.text) and "Diane" in set(back.speaker)
+    assert "SPEAKER_00" not in set(back.speaker)
+
+
+def test_export_errors_come_back_as_messages(transcript, monkeypatch):
+    import sys
+
+    widget = player(transcript)
+    replies = _export_replies(widget)
+    widget._message(widget, {"export": "bogus", "request": 7}, [])
+    widget._message(widget, {"something": "else"}, [])  # not an export request: no answer
+    monkeypatch.setitem(sys.modules, "docx", None)  # as if python-docx were not installed
+    widget._message(widget, {"export": "docx", "request": 8}, [])
+    assert [content["request"] for content, _ in replies] == [7, 8]
+    assert "unknown export format 'bogus'" in replies[0][0]["error"] and replies[0][1] == []
+    assert "python-docx" in replies[1][0]["error"] and 'whisperkit_nb[exports]' in replies[1][0]["error"]
+    assert "name" not in replies[1][0]
+
+
+def test_export_control_downloads_what_the_kernel_sends(browser, transcript):
+    """The front end's half in Chromium: the stand-in model hands each request to the widget's real handler
+    in Python and delivers its reply; the click ends in a download, an error in a message shown as text."""
+    widget = player(transcript)
+    replies = _export_replies(widget)
+    page = render_player_page(browser, widget)
+
+    def answer(content):
+        widget._message(widget, content, [])
+        reply, buffers = replies.pop()
+        return [reply, [base64.b64encode(bytes(b)).decode("ascii") for b in buffers]]
+
+    page.expose_function("kernel", answer)
+    # Render again with a model that also has the comm's half: send() to the kernel, "msg:custom" back.
+    page.evaluate("""async ([source, formats]) => {
+      window.model.state.export_formats = formats; // not among the harness's traits
+      const module = await import(URL.createObjectURL(new Blob([source], { type: "text/javascript" })));
+      const custom = [];
+      const model = Object.assign(Object.create(window.model), {
+        on(event, handler) { if (event === "msg:custom") custom.push(handler); else window.model.on(event, handler); },
+        off() {},
+        async send(content) {
+          const [reply, buffers] = await window.kernel(content);
+          const views = buffers.map((b) => new DataView(Uint8Array.from(atob(b), (c) => c.charCodeAt(0)).buffer));
+          custom.forEach((handler) => handler(reply, views));
+        },
+      });
+      const host = document.getElementById("host");
+      host.replaceChildren();
+      module.default.render({ model, el: host });
+    }""", [(HERE / "player.js").read_text(), widget.export_formats])
+    choices = page.locator(".wk-export-format option")
+    assert choices.count() == len(widget.export_formats) and choices.nth(0).text_content() == "json"
+    page.locator(".wk-export-format").select_option("srt")
+    with page.expect_download() as download:
+        page.locator(".wk-export").click()
+    stem = Path(transcript.file[0]).stem
+    assert download.value.suggested_filename == f"{stem}.srt"
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.startswith("1\n") and " ".join(transcript.text[0].split()) in text and HOSTILE in text
+    assert page.locator(".wk-export-message").text_content() == f"Downloaded {stem}.srt"
+
+    page.evaluate("""() => {
+      const select = document.querySelector(".wk-export-format");
+      select.appendChild(new Option("<img src=x onerror='window.__wk_pwned = 3'>"));
+      select.selectedIndex = select.options.length - 1;
+    }""")
+    page.locator(".wk-export").click()
+    message = page.locator(".wk-export-message.wk-error")
+    message.wait_for()
+    assert message.text_content().startswith("Export failed: unknown export format \"<img src=x onerror=")
+    assert page.locator("#host img").count() == 0 and page.evaluate("window.__wk_pwned") is None
     assert not page.errors

@@ -10,7 +10,8 @@ The layout follows the data, one subpackage per stage, each importing only the o
 ``audio/`` (open and decode inputs, log-mel features) → ``speech/`` (VAD speech regions, the chunk plan)
 → ``engines/`` (Whisper weights and the backends that run them) → ``decoding/`` (language, fallback,
 hallucination control) → ``transcript/`` (segments and words on the original timeline) → ``speakers/``
-(diarization, speaker assignment) → ``output/`` (the DataFrame and its column schema).
+(diarization, speaker assignment) → ``output/`` (the DataFrame and its column schema; ``export`` and
+``read_transcript`` with one writer module per format family in ``output/formats/``).
 ``run/`` composes the stages (`transcribe`, `stream_segments`) and exposes each as a public node
 (`load_audio`, `plan_chunks`, `diarize`, `assign_speakers`); ``options.py`` holds every setting,
 ``events.py`` the progress events, ``report.py`` the typed per-file report, ``errors.py`` the errors;
@@ -59,6 +60,8 @@ _EXPORTS: dict[str, str] = {
     "Segment": "whisperkit_nb.transcript.segments",
     "COLUMNS": "whisperkit_nb.output.dataframe",
     "words_frame": "whisperkit_nb.output.dataframe",
+    "export": "whisperkit_nb.output.export",
+    "read_transcript": "whisperkit_nb.output.export",
     "score": "whisperkit_nb.scoring",
     # The notebook layer: not in __all__, so `from whisperkit_nb import *` never needs the widget libraries.
     "controls": "whisperkit_nb.notebook.controls",
@@ -81,11 +84,13 @@ __all__ = [
     "WhisperkitError",
     "assign_speakers",
     "diarize",
+    "export",
     "load_audio",
     "load_model",
     "loaded_models",
     "open_corpus",
     "plan_chunks",
+    "read_transcript",
     "release_models",
     "rename_speakers",
     "score",
@@ -110,6 +115,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
     from whisperkit_nb.notebook.player import player as player
     from whisperkit_nb.options import TranscribeOptions
     from whisperkit_nb.output.dataframe import COLUMNS, words_frame
+    from whisperkit_nb.output.export import export, read_transcript
     from whisperkit_nb.api import diarize, stream_segments, transcribe, transcribe_corpus
     from whisperkit_nb.corpus.corpus import Corpus, open_corpus
     from whisperkit_nb.corpus.store import StoreError

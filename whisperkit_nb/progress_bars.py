@@ -92,16 +92,7 @@ class CorpusBar:
             self._bar = tqdm(total=int(event.total), initial=int(event.done), unit="file", desc="corpus")
             self._started = now
         self._bar.update(int(event.done) - self._bar.n)
-        done_here = getattr(event, "audio_done", 0.0) - getattr(event, "audio_skipped", 0.0)
-        total = getattr(event, "audio_total", 0.0)
-        elapsed = now - (self._started or now)
-        rate = done_here / elapsed if elapsed > 0 and done_here > 0 else None
-        left = max(total - getattr(event, "audio_done", 0.0), 0.0)
-        parts = [f"{_clock(getattr(event, 'audio_done', 0.0))}/{_clock(total)} audio"]
-        if rate:
-            parts.append(f"{rate:.1f}x real time, ETA {_clock(left / rate)}")
-        parts.append(f"{getattr(event, 'failed', 0)} failed")
-        self._bar.set_postfix_str(", ".join(parts), refresh=True)
+        self._bar.set_postfix_str(", ".join(corpus_status(event, now - (self._started or now))), refresh=True)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -115,6 +106,21 @@ class CorpusBar:
         self.close()
 
 
-def _clock(seconds: float) -> str:
+def corpus_status(event: ProgressEvent, elapsed: float) -> list[str]:
+    """What a corpus's progress says besides files done of total: audio done of total, the rate of this run
+    and the ETA from it, failures so far. The rate (audio seconds per second of the ``elapsed`` run) leaves
+    out the inputs found done, which took no time. The notebook's status line words it the same way."""
+    audio_done, audio_total = getattr(event, "audio_done", 0.0), getattr(event, "audio_total", 0.0)
+    done_here = audio_done - getattr(event, "audio_skipped", 0.0)
+    rate = done_here / elapsed if elapsed > 0 and done_here > 0 else None
+    parts = [f"{clock(audio_done)}/{clock(audio_total)} audio"]
+    if rate:
+        parts.append(f"{rate:.1f}x real time, ETA {clock(max(audio_total - audio_done, 0.0) / rate)}")
+    parts.append(f"{getattr(event, 'failed', 0)} failed")
+    return parts
+
+
+def clock(seconds: float) -> str:
+    """``h:mm:ss``."""
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

@@ -52,7 +52,8 @@ class FileReport:
     speaker_turns : list of dict
         The diarization's turns, overlapped speech kept (``{"start", "end", "speaker"}``), for DER.
     seconds : float
-        Wall-clock seconds the input took, diarization included.
+        Wall-clock seconds the input took, diarization included. In a corpus run, where inputs share
+        batches, from its first batch to its stored result (so the inputs' seconds overlap).
     interrupted : bool
         True when a KeyboardInterrupt stopped the run during this input.
     diarization : str

@@ -32,6 +32,7 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
     from whisperkit_nb.audio.source import open_audio
     from whisperkit_nb.output.dataframe import segments_to_dataframe
     from whisperkit_nb.report import FileReport
+    from whisperkit_nb.run import prefetch as reading_ahead
     from whisperkit_nb.run import stream
 
     stream_segments = stream_segments_with_engine()
@@ -48,7 +49,7 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
     timed = TimedEngine(engine, timer, on_decode=counts.count_results)  # fails here, before any warm-up
     plan = FixedWindows() if chunking == "fixed-windows" else None
     with contextlib.ExitStack() as attached:
-        attached.enter_context(replaced(stream, "PREFETCH", prefetch))
+        attached.enter_context(replaced(reading_ahead, "PREFETCH", prefetch))
         if plan is not None:
             attached.enter_context(replaced(stream, "plan_chunks", plan))
         attached.enter_context(forced_library_decoding(setup.forced))

@@ -30,7 +30,7 @@ VARIANTS: list[tuple[str, dict, Any]] = [
 def check_text(args) -> dict:
     import whisperkit_nb as wk
     from whisperkit_nb.engines.registry import release_models
-    from whisperkit_nb.run import stream
+    from whisperkit_nb.run import prefetch as reading_ahead
     from whisperkit_nb.scoring.words import word_error_rate
 
     ensure_vad_model()
@@ -45,7 +45,7 @@ def check_text(args) -> dict:
             opts = dict(opts)
             array = opts.pop("_array", False)
             try:
-                with replaced(stream, "PREFETCH", prefetch) if prefetch is not None else contextlib.nullcontext():
+                with replaced(reading_ahead, "PREFETCH", prefetch) if prefetch is not None else contextlib.nullcontext():
                     started = time.perf_counter()
                     # The transformers engine throughout: compile=True runs on it alone, and on a CPU the
                     # automatic engine would otherwise give the other rows CTranslate2.

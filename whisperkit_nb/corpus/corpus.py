@@ -81,6 +81,13 @@ class Corpus:
         """Each failed input and its reason."""
         return {entry["file"]: entry.get("error") or "" for entry in self.entries if entry.get("status") == "failed"}
 
+    def export(self, folder: str | os.PathLike, formats: Any = ("json",), **options: Any) -> Any:
+        """Each done input's transcript into ``folder``, one file per format and input (options go to the
+        formats that take them; see `whisperkit_nb.output.export.export_corpus`)."""
+        from whisperkit_nb.output.export import export_corpus
+
+        return export_corpus(self.frame, folder, formats, **options)
+
     def counts(self) -> dict[str, int]:
         """Inputs per status."""
         return {status: sum(entry.get("status") == status for entry in self.entries) for status in STATUSES}

@@ -1,7 +1,9 @@
-"""`transcribe_corpus`: many inputs into a store, one after another, resumable after any kill.
+"""`transcribe_corpus`: many inputs into a store, in batches that span them, resumable after any kill.
 
-Each input goes through the public pipeline: `transcribe` (without speakers), then, with ``diarize=True``,
-the `diarize` and `assign_speakers` nodes on the transcript. What is stored decides what runs again:
+Inputs are prepared (decoded, VAD, chunk plan) on worker threads ahead of the model (`run.prepare`), their
+chunks share the model's batches (`run.decode`), and each input is stored as soon as its last chunk is
+decoded; with ``diarize=True`` the `diarize` node then runs on its samples (decoded once) and
+`assign_speakers`' code path labels its segments. What is stored decides what runs again:
 
 - a result whose keys match (`whisperkit_nb.corpus.fingerprint`) is done: skipped, nothing loaded;
 - a transcript whose speaker options changed: only `diarize` + `assign_speakers` run, words kept;
@@ -30,9 +32,12 @@ from whisperkit_nb.corpus.fingerprint import (
 )
 from whisperkit_nb.corpus.inputs import Input, collect_inputs
 from whisperkit_nb.corpus.store import Store
-from whisperkit_nb.errors import AudioError
+from whisperkit_nb.errors import AudioError, OptionsError
 from whisperkit_nb.events import ProgressCallback, ProgressEvent
 from whisperkit_nb.options import TranscribeOptions, resolve_options
+
+BACKENDS = ("local", "ray")
+MANIFEST_EVERY_S = 1.0  # the manifest is rewritten at most this often during a run (and at its end)
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,8 @@ class CorpusProgress(ProgressEvent):
 
 
 def transcribe_corpus(inputs: Any, store: str | os.PathLike = "transcripts/", options: TranscribeOptions | None = None,
-                      *, overwrite: bool = False, callback: ProgressCallback | None = None,
+                      *, overwrite: bool = False, num_workers: int | None = None, backend: str = "local",
+                      ray_address: str | None = None, callback: ProgressCallback | None = None,
                       **kwargs: Any) -> Corpus:
     """Transcribe a corpus into a store, skipping what the store already holds; resumable after any kill.
 
@@ -72,6 +78,20 @@ def transcribe_corpus(inputs: Any, store: str | os.PathLike = "transcripts/", op
         As for `transcribe`; keyword arguments override its fields.
     overwrite : bool
         Transcribe every input again, even those the store holds.
+    num_workers : int, optional
+        Threads that prepare the next inputs (decode, VAD, chunk plan) while the model works; at most
+        ``num_workers + 1`` inputs are prepared ahead. Default: one per core beyond the first, from 1 to 4
+        (`whisperkit_nb.run.prepare.default_workers`); 0 prepares each input when the model needs it.
+        With ``backend="ray"``: the transcription actors (default 1; one per GPU is the usual choice).
+    backend : {"local", "ray"}
+        ``"local"`` runs in this process. ``"ray"`` runs the stages on Ray Data (the ``ray`` extra):
+        preparation as CPU tasks, transcription in an actor pool (one model per actor, a GPU each with
+        ``device="cuda"``), diarization as tasks; results are written to the same store by this process,
+        so either backend resumes the other's runs. Progress is per input (events of the stages inside
+        the workers stay there).
+    ray_address : str, optional
+        An existing Ray cluster (``"auto"``, ``"ray://host:10001"``); without it a local Ray is started,
+        or the one this process already joined (``ray.init``) is used.
     callback : callable, optional
         Receives the pipeline's `ProgressEvent`s and a `CorpusProgress` after each input.
 
@@ -93,48 +113,167 @@ def transcribe_corpus(inputs: Any, store: str | os.PathLike = "transcripts/", op
     opts = resolve_options(options, kwargs)
     folder = Store(store)
     folder.create()
+    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0):
+        raise OptionsError(f"num_workers must be a whole number, 0 or more, not {num_workers!r}.")
+    if backend not in BACKENDS:
+        raise OptionsError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {backend!r}.")
+    if ray_address is not None and backend != "ray":
+        raise OptionsError("ray_address applies to backend='ray'.")
+    from whisperkit_nb.run.prepare import default_workers
+
+    if backend == "ray":
+        workers = num_workers or 1  # transcription actors
+    else:
+        workers = default_workers() if num_workers is None else num_workers
     with folder.lock("transcribe_corpus"):
-        return _Run(folder, opts, overwrite, callback).run(collect_inputs(inputs), str(store))
+        run = _Run(folder, opts, overwrite, callback, workers, backend, ray_address)
+        return run.run(collect_inputs(inputs), str(store))
 
 
 class _Run:
-    def __init__(self, store: Store, opts: TranscribeOptions, overwrite: bool, callback: ProgressCallback | None):
+    def __init__(self, store: Store, opts: TranscribeOptions, overwrite: bool, callback: ProgressCallback | None,
+                 workers: int = 0, backend: str = "local", ray_address: str | None = None):
         # The package root is imported before any of its modules: read its version, importing nothing.
         __version__ = sys.modules["whisperkit_nb"].__version__
         self.store, self.opts, self.overwrite, self.callback = store, opts, overwrite, callback
+        self.workers, self.backend, self.ray_address = workers, backend, ray_address
         self.identity = model_identity(opts)
         self.version = __version__
         self.skey = speaker_key(opts, self.identity, __version__)
         # The transcript without speakers: what `transcribe` stores; speakers come from the nodes after.
         defaults = {f.name: f.default for f in dataclasses.fields(TranscribeOptions) if f.name in SPEAKER_OPTIONS}
         self.transcript_opts = opts.replace(**defaults)
+        self.manifest: dict[str, Any] = {}
+        self.saved = 0.0
 
     def run(self, inputs: list[Input], name: str) -> Corpus:
         previous = {e["file"]: e for e in self.store.read_manifest()["inputs"]}
         entries = [self._plan(item, previous.get(item.path)) for item in inputs]
         skipped = sum(e["status"] == "done" for e in entries)
-        manifest = {"version": self.version, "model": self.identity,
-                    "options": {**transcript_options(self.opts), **speaker_options(self.opts)}, "inputs": entries}
-        self.store.write_manifest(manifest)
+        self.manifest = {"version": self.version, "model": self.identity,
+                         "options": {**transcript_options(self.opts), **speaker_options(self.opts)},
+                         "inputs": entries}
+        self._save(now=True)
         progress = _Progress(entries, self.callback)
         progress.emit("")
+        pending = [e for e in entries if e["status"] == "pending"]
+        # Inputs whose transcript is stored (only the speaker options changed), and fixed 30 s windows
+        # (no chunk plan to share batches with), go one at a time through `transcribe` and the nodes.
+        alone = [e for e in pending if self.opts.chunking == "fixed" or self._transcript_stored(e)]
+        batched = [e for e in pending if not any(e is other for other in alone)]
         interrupted = False
-        for entry in entries:
-            if entry["status"] != "pending":
-                continue
-            try:
-                self._process(entry)
-            except KeyboardInterrupt:
-                interrupted = True
-                break
-            except Exception as err:  # noqa: BLE001 - one failed row; the other inputs still run
-                from whisperkit_nb.run.transcribe import failure_reason
-
-                entry.update(status="failed", error=failure_reason(err))
-            finally:
-                self.store.write_manifest(manifest)
-            progress.emit(entry["file"])
+        try:
+            for entry in alone:
+                self._one(entry, self._process)
+                progress.emit(entry["file"])
+            if batched and self.backend == "ray":
+                self._transcribe_on_ray(batched, progress)
+            elif batched:
+                self._transcribe_batched(batched, progress)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            self._save(now=True)
         return Corpus(name, entries, skipped=skipped, interrupted=interrupted)
+
+    def _one(self, entry: dict[str, Any], work: Any, *args: Any) -> None:
+        """``work(entry, *args)``; an exception makes the entry a failed row (the others still run)."""
+        try:
+            work(entry, *args)
+        except Exception as err:  # noqa: BLE001 - one failed row; the other inputs still run
+            from whisperkit_nb.run.transcribe import failure_reason
+
+            entry.update(status="failed", error=failure_reason(err))
+        self._save()
+
+    def _save(self, now: bool = False) -> None:
+        """Write the manifest, at most once a second unless ``now``: the result files are what counts as done
+        (a run re-plans from them), so a manifest a little behind after a kill loses nothing."""
+        if now or time.monotonic() - self.saved >= MANIFEST_EVERY_S:
+            self.store.write_manifest(self.manifest)
+            self.saved = time.monotonic()
+
+    def _transcript_stored(self, entry: dict[str, Any]) -> bool:
+        return not self.overwrite and self.store.result_path(entry["transcript_key"]).is_file()
+
+    def _transcribe_batched(self, entries: list[dict[str, Any]], progress: _Progress) -> None:
+        """The inputs through shared batches (prepared ahead on worker threads), each stored once decoded."""
+        from whisperkit_nb.engines.registry import load_model
+        from whisperkit_nb.run.batch import BatchFit
+        from whisperkit_nb.run.decode import decode_inputs
+        from whisperkit_nb.run.lock import RUN
+        from whisperkit_nb.run.prepare import prepare_ahead
+        from whisperkit_nb.run.stream import check_model_options
+
+        opts = self.transcript_opts
+        engine = load_model(opts)
+        language = check_model_options(opts, engine)
+        if self.opts.diarize:
+            from whisperkit_nb.speakers.diarize import load_pipeline
+
+            load_pipeline(self.opts)  # a missing token or package fails now, not after the transcription
+        # With speakers, every input is held in memory once: the VAD, Whisper and pyannote share its samples.
+        prepared = prepare_ahead([(i, e["file"]) for i, e in enumerate(entries)], opts, workers=self.workers,
+                                 in_memory=True if self.opts.diarize else None)
+        segments: dict[int, list] = {}
+        with RUN.hold("transcribe_corpus"):
+            for run, ready in decode_inputs(prepared, opts, engine, language, callback=self.callback,
+                                            fit=BatchFit()):
+                segments.setdefault(run.prepared.key, []).extend(ready)
+                if run.finished:
+                    entry = entries[run.prepared.key]
+                    self._one(entry, self._store_run, run, segments.pop(run.prepared.key), engine)
+                    progress.emit(entry["file"])
+
+    def _transcribe_on_ray(self, entries: list[dict[str, Any]], progress: _Progress) -> None:
+        """The inputs through the Ray Data stages; each result stored here as it arrives."""
+        from whisperkit_nb.corpus.ray_backend import ray_results
+
+        items = [(i, e["file"]) for i, e in enumerate(entries)]
+        for result in ray_results(items, self.opts, self.transcript_opts, address=self.ray_address,
+                                  actors=self.workers):
+            entry = entries[result["key"]]
+            self._one(entry, self._store_ray_result, result)
+            progress.emit(entry["file"])
+
+    def _store_ray_result(self, entry: dict[str, Any], result: dict[str, Any]) -> None:
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        info = {"facts": result["facts"], "model": {**self.identity, **result["model"]}, "version": self.version}
+        self.store.write_result(self.store.result_path(entry["transcript_key"]), result["transcript"], info)
+        if "speaker_error" in result:
+            raise RuntimeError(result["speaker_error"])
+        if result["speakers"] is not None:
+            info["facts"] = {**info["facts"], **result["speaker_facts"]}
+            self.store.write_result(self.store.result_path(entry["transcript_key"], self.skey), result["speakers"],
+                                    info)
+        entry.update(_summary_of(info), status="done", error=None)
+
+    def _store_run(self, entry: dict[str, Any], run: Any, segments: list, engine: Any) -> None:
+        """A decoded input's transcript into the store, then its speakers (with ``diarize``)."""
+        from whisperkit_nb.output.dataframe import segments_to_dataframe
+
+        if run.error is not None:
+            raise run.error
+        run.report.seconds = round(time.perf_counter() - run.started, 3)
+        frame = segments_to_dataframe(segments, words=self.opts.timestamps == "word")
+        info = {"facts": run.report.as_dict(), "model": self._model_used(engine), "version": self.version}
+        self.store.write_result(self.store.result_path(entry["transcript_key"]), frame, info)
+        if self.opts.diarize:
+            self._add_speakers(entry, frame, info, run.prepared.source, run.started)
+        entry.update(_summary_of(info), status="done", error=None)
+
+    def _add_speakers(self, entry: dict[str, Any], frame: Any, info: dict[str, Any], source: Any,
+                      started: float) -> None:
+        """Diarize the input (the `diarize` node's code, inside this run) and label the transcript's segments
+        (`assign_speakers`' code path)."""
+        from whisperkit_nb.run.nodes import label_speakers, speaker_facts
+        from whisperkit_nb.speakers.diarize import diarize
+
+        turns = diarize(source, self.opts, callback=self.callback)
+        frame = label_speakers(frame, turns, self.opts)
+        info["facts"] = {**info["facts"], **speaker_facts(turns), "seconds": round(time.perf_counter() - started, 3)}
+        self.store.write_result(self.store.result_path(entry["transcript_key"], self.skey), frame, info)
 
     def _plan(self, item: Input, before: dict[str, Any] | None) -> dict[str, Any]:
         """The input's manifest record: "done" when its result is stored, "failed" when it cannot be read."""
@@ -163,37 +302,32 @@ class _Run:
         return entry
 
     def _process(self, entry: dict[str, Any]) -> None:
-        from whisperkit_nb.run.nodes import assign_speakers, diarize
+        """One input alone: its stored transcript (only the speakers changed) or `transcribe` (fixed windows)."""
+        from whisperkit_nb.run.nodes import load_model
         from whisperkit_nb.run.transcribe import transcribe
 
         started = time.perf_counter()
         transcript_path = self.store.result_path(entry["transcript_key"])
-        if transcript_path.is_file() and not self.overwrite:  # only the speakers changed
+        if self._transcript_stored(entry):
             frame, info = self.store.read_result(transcript_path)
         else:
             frame = transcribe(entry["file"], self.transcript_opts, callback=self.callback)
             if frame.attrs.get("interrupted"):
                 raise KeyboardInterrupt  # a partial transcript is never stored
-            info = {"facts": next(iter(frame.attrs["files"].values()), {}), "model": self._model_used(),
+            engine = load_model(self.transcript_opts)  # the model `transcribe` just used, from the cache
+            info = {"facts": next(iter(frame.attrs["files"].values()), {}), "model": self._model_used(engine),
                     "version": self.version}
+            info["facts"]["seconds"] = round(time.perf_counter() - started, 3)
             frame.attrs = {}
             self.store.write_result(transcript_path, frame, info)
         if self.opts.diarize:
-            turns = diarize(entry["file"], self.opts, callback=self.callback)
-            frame.attrs = {"files": {entry["file"]: dict(info["facts"])}}
-            frame = assign_speakers(frame, turns, self.opts)
-            info = {**info, "facts": next(iter(frame.attrs["files"].values()))}
-            frame.attrs = {}
-        info["facts"]["seconds"] = round(time.perf_counter() - started, 3)
-        if self.opts.diarize:
-            self.store.write_result(self.store.result_path(entry["transcript_key"], self.skey), frame, info)
+            from whisperkit_nb.audio.source import open_audio
+
+            self._add_speakers(entry, frame, info, open_audio(entry["file"], self.opts.corrupt_audio), started)
         entry.update(_summary_of(info), status="done", error=None)
 
-    def _model_used(self) -> dict[str, str]:
+    def _model_used(self, engine: Any) -> dict[str, str]:
         """The identity, with the dtype the loaded engine runs in (what ``dtype="auto"`` became)."""
-        from whisperkit_nb.run.nodes import load_model
-
-        engine = load_model(self.transcript_opts)  # the model `transcribe` just used, from the cache
         return {**self.identity, "engine": engine.name, "dtype": engine.dtype_name}
 
 

@@ -10,8 +10,8 @@ Layout::
 
 Every file is written to a temporary file in the same folder, flushed and renamed over its name
 (`atomic_write`): a reader sees the old file or the new one, and a kill leaves at most a ``.tmp-*`` file,
-which counts for nothing. A result file is found by its key alone, so it is done exactly when it exists;
-the manifest is an index rewritten after each input. Results of other options stay in ``files/`` (so
+which counts for nothing and is deleted by the next run that takes the lock. A result file is found by its key alone, so it is done exactly when it exists;
+the manifest is an index rewritten during a run (at most once a second) and at its end. Results of other options stay in ``files/`` (so
 switching back costs nothing); delete the folder to reclaim them.
 """
 
@@ -116,6 +116,16 @@ class Store:
 
     # The lock ------------------------------------------------------------------------------------------
 
+    def _remove_leftovers(self) -> None:
+        """Delete the temporary files of runs that were killed while writing: with the lock held, no other
+        run can be writing one, and a temporary file never counts as a result."""
+        for folder in (self.root, self.files):
+            for leftover in folder.glob(".tmp-*"):
+                if leftover.name.startswith(".tmp-probe-"):
+                    continue  # another run's writability probe (`create`), checked before it takes the lock
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
     @contextlib.contextmanager
     def lock(self, what: str) -> Iterator[None]:
         """Hold the store for one run; another live run raises `StoreError` naming it (pid, host, start).
@@ -145,6 +155,7 @@ class Store:
             break
         else:
             raise StoreError(f"Could not take the lock {path}; another run keeps taking it.")
+        self._remove_leftovers()
         try:
             yield
         finally:

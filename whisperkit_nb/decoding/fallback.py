@@ -10,9 +10,10 @@ from whisperkit_nb.speech.chunks import Chunk
 
 
 def decode_with_fallback(engine: Engine, encoded, chunks: list[Chunk], languages: list[str | None],
-                          tasks: list[str], opts: TranscribeOptions, report: FileReport) -> list:
+                          tasks: list[str], opts: TranscribeOptions, reports: list[FileReport]) -> list:
     """Greedy decoding, then temperature fallback for the chunks that fail Whisper's checks (re-batched
-    together), silence and hopeless repetition dropped."""
+    together), silence and hopeless repetition dropped. ``reports`` are the rows' inputs' facts (a batch may
+    hold chunks of several inputs): each counts its own fallbacks and dropped chunks."""
     timestamps = opts.decodes_timestamps
     results = engine.decode(encoded, languages, tasks, opts.max_new_tokens, beam_size=opts.beam_size,
                             timestamps=timestamps, compiled=opts.compile)
@@ -22,7 +23,8 @@ def decode_with_fallback(engine: Engine, encoded, chunks: list[Chunk], languages
     for temperature in quality.fallback_temperatures(opts):
         if not pending:
             break
-        report.fallbacks += len(pending)
+        for i in pending:
+            reports[i].fallbacks += 1
         retried = engine.decode(
             encoded[pending], [languages[i] for i in pending], [tasks[i] for i in pending],
             opts.max_new_tokens, temperatures=[temperature] * len(pending),
@@ -39,7 +41,7 @@ def decode_with_fallback(engine: Engine, encoded, chunks: list[Chunk], languages
         text = quality.chunk_text(result, tokenizer, eot)
         if quality.is_silence(result, opts) or (i in pending and quality.too_repetitive(result, text, opts)):
             results[i] = quality.dropped(result)
-            report.dropped_chunks += 1
+            reports[i].dropped_chunks += 1
     return results
 
 

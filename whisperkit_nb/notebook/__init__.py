@@ -8,6 +8,8 @@ It sits on top of the core (which never imports it). ``%load_ext whisperkit_nb``
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,9 +26,24 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(WhisperkitMagics)
 
 
+def _writer(name: str):
+    """``df.whisperkit.to_<name>(path, **options)``: `whisperkit_nb.export` in format ``name``."""
+
+    def write(self, path: str | os.PathLike, **options: Any) -> Path:
+        from whisperkit_nb.output.export import export
+
+        return export(self._df, path, name, **options)
+
+    write.__name__ = f"to_{name}"
+    write.__doc__ = (f"Write this transcript as {name} to ``path`` and return the path; ``options`` are the "
+                     f"format's (see ``whisperkit_nb.output.formats.FORMATS['{name}'].writer()``'s docstring).")
+    return write
+
+
 @pd.api.extensions.register_dataframe_accessor("whisperkit")
 class WhisperkitAccessor:
-    """``df.whisperkit.player()``: the transcript player for a whisperkit_nb DataFrame."""
+    """``df.whisperkit.player()``: the transcript player for a whisperkit_nb DataFrame; ``df.whisperkit.export(path)``
+    and ``df.whisperkit.to_srt(path)``, ``.to_vtt``, ``.to_eaf``, ... write it in any export format."""
 
     def __init__(self, df: pd.DataFrame) -> None:
         self._df = df
@@ -36,3 +53,27 @@ class WhisperkitAccessor:
         from whisperkit_nb.notebook.player import player
 
         return player(self._df, audio, **kwargs)
+
+    def export(self, path: str | os.PathLike, format: str | None = None, **options: Any) -> Path:
+        """Write this transcript to ``path`` (format from the file name unless given); see
+        `whisperkit_nb.export` for the formats and their options."""
+        from whisperkit_nb.output.export import export
+
+        return export(self._df, path, format, **options)
+
+    to_json = _writer("json")
+    to_txt = _writer("txt")
+    to_srt = _writer("srt")
+    to_vtt = _writer("vtt")
+    to_tsv = _writer("tsv")
+    to_audacity = _writer("audacity")
+    to_whisperx = _writer("whisperx")
+    to_ifw = _writer("ifw")
+    to_rttm = _writer("rttm")
+    to_textgrid = _writer("textgrid")
+    to_eaf = _writer("eaf")
+    to_docx = _writer("docx")
+    to_maxqda = _writer("maxqda")
+    to_nvivo = _writer("nvivo")
+    to_atlasti = _writer("atlasti")
+    to_html = _writer("html")

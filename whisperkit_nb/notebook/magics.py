@@ -2,21 +2,25 @@
 
 Their option flags come from `TranscribeOptions` through the same code as the CLI's
 (`cli.add_option_arguments`), so ``%transcribe?`` documents every option. Flags not given take the
-session defaults, which ``%whisperkit`` and the control panel set (`state.SESSION`).
+session defaults, which ``%whisperkit`` and the control panel set (`state.SESSION`). With ``--store DIR``
+the inputs go into a resumable store (`whisperkit_nb.transcribe_corpus`) and the magic returns the store's
+segments (`Corpus.frame`), printing one line on what the run did.
 """
 
 from __future__ import annotations
 
 import html
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from whisperkit_nb.cli import add_option_arguments, given_options, redact_token
+from whisperkit_nb.corpus.store import StoreError
 from whisperkit_nb.errors import MissingDependencyError, OptionsError
-from whisperkit_nb.notebook.progress import transcribe_with_progress
+from whisperkit_nb.notebook.progress import corpus_summary, transcribe_corpus_with_progress, transcribe_with_progress
 from whisperkit_nb.notebook.state import SESSION
 from whisperkit_nb.options import TranscribeOptions, option_fields
 
@@ -33,6 +37,19 @@ class _option_arguments(ArgDecorator):
 
     def add_to_parser(self, parser, group):
         add_option_arguments(group if group is not None else parser)
+
+
+class _store_arguments(ArgDecorator):
+    """``--store DIR`` and ``--overwrite``, as the CLI's ``whisperkit transcribe`` has them."""
+
+    def add_to_parser(self, parser, group):
+        target = group if group is not None else parser
+        target.add_argument("--store", metavar="DIR",
+                            help="Transcribe into this folder, a resumable store (one Parquet file per input and a "
+                                 "manifest): inputs already done are skipped, an interrupted run resumes where it "
+                                 "stopped. Inputs may also be folders or one CSV/Parquet manifest with a 'path' "
+                                 "column. Returns all the store's segments (wk.open_corpus(DIR) reopens it).")
+        target.add_argument("--overwrite", action="store_true", help="With --store: transcribe every input again.")
 
 
 def _parse(magic: Any, line: str) -> Any:
@@ -61,24 +78,32 @@ class WhisperkitMagics(Magics):
                    "a list of paths, a 16 kHz array/tensor or an (array, sample_rate) pair. {python} "
                    "expressions in braces are expanded.")
     @argument("-o", "--out", metavar="NAME", help="Also store the DataFrame in this variable.")
+    @_store_arguments()
     @_option_arguments()
     @line_magic
     def transcribe(self, line: str) -> pd.DataFrame:
         """Transcribe audio into a DataFrame (one row per segment): ``df = %transcribe talk.m4a --model base``.
 
-        Option flags not given take the session defaults (see ``%whisperkit``).
+        Option flags not given take the session defaults (see ``%whisperkit``). ``df = %transcribe
+        interviews/ --store out/`` transcribes into a resumable store: running the same line again skips every
+        input already done.
         """
         args = _parse(self.transcribe, line)
         options = _options_with(args)
         items = [self._resolve(token) for token in args.audio]
-        frame = _run(items[0] if len(items) == 1 else _flatten(items), options)
-        if args.out:
+        audio = items[0] if len(items) == 1 else _flatten(items)
+        if _store_of(args) is not None:
+            frame = _run_corpus(audio, args, options)
+        else:
+            frame = _run(audio, options)
+            _say_if_interrupted(frame, args.out)
+        if args.out and frame is not None:
             self.shell.user_ns[args.out] = frame
-        _say_if_interrupted(frame, args.out)
         return frame
 
     @magic_arguments()
     @argument("name", nargs="?", metavar="NAME", help="Variable to store the DataFrame in.")
+    @_store_arguments()
     @_option_arguments()
     @cell_magic("transcribe")
     def transcribe_cell(self, line: str, cell: str) -> pd.DataFrame | None:
@@ -86,7 +111,9 @@ class WhisperkitMagics(Magics):
 
         ``%%transcribe corpus --language en`` stores the DataFrame in ``corpus`` (without NAME it is
         the cell's output). Blank lines and lines starting with ``#`` are skipped; ``{python}``
-        expressions in braces are expanded. Option flags not given take the session defaults.
+        expressions in braces are expanded. Option flags not given take the session defaults. With
+        ``--store DIR`` the inputs (a line may also be a folder, or the cell one manifest) go into a resumable
+        store, and the DataFrame holds all of its segments.
         """
         args = _parse(self.transcribe_cell, line)
         if args.name is not None and not args.name.isidentifier():
@@ -96,8 +123,13 @@ class WhisperkitMagics(Magics):
         items = [self._resolve(self.shell.var_expand(text)) for text in lines if text and not text.startswith("#")]
         if not items:
             raise UsageError("%%transcribe: the cell names no audio (one path or glob per line).")
-        frame = _run(_flatten(items), options)
-        _say_if_interrupted(frame, args.name)
+        if _store_of(args) is not None:
+            frame = _run_corpus(items[0] if len(items) == 1 else _flatten(items), args, options)
+            if frame is None:
+                return None
+        else:
+            frame = _run(_flatten(items), options)
+            _say_if_interrupted(frame, args.name)
         if args.name is None:
             return frame
         self.shell.user_ns[args.name] = frame
@@ -135,6 +167,37 @@ def _run(audio: Any, options: TranscribeOptions) -> pd.DataFrame:
         return transcribe_with_progress(audio, options)
     except OptionsError as err:
         raise UsageError(str(err)) from None
+
+
+def _store_of(args: Any) -> str | None:
+    """The ``--store`` folder, or None; ``--overwrite`` alone is a usage error (it only means something there)."""
+    if args.overwrite and args.store is None:
+        raise UsageError("--overwrite applies to --store runs: add --store DIR, or leave --overwrite out.")
+    return args.store
+
+
+def _run_corpus(inputs: Any, args: Any, options: TranscribeOptions) -> pd.DataFrame | None:
+    """The inputs into the ``--store`` folder; the store's segments, or None when interrupted before it started.
+
+    A store or inputs that cannot be used (not writable, in use by another run, a manifest without a path
+    column) are usage errors: their message, no traceback. An interrupt keeps every finished input in the
+    store, and the message says so: running the same line again resumes.
+    """
+    started = time.perf_counter()
+    resume = f"run the same line again to resume (wk.open_corpus({args.store!r}) reads what is there)."
+    try:
+        corpus = transcribe_corpus_with_progress(inputs, args.store, options, overwrite=args.overwrite)
+    except (StoreError, OptionsError) as err:
+        raise UsageError(redact_token(str(err), options.hf_token)) from None
+    except KeyboardInterrupt:  # before the first input started (finding and hashing the inputs)
+        print(f"Interrupted: every input finished before the interrupt is in {args.store}; {resume}")
+        return None
+    print(corpus_summary(corpus, args.store, time.perf_counter() - started))
+    frame = corpus.frame
+    if corpus.interrupted:
+        frame.attrs["interrupted"] = True  # as a plain run's frame says it
+        print(f"Interrupted: the {corpus.counts()['done']} finished file(s) are in {args.store}; {resume}")
+    return frame
 
 
 def _flatten(items: list[Any]) -> list[Any]:

@@ -109,7 +109,15 @@ function render({ model, el }) {
   speakerFilter.className = "wk-speaker-filter";
   speakerFilter.title = "Show one speaker";
   const count = node("span", "wk-count");
-  tools.append(previous, play, next, time, search, speakerFilter, count);
+  const exportFormat = document.createElement("select");
+  exportFormat.className = "wk-export-format";
+  exportFormat.title = "Export format";
+  const exportButton = node("button", "wk-button wk-export", "Export");
+  exportButton.type = "button";
+  exportButton.title = "Download the transcript in the chosen format";
+  const exportMessage = node("span", "wk-export-message");
+  exportMessage.setAttribute("role", "status");
+  tools.append(previous, play, next, time, search, speakerFilter, count, exportFormat, exportButton, exportMessage);
 
   const wave = document.createElement("canvas");
   wave.className = "wk-wave";
@@ -199,6 +207,48 @@ function render({ model, el }) {
     for (const label of model.get("speakers") || []) speakerFilter.appendChild(new Option(nameOf(label), label));
     speakerFilter.value = chosen;
     speakerFilter.hidden = !(model.get("speakers") || []).length;
+  }
+
+  function buildExport() {
+    const chosen = exportFormat.value;
+    const formats = Object.entries(model.get("export_formats") || {});
+    exportFormat.replaceChildren(...formats.map(([name, about]) => {
+      const option = new Option(name, name);
+      option.title = about;
+      return option;
+    }));
+    if (chosen) exportFormat.value = chosen;
+    exportFormat.hidden = exportButton.hidden = !formats.length;
+  }
+
+  // The kernel writes the file (renames applied) and sends it back; a Blob link downloads it. Replies
+  // carry this view's request id: another view of the same widget must not download the file too.
+  const requestId = `${Date.now()}-${Math.random()}`;
+  function requestExport() {
+    exportButton.disabled = true;
+    exportMessage.textContent = "Exporting…";
+    exportMessage.classList.remove("wk-error");
+    model.send({ export: exportFormat.value, request: requestId });
+  }
+
+  function exported(message, buffers) {
+    if (!message || message.request !== requestId) return;
+    exportButton.disabled = false;
+    if (message.error) {
+      exportMessage.textContent = message.error;
+      exportMessage.classList.add("wk-error");
+      return;
+    }
+    const url = URL.createObjectURL(new Blob(buffers || []));
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = message.name;
+    link.hidden = true;
+    root.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    exportMessage.textContent = `Downloaded ${message.name}`;
   }
 
   function build() {
@@ -362,6 +412,7 @@ function render({ model, el }) {
   play.addEventListener("click", toggle);
   search.addEventListener("input", applyFilter);
   speakerFilter.addEventListener("change", applyFilter);
+  exportButton.addEventListener("click", requestExport);
   audio.addEventListener("play", () => {
     setIcon(play, "pause");
     cancelAnimationFrame(animation);
@@ -397,6 +448,8 @@ function render({ model, el }) {
   model.on("change:colors", build);
   model.on("change:title", build);
   model.on("change:speaker_names", refreshNames);
+  model.on("change:export_formats", buildExport);
+  model.on("msg:custom", exported);
   model.on("change:peaks", () => draw(audio.currentTime || 0));
   model.on("change:audio_url", () => {
     audio.src = model.get("audio_url");
@@ -404,8 +457,10 @@ function render({ model, el }) {
 
   audio.src = model.get("audio_url");
   build();
+  buildExport();
 
   return () => {
+    model.off("msg:custom", exported);
     cancelAnimationFrame(animation);
     resize.disconnect();
     audio.pause();

@@ -4,6 +4,10 @@ The audio reaches the browser inside the widget's state, without a server: decod
 encoded as Opus (24 kb/s, WebM) or MP3, so an hour of speech is about 10 MB (14 MB as a data URL), not
 the hundreds of MB of a WAV. The front end (`player.js`) builds its DOM with ``textContent`` only, so a
 transcript is always shown as text, never interpreted as HTML.
+
+The Export control asks the kernel for a file (a custom message naming the format); `Player` writes this
+recording's transcript, renames applied, with `whisperkit_nb.output.export.export` and sends the bytes
+back, and the browser downloads them as ``<audio stem><suffix>``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from whisperkit_nb.audio.source import ARRAY_NAME, SAMPLE_RATE, open_audio
-from whisperkit_nb.errors import MissingDependencyError
+from whisperkit_nb.errors import MissingDependencyError, WhisperkitError
+from whisperkit_nb.output.formats import FORMATS, format_named
 
 try:
     import anywidget
@@ -38,6 +45,8 @@ AUDIO_FORMATS = {
     "opus": ("webm", "libopus", "flt", 24_000, "audio/webm"),
     "mp3": ("mp3", "libmp3lame", "fltp", 32_000, "audio/mpeg"),
 }
+# A downloaded file lands away from the recording: a path relative to a temporary folder would mislead ELAN.
+DOWNLOAD_OPTIONS = {"eaf": {"relative_media": False}}
 
 
 class Player(anywidget.AnyWidget):
@@ -63,6 +72,8 @@ class Player(anywidget.AnyWidget):
     speakers = traitlets.List(traitlets.Unicode()).tag(sync=True)
     colors = traitlets.Dict().tag(sync=True)
     speaker_names = traitlets.Dict().tag(sync=True)
+    # the Export control's choices: format name -> what reads it (every format holds one recording)
+    export_formats = traitlets.Dict().tag(sync=True)
 
     def __init__(self, df: pd.DataFrame, file: str | None, audio: Any, *, audio_format: str = "opus",
                  on_rename: Callable[[dict[str, str], pd.DataFrame], None] | None = None, **kwargs: Any) -> None:
@@ -80,12 +91,16 @@ class Player(anywidget.AnyWidget):
             speakers=speakers,
             colors={label: PALETTE[i % len(PALETTE)] for i, label in enumerate(speakers)},
             speaker_names={label: label for label in speakers},
+            export_formats={f.name: f.description for f in FORMATS.values()},
             **kwargs,
         )
         self._frame = df
         self._file = file
+        # the recording eaf links and html embeds, when the player plays a file other than df's
+        self._media = Path(audio) if isinstance(audio, (str, os.PathLike)) and Path(audio).is_file() else None
         self._rename_callbacks: list[Callable] = [on_rename] if on_rename else []
         self.observe(self._renamed, names="speaker_names")
+        self.on_msg(self._message)
 
     @property
     def df(self) -> pd.DataFrame:
@@ -99,6 +114,35 @@ class Player(anywidget.AnyWidget):
             if column in out.columns:
                 out.loc[mine, column] = renamed[column]
         return out
+
+    def export_file(self, format: str, **options: Any) -> tuple[str, bytes]:
+        """This recording's transcript, speaker renames applied, as ``format``: ``(file name, bytes)``.
+
+        What the Export control downloads. ``options`` go to the format's writer (see
+        `whisperkit_nb.output.export.export`); eaf and html link or embed the audio the player plays when
+        that is a file.
+        """
+        from whisperkit_nb.output.export import format_options
+
+        fmt = format_named(format)
+        if self._media is not None and "audio" in format_options(fmt):
+            options.setdefault("audio", self._media)
+        stem = Path(self.title).stem if self.title != ARRAY_NAME else "transcript"
+        return export_file(one_recording(self.df, self._file), fmt.name, stem, **options)
+
+    def _message(self, _widget: Any, content: Any, _buffers: list) -> None:
+        """Answer the Export control: ``{"export": format, "request": id}`` gets ``{"request": id, "name":
+        file name}`` with the file's bytes as the buffer, or ``{"request": id, "error": message}``."""
+        if not isinstance(content, dict) or "export" not in content:
+            return
+        reply = {"request": content.get("request")}
+        try:
+            name, data = self.export_file(str(content["export"]))
+        except Exception as err:  # noqa: BLE001 - shown in the player, not lost in the kernel log
+            message = str(err) if isinstance(err, WhisperkitError) else f"{type(err).__name__}: {err}"
+            self.send({**reply, "error": f"Export failed: {message}"})
+            return
+        self.send({**reply, "name": name}, [data])
 
     def on_rename(self, callback: Callable[[dict[str, str], pd.DataFrame], None]) -> None:
         """Call ``callback(speaker_names, df)`` whenever a speaker is renamed (in the widget or in code)."""
@@ -142,6 +186,28 @@ def player(df: pd.DataFrame, audio: Any = None, *, file: str | int | None = None
     if audio is None and (chosen is None or chosen == ARRAY_NAME):
         raise ValueError("This transcript came from in-memory audio: pass it again, player(df, audio=samples).")
     return Player(df, chosen, audio, audio_format=audio_format, on_rename=on_rename)
+
+
+def one_recording(df: pd.DataFrame, file: str | None) -> pd.DataFrame:
+    """The rows of ``file`` in ``df``, with only its facts in ``attrs["files"]`` (a one-recording format
+    refuses a frame of several files)."""
+    if file is None or "file" not in df.columns:
+        return df
+    rows = df[df["file"] == file].reset_index(drop=True)
+    facts = df.attrs.get("files", {})
+    rows.attrs = {**df.attrs, "files": {file: facts[file]} if file in facts else {}}
+    return rows
+
+
+def export_file(df: pd.DataFrame, format: str, stem: str, **options: Any) -> tuple[str, bytes]:
+    """``df`` written as ``format`` by `whisperkit_nb.output.export.export`: ``(<stem><suffix>, bytes)``."""
+    from whisperkit_nb.output.export import export
+
+    fmt = format_named(format)
+    name = f"{stem or 'transcript'}{fmt.suffix}"
+    options = {**DOWNLOAD_OPTIONS.get(fmt.name, {}), **options}
+    with tempfile.TemporaryDirectory(prefix="whisperkit-export-") as folder:
+        return name, export(df, Path(folder) / name, fmt.name, **options).read_bytes()
 
 
 def encode_audio(audio: Any, audio_format: str = "opus") -> tuple[str, list[int], float]:

@@ -1,1 +1,1 @@
-"""Output: the DataFrame schema."""
+"""Output: the DataFrame schema (`dataframe`), and the exports (`export`, one module per format in `formats`)."""
