@@ -29,6 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from result_file import new_result_path
 import whisperkit_nb as wk  # noqa: E402
 from assets import asterisk_long  # noqa: E402
 from whisperkit_nb.scoring.words import wer_details
@@ -151,11 +152,11 @@ def main() -> None:
         print(f"| {r['system']} | {r['x_real_time']} | {r['wall_s']} | {r['wer'] * 100:.2f}% | "
               f"{r['inserted_words']} | {r['words_in_silence']} | {ratios[0]} | {ratios[1]} |")
     shuffles = accuracy_over_shuffles(args, keys, runners, texts, fixture) if args.shuffles else None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"cpu_engine-{stamp}.json").write_text(json.dumps(
+    path = new_result_path(args.out, "cpu_engine")  # a new file per run: earlier runs are kept
+    path.write_text(json.dumps(
         {"date": stamp, "machine": machine, "model": args.model, "minutes": args.minutes, "rows": rows,
          "shuffles": shuffles}, indent=2))
+    print(f"\nJSON: {path}")
 
 
 def accuracy_over_shuffles(args, keys: list[str], runners: dict, texts: dict, fixture) -> dict:

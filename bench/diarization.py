@@ -34,6 +34,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from result_file import new_result_path
 import whisperkit_nb as wk  # noqa: E402
 from whisperkit_nb.audio.source import open_audio
 from whisperkit_nb.speakers.diarize import diarize, load_pipeline
@@ -191,13 +192,13 @@ def main() -> None:
         cells = [r["word_accuracy"], r["segment_word_accuracy"], r["segment_purity"], r["segment_time_accuracy"]]
         shown = " | ".join("-" if c is None else f"{c * 100:.1f}%" for c in cells)
         print(f"| {r['fixture']} | {r['split_min_s']} | {r['segments']} | {shown} |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"diarization-{stamp}.json").write_text(json.dumps(
+    path = new_result_path(args.out, "diarization")  # a new file per run: earlier runs are kept
+    path.write_text(json.dumps(
         {"date": stamp, "machine": machine, "pipeline_build_s": round(build_s, 1),
          "diarization_wall_s_per_audio_hour": round(per_hour), "diarization_cpu_s_per_audio_hour": round(per_hour_cpu),
          "fixtures": ders, "asr_vs_asr_diarize": both,
          "split_tradeoff": [{**r, "split_min_s": str(r["split_min_s"])} for r in splits]}, indent=2))
+    print(f"\nJSON: {path}")
 
 
 if __name__ == "__main__":

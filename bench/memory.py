@@ -49,6 +49,8 @@ os.environ.setdefault("WHISPERKIT_NB_CACHE", str(REPO / ".cache" / "whisperkit_n
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
+from result_file import new_result_path
+
 
 # --------------------------------------------------------------------------------------------------
 # The audio
@@ -246,12 +248,10 @@ def main() -> None:
         return
 
     hours = sorted(float(h) for h in args.hours.split(","))
-    stamp = dt.datetime.now().strftime("%Y-%m-%d")
     started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     machine = machine_line(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = f"memory-{stamp}.json" if hours != [0.1] else f"memory-rehearsal-{stamp}.json"
+    # One new file per run, chosen now and rewritten after every child run: earlier runs are kept.
+    result_path = new_result_path(args.out, "memory" if hours != [0.1] else "memory-rehearsal")
     rows: list[dict] = []
     for length in hours:
         built = time.perf_counter()
@@ -265,14 +265,14 @@ def main() -> None:
             rows.append({"hours": length, "file": path.name, "waveform_mib": round(waveform_mib, 1), **result})
             shown = {k: v for k, v in rows[-1].items() if k != "rss_timeline_mib"}
             print(json.dumps(shown), flush=True)
-            (out / name).write_text(json.dumps({"date": started, "machine": machine, "model": args.model,
+            result_path.write_text(json.dumps({"date": started, "machine": machine, "model": args.model,
                                                 "runs": rows}, indent=1))
     print(f"\n{started} · {machine} · model {args.model} ({rows[0]['engine']}), device cpu · one process per run, "
           "model loading included\n")
     print(table(rows))
     for line in growth(rows):
         print(f"\n{line}")
-    print(f"\nJSON: {out / name}")
+    print(f"\nJSON: {result_path}")
 
 
 if __name__ == "__main__":

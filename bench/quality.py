@@ -27,6 +27,7 @@ import assets  # noqa: E402
 import numpy as np  # noqa: E402
 
 from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from result_file import new_result_path
 import whisperkit_nb as wk  # noqa: E402
 from whisperkit_nb.scoring.words import language_time_accuracy, turn_edge_errors
 
@@ -82,11 +83,11 @@ def main() -> None:
     print("|---|---|---|")
     for r in switching:
         print(f"| {r['code_switching_chunk_s']:g} | {r['engine']} | {r['accuracy'] * 100:.1f}% |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"quality-{stamp}.json").write_text(json.dumps(
+    path = new_result_path(args.out, "quality")  # a new file per run: earlier runs are kept
+    path.write_text(json.dumps(
         {"date": stamp, "machine": machine, "model": args.model, "words": words, "code_switching": switching},
         indent=2))
+    print(f"\nJSON: {path}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import assets  # noqa: E402
 
 from cpu_engine import words_inside  # noqa: E402  (bench/ is on sys.path when run as a script)
 from machine import cpu_model  # noqa: E402
+from result_file import new_result_path
 import whisperkit_nb as wk  # noqa: E402
 from whisperkit_nb.scoring.words import wer_details
 from whisperkit_nb.options import TranscribeOptions
@@ -98,11 +99,11 @@ def main() -> None:
         for r in rows:
             print(f"| {r['change']} | {r['wer'] * 100:.2f}% | {r['inserted_words']} | {r['words_in_non_speech']} | "
                   f"{r['fallbacks']} | {r['dropped_chunks']} of {r['chunks']} | {r['wall_s']} |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"thresholds-{stamp}.json").write_text(json.dumps(
+    path = new_result_path(args.out, "thresholds")  # a new file per run: earlier runs are kept
+    path.write_text(json.dumps(
         {"date": stamp, "machine": machine, "model": args.model, "file": fixture.path.name, "results": results},
         indent=2))
+    print(f"\nJSON: {path}")
 
 
 if __name__ == "__main__":

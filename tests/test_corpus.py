@@ -250,7 +250,13 @@ def test_keyboard_interrupt_keeps_finished_inputs_and_the_rerun_resumes(folder, 
             sent.append(event.done)
             os.kill(os.getpid(), signal.SIGINT)  # raised in this (the main) thread at its next instruction
 
-    corpus = wk.transcribe_corpus(folder, store, callback=interrupt_after_two, **OPTIONS)
+    # Python's own SIGINT handler, as in a terminal or a kernel: a process started in the background by a shell
+    # without job control (a CI runner) inherits SIGINT ignored, and Python then leaves it ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        corpus = wk.transcribe_corpus(folder, store, callback=interrupt_after_two, **OPTIONS)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert sent and corpus.interrupted
     counts = corpus.counts()
     assert counts["done"] >= 2 and counts["pending"] == 6 - counts["done"] and counts["failed"] == 0
