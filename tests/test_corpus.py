@@ -90,11 +90,15 @@ def test_clean_run_has_every_file(folder, clean):
     assert reopened.frame.attrs["files"].keys() == set(frame.file)
 
 
-def test_sigkill_then_rerun_gives_the_clean_rows(folder, clean, tmp_path):
+def test_sigkill_then_rerun_gives_the_clean_rows(folder, tmp_path):
+    # One chunk per batch, so the six short inputs finish (and are stored) one after another, not all in the
+    # one shared batch of a default run: the kill can then fall between two of them.
+    options = {**OPTIONS, "batch_size": 1}
+    clean = wk.transcribe_corpus(folder, tmp_path / "clean", **options).frame
     store = tmp_path / "killed"
     script = textwrap.dedent(f"""
         import whisperkit_nb as wk
-        wk.transcribe_corpus({str(folder)!r}, {str(store)!r}, **{OPTIONS!r})
+        wk.transcribe_corpus({str(folder)!r}, {str(store)!r}, **{options!r})
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -109,10 +113,10 @@ def test_sigkill_then_rerun_gives_the_clean_rows(folder, clean, tmp_path):
     assert (store / LOCK).is_file()  # left by the killed run: its pid is dead, so it is taken over
 
     events = []
-    resumed = wk.transcribe_corpus(folder, store, callback=events.append, **OPTIONS)
+    resumed = wk.transcribe_corpus(folder, store, callback=events.append, **options)
     assert resumed.skipped == len(finished)
     assert resumed.counts()["done"] == 6
-    pd.testing.assert_frame_equal(resumed.frame, clean[2])  # none missing, none twice
+    pd.testing.assert_frame_equal(resumed.frame, clean)  # none missing, none twice
     after = _results(store)
     assert {name: after[name] for name in finished} == finished  # finished results untouched
     assert len(_transcribed(events)) == 6 - len(finished)  # and none of them recomputed
