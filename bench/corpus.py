@@ -523,8 +523,8 @@ def main() -> int:
                         help="torch.set_num_threads (the CTranslate2 engine takes torch's count); 0: torch's default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="",
-                        help="JSON file (or folder); default bench/results/corpus-<date>.json "
-                             "(corpus-quick-<date>.json with --quick)")
+                        help="JSON file (or folder); default bench/results/corpus-<date>-<HHMM>.json, a new file per "
+                             "run (corpus-quick-... with --quick)")
     args = parser.parse_args()
     cases = set(args.cases.split(","))
     if not cases <= {"a", "b"}:
@@ -533,10 +533,11 @@ def main() -> int:
     clip_s, file_s = ((8.0, 12.0), (12.0, 20.0)) if args.quick else ((30.0, 45.0), (60.0, 180.0))
     n_clips, n_files = (min(args.clips, 3), min(args.files, 3)) if args.quick else (args.clips, args.files)
     start_time = dt.datetime.now(dt.timezone.utc)
-    stamp = start_time.strftime("%Y-%m-%d")
     out = Path(args.out) if args.out else REPO / "bench" / "results"
-    if out.suffix != ".json":
-        out = out / (f"corpus-quick-{stamp}.json" if args.quick else f"corpus-{stamp}.json")
+    if out.suffix != ".json":  # a new file per run: an earlier run's results are never overwritten
+        from result_file import new_result_path
+
+        out = new_result_path(out, "corpus-quick" if args.quick else "corpus")
 
     clip_set = build_set("clips", n_clips, clip_s, args.seed, one_file=True) if "a" in cases else None
     file_set = build_set("files", n_files, file_s, args.seed + 1000, one_file=False) if "b" in cases else None
