@@ -96,17 +96,11 @@ class _Transcribe:
 
         from whisperkit_nb.output.dataframe import segments_to_dataframe
         from whisperkit_nb.run.batch import BatchFit
-        from whisperkit_nb.run.decode import decode_inputs
+        from whisperkit_nb.run.decode import finished_inputs
 
         prepared = [pickle.loads(blob) for blob in batch["prepared"]]
-        segments: dict[int, list] = {}
         out = []
-        fit = BatchFit()
-        for run, ready in decode_inputs(prepared, self.opts, self.engine, self.language, fit=fit):
-            segments.setdefault(run.prepared.key, []).extend(ready)
-            if not run.finished:
-                continue
-            found = segments.pop(run.prepared.key)
+        for run, found in finished_inputs(prepared, self.opts, self.engine, self.language, fit=BatchFit()):
             if run.error is not None:
                 result = {"key": run.prepared.key, "error": _reason(run.error)}
             else:

@@ -159,8 +159,9 @@ class _Run:
         pending = [e for e in entries if e["status"] == "pending"]
         # Inputs whose transcript is stored (only the speaker options changed), and fixed 30 s windows
         # (no chunk plan to share batches with), go one at a time through `transcribe` and the nodes.
-        alone = [e for e in pending if self.opts.chunking == "fixed" or self._transcript_stored(e)]
-        batched = [e for e in pending if not any(e is other for other in alone)]
+        alone, batched = [], []
+        for entry in pending:
+            (alone if self.opts.chunking == "fixed" or self._transcript_stored(entry) else batched).append(entry)
         interrupted = False
         try:
             for entry in alone:
@@ -200,7 +201,7 @@ class _Run:
         """The inputs through shared batches (prepared ahead on worker threads), each stored once decoded."""
         from whisperkit_nb.engines.registry import load_model
         from whisperkit_nb.run.batch import BatchFit
-        from whisperkit_nb.run.decode import decode_inputs
+        from whisperkit_nb.run.decode import finished_inputs
         from whisperkit_nb.run.lock import RUN
         from whisperkit_nb.run.prepare import prepare_ahead
         from whisperkit_nb.run.stream import check_model_options
@@ -215,15 +216,12 @@ class _Run:
         # With speakers, every input is held in memory once: the VAD, Whisper and pyannote share its samples.
         prepared = prepare_ahead([(i, e["file"]) for i, e in enumerate(entries)], opts, workers=self.workers,
                                  in_memory=True if self.opts.diarize else None)
-        segments: dict[int, list] = {}
         with RUN.hold("transcribe_corpus"):
-            for run, ready in decode_inputs(prepared, opts, engine, language, callback=self.callback,
-                                            fit=BatchFit()):
-                segments.setdefault(run.prepared.key, []).extend(ready)
-                if run.finished:
-                    entry = entries[run.prepared.key]
-                    self._one(entry, self._store_run, run, segments.pop(run.prepared.key), engine)
-                    progress.emit(entry["file"])
+            for run, segments in finished_inputs(prepared, opts, engine, language, callback=self.callback,
+                                                 fit=BatchFit()):
+                entry = entries[run.prepared.key]
+                self._one(entry, self._store_run, run, segments, engine)
+                progress.emit(entry["file"])
 
     def _transcribe_on_ray(self, entries: list[dict[str, Any]], progress: _Progress) -> None:
         """The inputs through the Ray Data stages; each result stored here as it arrives."""

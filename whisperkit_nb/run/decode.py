@@ -138,6 +138,18 @@ def decode_inputs(inputs: Iterable[Prepared], opts: TranscribeOptions, engine: E
         getattr(queue, "close", lambda: None)()
 
 
+def finished_inputs(inputs: Iterable[Prepared], opts: TranscribeOptions, engine: Engine, language: str | None, *,
+                    callback: ProgressCallback | None = None, fit: BatchFit | None = None,
+                    ) -> Iterator[tuple[FileRun, list[Segment]]]:
+    """`decode_inputs` gathered per input: each input once it is finished, with all its segments in time
+    order (none when ``run.error`` is set). What a corpus stores, locally or in a Ray actor."""
+    gathered: dict[int, list[Segment]] = {}
+    for run, ready in decode_inputs(inputs, opts, engine, language, callback=callback, fit=fit):
+        gathered.setdefault(id(run), []).extend(ready)
+        if run.finished:
+            yield run, gathered.pop(id(run))
+
+
 def _admit(prepared: Prepared, opts: TranscribeOptions, engine: Engine, language: str | None, batch_size: int,
            per_chunk_language: bool, notify: ProgressCallback) -> FileRun:
     """A prepared input's run: its facts started, its language settled when it can be before decoding."""
