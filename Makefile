@@ -27,7 +27,7 @@ test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
-	$(PY) bench/cpu_engine.py --shuffles 1,2,3
+	$(PY) bench/cpu_devset.py
 
 setup: debian $(STAMP)
 

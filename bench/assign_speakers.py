@@ -28,6 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
+from result_file import new_result_path  # noqa: E402
 from whisperkit_nb.speakers.assign import assign_speakers
 
 
@@ -78,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
              "| case | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds:.3f} |" for name, seconds in results.items()]
     table = "\n".join(lines)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"assign_speakers-{stamp}.json"
+    path = new_result_path(args.out, "assign_speakers")  # a new file per run: earlier runs are kept
     path.write_text(json.dumps({"date": stamp, "machine": machine, "segments": args.segments, "turns": args.turns,
                                 "repeats": args.repeats, "seconds": results, "table": table}, indent=2))
     print(table)

@@ -1,22 +1,31 @@
 """Preparation throughput (issue 17, section 3): can the CPU side keep a fast GPU fed?
 
     .venv/bin/python bench/prep.py [--minutes 60] [--file-minutes 6] [--long-minutes 18] [--workers 1,2]
-                                   [--formats wav,mp3,m4a] [--rounds 3] [--out bench/results]
+                                   [--modes threads,processes] [--formats wav,mp3,m4a] [--rounds 3]
+                                   [--no-stages] [--out bench/results]
     .venv/bin/python bench/prep.py --quick      # smoke run: 3 files of 20 s, a 30 s long file, 1 round, 1,2 workers
 
 An H100 running large-v3-turbo at 1500x real time eats 150 minutes of audio in 6 s; decoding, resampling, the
 VAD and the chunk plan have to keep up. This measures, on this machine, audio seconds prepared per wall second:
 
-1. Several files at once (``--minutes`` of audio in files of ``--file-minutes``) through
-   `whisperkit_nb.run.prepare.prepare_ahead` with ``workers=k`` for each k of ``--workers`` (default 1 .. the
-   core count): open + decode (FFmpeg through the package's `open_audio`) + resample to 16 kHz + VAD + chunk
-   plan, i.e. `prepare_input` as the pipeline runs it (inputs up to 30 min are decoded once into memory). Then,
-   as a separate column, the log-mel features of every planned chunk (`whisperkit_nb.audio.log_mel.LogMel`,
-   128 mels as large-v3-turbo uses, CPU, batches of 16, torch limited to one thread per worker, k worker
-   threads over the files). Per k: x real time, per core (divided by min(k, cores)), speed-up over 1 worker,
-   CPU seconds / wall seconds (near k when k threads really run at once; near 1 when something holds the
-   GIL), and the cores the 1500x rate needs: 1500 / per-core rate, for preparation alone (features on the
-   GPU, as the transformers engine computes them) and for preparation + log-mel on the CPU.
+1. Several files at once (``--minutes`` of audio in files of ``--file-minutes``, at least two files per
+   worker) through `whisperkit_nb.run.prepare.prepare_ahead` with ``workers=k`` for each k of ``--workers``
+   (default 1, 2, 4, ... and the core count), on k threads and on k worker processes (``--modes``;
+   ``processes=True``: "spawn"ed workers, started inside the timing as a corpus run starts them): open +
+   decode (FFmpeg through the package's `open_audio`) + resample to 16 kHz + VAD + chunk plan, i.e.
+   `prepare_input` as the pipeline runs it (inputs up to 30 min are decoded once into memory, and come back
+   from a worker process with their samples). Then, as a separate column, the log-mel features of every
+   planned chunk (`whisperkit_nb.audio.log_mel.LogMel`, 128 mels as large-v3-turbo uses, CPU, batches of 16,
+   torch limited to one thread per worker, k worker threads over the files; measured once per k, the same
+   for both modes). Per mode and k: x real time, per core (divided by min(k, cores)), speed-up over 1
+   thread, efficiency (speed-up / min(k, cores): 1.0 is linear), CPU seconds / wall seconds (the workers'
+   CPU included; near k when k workers really run at once, near 1 when something holds the GIL), audio
+   seconds per CPU second (what preparing costs, whatever else shares the cores), and the cores the 1500x
+   rate needs: 1500 / per-core rate, for preparation alone (features on the GPU, as the transformers engine
+   computes them) and for preparation + log-mel on the CPU. Every mode, k and round must give the same
+   samples and chunk plans as the first run of the format (per-input digests); an input that does not is
+   printed and listed under MISMATCHES. (A worker process imports the package when it starts: with an
+   editable install, a source file edited during the run changes what later workers plan.)
 2. One long file (``--long-minutes``, 18 by default), one thread, stage by stage: decoding alone
    (``open_audio(path).in_memory()``: demux, decode, resample, downmix), the VAD alone (`speech_probabilities`
    over the decoded samples), the rest of the plan (regions, splitting, packing), the log-mel features of its
@@ -32,7 +41,9 @@ coloured noise and 50 Hz hum of `assets._noise`, 12 dB lower: about -54 dBFS, as
 pause is digital zero. Built once under ``$WHISPERKIT_NB_FIXTURES/bench_prep_v1/``.
 
 Timing: every file is read once before timing (OS cache) and the VAD model, FFmpeg and the mel filters are
-warmed up; each measurement is the median of ``--rounds`` rounds, worker counts interleaved within a round.
+warmed up (in this process: worker processes start cold, as in a corpus run; the start of one is measured
+apart); each measurement is the median of ``--rounds`` rounds, worker counts and modes interleaved within a
+round. ``--no-stages`` leaves out cases 2 and 3.
 Prints the tables last (date, machine, load average at start and end); writes JSON to
 ``bench/results/prep-<date>-<HHMM>.json`` (``prep-quick-...`` with ``--quick``; never an existing file).
 """
@@ -40,9 +51,11 @@ Prints the tables last (date, machine, load average at start and end); writes JS
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import statistics
 import sys
@@ -140,8 +153,8 @@ def build_file(minutes: float, seed: int, formats: list[str]) -> dict[str, Path]
 
 
 def build_inputs(total_minutes: float, file_minutes: float, long_minutes: float,
-                 formats: list[str]) -> tuple[dict[str, list[Path]], dict[str, Path]]:
-    count = max(1, round(total_minutes / file_minutes))
+                 formats: list[str], min_files: int = 1) -> tuple[dict[str, list[Path]], dict[str, Path]]:
+    count = max(1, min_files, round(total_minutes / file_minutes))
     files: dict[str, list[Path]] = {fmt: [] for fmt in formats}
     for seed in range(count):
         for fmt, path in build_file(file_minutes, seed, formats).items():
@@ -164,17 +177,24 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) and of its children that have exited (worker processes:
+    `prepare_ahead` waits for its workers before it returns)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def timed(fn):
-    """``fn()``'s result, wall seconds and CPU seconds of the whole process (all threads)."""
-    cpu, started = time.process_time(), time.perf_counter()
+    """``fn()``'s result, wall seconds and CPU seconds of the whole process (all threads, exited children)."""
+    cpu, started = cpu_seconds(), time.perf_counter()
     result = fn()
-    return result, time.perf_counter() - started, time.process_time() - cpu
+    return result, time.perf_counter() - started, cpu_seconds() - cpu
 
 
-def prepare_all(paths: list[Path], opts, workers: int) -> list:
+def prepare_all(paths: list[Path], opts, workers: int, processes: bool = False) -> list:
     from whisperkit_nb.run.prepare import prepare_ahead
 
-    prepared = list(prepare_ahead(enumerate(map(str, paths)), opts, workers=workers))
+    prepared = list(prepare_ahead(enumerate(map(str, paths)), opts, workers=workers, processes=processes))
     failed = [p for p in prepared if p.error is not None]
     if failed:
         raise RuntimeError(f"{failed[0].name}: {failed[0].error!r}")
@@ -218,40 +238,75 @@ def plan_digest(prepared: list) -> str:
     return hashlib.sha256(repr(spans).encode()).hexdigest()[:16]
 
 
+def samples_digest(prepared: list) -> str:
+    """A digest of every input's decoded samples: equal digests, equal samples."""
+    return hashlib.sha256("".join(file_digests(prepared)["samples"]).encode()).hexdigest()[:16]
+
+
+def file_digests(prepared: list) -> dict[str, list[str]]:
+    """Per input: a digest of its samples, and one of its chunk plan."""
+    return {"samples": [hashlib.sha256(p.source.samples.tobytes()).hexdigest()[:16] for p in prepared],
+            "plans": [hashlib.sha256(repr([c.spans for c in p.chunks]).encode()).hexdigest()[:16] for p in prepared]}
+
+
+MISMATCHES: list[dict] = []  # runs that planned or decoded an input otherwise than the first run of its format
+
+
+def check_same(fmt: str, mode: str, k: int, round_index: int, paths: list[Path], prepared: list,
+               first: dict[str, list[str]]) -> None:
+    """Record (and print) every input whose samples or plan differ from the first run of its format."""
+    now = file_digests(prepared)
+    for index, path in enumerate(paths):
+        differs = [what for what in ("samples", "plans") if now[what][index] != first[what][index]]
+        if differs:
+            MISMATCHES.append({"format": fmt, "mode": mode, "workers": k, "round": round_index + 1,
+                               "file": path.name, "differs": differs})
+            print(f"  MISMATCH: {path.name}, {k} {mode}, round {round_index + 1}: {' and '.join(differs)} differ "
+                  "from the first run", file=sys.stderr, flush=True)
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def corpus_runs(files: dict[str, list[Path]], workers: list[int], rounds: int, opts) -> list[dict]:
-    """Case 1: every format's files through prepare_ahead with each worker count, then their log-mel."""
-    rows: dict[tuple[str, int], dict] = {}
+def corpus_runs(files: dict[str, list[Path]], workers: list[int], modes: list[str], rounds: int, opts) -> list[dict]:
+    """Case 1: every format's files through prepare_ahead with each mode and worker count, then their log-mel."""
+    rows: dict[tuple[str, str, int], dict] = {}
+    first: dict[str, dict[str, list[str]]] = {}  # per format: the first run's per-input digests
+    runs = [(mode, k) for k in workers for mode in modes]
     for round_index in range(rounds):
-        order = workers if round_index % 2 == 0 else list(reversed(workers))  # interleaved, alternating
+        order = runs if round_index % 2 == 0 else list(reversed(runs))  # interleaved, alternating
         for fmt, paths in files.items():
-            for k in order:
-                prepared, wall, cpu = timed(partial(prepare_all, paths, opts, k))
-                chunks, mel_wall, mel_cpu = timed(partial(mel_all, prepared, k))
-                row = rows.setdefault((fmt, k), {
-                    "format": fmt, "workers": k, "files": len(paths),
+            for mode, k in order:
+                prepared, wall, cpu = timed(partial(prepare_all, paths, opts, k, mode == "processes"))
+                # the log-mel is the same for both modes: measured once per k and round
+                mel_row = next((rows[(fmt, m, k)] for m in modes if (fmt, m, k) in rows
+                                and len(rows[(fmt, m, k)]["mel_wall_s_rounds"]) > round_index), None)
+                if mel_row is None:
+                    chunks, mel_wall, mel_cpu = timed(partial(mel_all, prepared, k))
+                else:
+                    chunks = sum(len(p.chunks) for p in prepared)
+                    mel_wall = mel_row["mel_wall_s_rounds"][round_index]
+                    mel_cpu = mel_row["mel_cpu_s_rounds"][round_index]
+                row = rows.setdefault((fmt, mode, k), {
+                    "format": fmt, "mode": mode, "workers": k, "files": len(paths),
                     "audio_s": round(sum(p.duration for p in prepared), 2),
                     "speech_s": round(sum(p.report.speech_seconds for p in prepared), 2),
                     "chunks": sum(len(p.chunks) for p in prepared), "plan_digest": plan_digest(prepared),
+                    "samples_digest": samples_digest(prepared),
                     "prep_wall_s_rounds": [], "prep_cpu_s_rounds": [], "mel_wall_s_rounds": [], "mel_cpu_s_rounds": []})
-                if chunks != row["chunks"] or plan_digest(prepared) != row["plan_digest"]:
-                    raise AssertionError(f"{fmt}, {k} workers: {chunks} chunks, another round planned {row['chunks']}")
-                same_format = {r["plan_digest"] for (f, _), r in rows.items() if f == fmt}
-                if len(same_format) != 1:  # preparing on more threads must not change any plan
-                    raise AssertionError(f"{fmt}: the chunk plans differ between worker counts")
+                # preparing on more workers, or in processes, or again, must change nothing: recorded if it does
+                check_same(fmt, mode, k, round_index, paths, prepared, first.setdefault(fmt, file_digests(prepared)))
                 row["prep_wall_s_rounds"].append(round(wall, 3))
                 row["prep_cpu_s_rounds"].append(round(cpu, 3))
                 row["mel_wall_s_rounds"].append(round(mel_wall, 3))
                 row["mel_cpu_s_rounds"].append(round(mel_cpu, 3))
                 del prepared
-                print(f"  round {round_index + 1}: {fmt}, {k} workers: prep {wall:.2f} s (CPU {cpu:.2f}), "
+                print(f"  round {round_index + 1}: {fmt}, {k} {mode}: prep {wall:.2f} s (CPU {cpu:.2f}), "
                       f"log-mel {mel_wall:.2f} s (CPU {mel_cpu:.2f})", file=sys.stderr, flush=True)
     cores = os.cpu_count() or 1
     out = []
-    for (_, k), row in rows.items():
+    for (_, _, k), row in rows.items():
         prep, mel = median(row["prep_wall_s_rounds"]), median(row["mel_wall_s_rounds"])
         audio = row["audio_s"]
         used = min(k, cores)
@@ -260,18 +315,36 @@ def corpus_runs(files: dict[str, list[Path]], workers: list[int], rounds: int, o
             "mel_wall_s": round(mel, 3), "mel_cpu_s": round(median(row["mel_cpu_s_rounds"]), 3),
             "prep_x": round(audio / prep, 1), "prep_x_per_core": round(audio / prep / used, 1),
             "prep_cpu_per_wall": round(median(row["prep_cpu_s_rounds"]) / prep, 2),
+            "prep_x_per_cpu_s": round(audio / median(row["prep_cpu_s_rounds"]), 1),
             "mel_x": round(audio / mel, 1), "mel_x_per_core": round(audio / mel / used, 1),
             "both_x": round(audio / (prep + mel), 1), "both_x_per_core": round(audio / (prep + mel) / used, 1),
             "cores_used": used,
         })
         row["cores_for_target_prep"] = round(TARGET_X / row["prep_x_per_core"], 2)
         row["cores_for_target_prep_mel"] = round(TARGET_X / row["both_x_per_core"], 2)
+        row["cores_for_target_prep_by_cpu"] = round(TARGET_X / row["prep_x_per_cpu_s"], 2)
         out.append(row)
     for row in out:
-        base = next(r for r in out if r["format"] == row["format"] and r["workers"] == min(workers))
+        base = next((r for r in out if r["format"] == row["format"] and r["workers"] == min(workers)
+                     and r["mode"] == "threads"), None)
+        base = base or next(r for r in out if r["format"] == row["format"] and r["workers"] == min(workers))
         row["prep_speedup_vs_1"] = round(base["prep_wall_s"] / row["prep_wall_s"] * min(workers), 2)
+        row["prep_efficiency"] = round(row["prep_speedup_vs_1"] / row["cores_used"], 2)
         row["mel_speedup_vs_1"] = round(base["mel_wall_s"] / row["mel_wall_s"] * min(workers), 2)
-    return sorted(out, key=lambda r: (FORMATS.index(r["format"]), r["workers"]))
+    return sorted(out, key=lambda r: (FORMATS.index(r["format"]), r["workers"], r["mode"] != "threads"))
+
+
+def worker_start(path: Path, opts, rounds: int) -> dict:
+    """Seconds to the first prepared input of a short file: one thread, and one freshly started worker process
+    (its interpreter, imports and VAD session); the difference is what starting a process costs."""
+    runs = {"threads": [], "processes": []}
+    for _ in range(max(rounds, 3)):
+        for mode in runs:
+            _, wall, _ = timed(partial(prepare_all, [path], opts, 1, mode == "processes"))
+            runs[mode].append(wall)
+    thread, process = median(runs["threads"]), median(runs["processes"])
+    return {"file": path.name, "thread_s": round(thread, 3), "process_s": round(process, 3),
+            "process_start_s": round(max(process - thread, 0.0), 3)}
 
 
 def stage_times(path: Path, opts) -> dict:
@@ -352,15 +425,36 @@ def long_file_runs(long_files: dict[str, Path], workers: list[int], rounds: int,
 
 def corpus_table(rows: list[dict]) -> str:
     lines = [("| input | workers | files | audio min | prep wall s | CPU s / wall s | prep x real time | per core | "
-             "speed-up vs 1 | log-mel x real time (per core) | prep + log-mel x real time | "
-             "cores for 1500x: prep / prep + log-mel |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "speed-up vs 1 thread | efficiency | audio s per CPU s | log-mel x real time (per core) | "
+             "prep + log-mel x real time | cores for 1500x: prep / prep + log-mel |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {FORMAT_LABEL[r['format']]} | {r['workers']} | {r['files']} | {r['audio_s'] / 60:.1f} | "
-                     f"{r['prep_wall_s']:.2f} | {r['prep_cpu_per_wall']:.2f} | {r['prep_x']:g} | "
-                     f"{r['prep_x_per_core']:g} | {r['prep_speedup_vs_1']:.2f}x | {r['mel_x']:g} ({r['mel_x_per_core']:g}) | "
+        lines.append(f"| {FORMAT_LABEL[r['format']]} | {r['workers']} {r['mode']} | {r['files']} | "
+                     f"{r['audio_s'] / 60:.1f} | {r['prep_wall_s']:.2f} | {r['prep_cpu_per_wall']:.2f} | "
+                     f"{r['prep_x']:g} | "
+                     f"{r['prep_x_per_core']:g} | {r['prep_speedup_vs_1']:.2f}x | {r['prep_efficiency']:.2f} | "
+                     f"{r['prep_x_per_cpu_s']:g} | "
+                     f"{r['mel_x']:g} ({r['mel_x_per_core']:g}) | "
                      f"{r['both_x']:g} | {r['cores_for_target_prep']:.1f} / {r['cores_for_target_prep_mel']:.1f} |")
     return "\n".join(lines)
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    """Per format: the cores 1500x needs from one worker's per-core rate, and from the most workers' (processes)."""
+    lines = []
+    for fmt in dict.fromkeys(r["format"] for r in rows):
+        mine = [r for r in rows if r["format"] == fmt]
+        one = min(mine, key=lambda r: (r["workers"], r["mode"] != "threads"))
+        most = max(mine, key=lambda r: (r["workers"], r["mode"] == "processes"))
+        lines.append(f"- {FORMAT_LABEL[fmt]}: {math.ceil(one['cores_for_target_prep'] - 1e-9)} cores for preparation "
+                     f"({one['prep_x_per_core']:g}x per core, {one['workers']} {one['mode']}), "
+                     f"{math.ceil(one['cores_for_target_prep_mel'] - 1e-9)} with the log-mel on the CPU; at the "
+                     f"per-core rate of {most['workers']} {most['mode']} ({most['prep_x_per_core']:g}x): "
+                     f"{math.ceil(most['cores_for_target_prep'] - 1e-9)} / "
+                     f"{math.ceil(most['cores_for_target_prep_mel'] - 1e-9)}; from the CPU seconds preparation "
+                     f"costs with {most['workers']} {most['mode']} ({most['prep_x_per_cpu_s']:g} audio s per CPU s, "
+                     f"whatever else shares the cores): {math.ceil(most['cores_for_target_prep_by_cpu'] - 1e-9)}.")
+    return lines
 
 
 def stage_table(rows: list[dict]) -> str:
@@ -395,7 +489,9 @@ def main() -> int:
     parser.add_argument("--file-minutes", type=float, default=6.0, help="length of each of those files")
     parser.add_argument("--long-minutes", type=float, default=18.0, help="the one long file of the stage timings")
     parser.add_argument("--workers", default="",
-                        help="worker counts, e.g. 1,2,4 (default 1 .. cores; 1,2 with --quick)")
+                        help="worker counts, e.g. 1,2,4 (default 1, 2, 4, ... and the core count; 1,2 with --quick)")
+    parser.add_argument("--modes", default="threads,processes", help="of threads, processes")
+    parser.add_argument("--no-stages", action="store_true", help="only case 1 (several files at once)")
     parser.add_argument("--formats", default=",".join(FORMATS), help="of wav, mp3, m4a")
     parser.add_argument("--rounds", type=int, default=3, help="median of this many rounds")
     parser.add_argument("--quick", action="store_true",
@@ -404,12 +500,13 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.file_minutes, args.long_minutes, args.rounds = 1.0, 1 / 3, 0.5, 1
-    default = "1,2" if args.quick else ",".join(str(k) for k in range(1, cores + 1))
+    default = "1,2" if args.quick else ",".join(str(k) for k in {*(2 ** i for i in range(cores.bit_length())), cores})
     workers = sorted({int(k) for k in (args.workers or default).split(",")})
     formats = [f for f in args.formats.split(",") if f]
+    modes = [m for m in ("threads", "processes") if m in args.modes.split(",")]
     unknown = set(formats) - set(FORMATS)
-    if unknown or not workers or min(workers) < 1:
-        parser.error(f"unknown formats {sorted(unknown)} or bad workers {args.workers!r}")
+    if unknown or not workers or min(workers) < 1 or not modes:
+        parser.error(f"unknown formats {sorted(unknown)}, bad workers {args.workers!r} or modes {args.modes!r}")
 
     import torch
 
@@ -421,7 +518,9 @@ def main() -> int:
     start_time = dt.datetime.now(dt.timezone.utc)
     result_path = new_result_path(args.out, "prep-quick" if args.quick else "prep", start_time)
 
-    built, build_s, _ = timed(lambda: build_inputs(args.minutes, args.file_minutes, args.long_minutes, formats))
+    min_files = 1 if args.quick else 2 * max(workers)  # every worker busy until the last files
+    built, build_s, _ = timed(lambda: build_inputs(args.minutes, args.file_minutes, args.long_minutes, formats,
+                                                   min_files))
     files, long_files = built
     print(f"inputs ready in {build_s:.1f} s under {fixture_dir()}", file=sys.stderr, flush=True)
     warm_file_cache([p for paths in files.values() for p in paths] + list(long_files.values()))
@@ -432,8 +531,9 @@ def main() -> int:
     load_start = loadavg()
     if load_start[0] > 1.5:
         print(f"warning: load average {load_start[0]} at start: other work shares the cores", file=sys.stderr)
-    corpus = corpus_runs(files, workers, args.rounds, opts)
-    stages, scaling = long_file_runs(long_files, workers, args.rounds, opts)
+    start = worker_start(files[formats[0]][0], opts, args.rounds) if "processes" in modes else None
+    corpus = corpus_runs(files, workers, modes, args.rounds, opts)
+    stages, scaling = ([], []) if args.no_stages else long_file_runs(long_files, workers, args.rounds, opts)
     load_end = loadavg()
 
     machine = f"{cpu_model()}, {cores} cores, CPU only"
@@ -442,27 +542,37 @@ def main() -> int:
     result = {
         "date": start_time.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine, "cores": cores,
         "load_average_at_start": load_start, "load_average_at_end": load_end,
-        "quick": args.quick, "rounds": args.rounds, "workers": workers, "formats": formats,
+        "quick": args.quick, "rounds": args.rounds, "workers": workers, "modes": modes, "formats": formats,
         "target_x_real_time": TARGET_X, "n_mels": N_MELS, "mel_batch": MEL_BATCH, "torch_threads": 1,
         "default_workers_here": default_workers(), "vad_model": vad._model_path().name,
         "fixtures": str(fixture_dir()), "build_s": round(build_s, 1),
         "options": {k: getattr(opts, k) for k in ("chunk_s", "vad_threshold", "vad_min_silence_s", "vad_max_gap_s")},
-        "corpus": corpus, "long_file_stages": stages, "stage_scaling": scaling,
+        "corpus": corpus, "long_file_stages": stages, "stage_scaling": scaling, "worker_start": start,
+        "mismatches": MISMATCHES,
     }
     head = (f"{result['date']} · {machine} · load average {load_start[0]:g} at start, {load_end[0]:g} at end · "
             f"median of {args.rounds} round{'s' if args.rounds != 1 else ''} · torch threads 1 per worker · "
             f"log-mel {N_MELS} mels on CPU, batches of {MEL_BATCH}")
-    one = next((r for r in corpus if r["workers"] == 1), corpus[0])
-    text = [head, "",
-            (f"Several files at once: {args.minutes:g} min per format in files of {args.file_minutes:g} min, "
-            "through prepare_ahead(workers=k) (decode + resample + VAD + chunk plan), then the log-mel of every "
-            "planned chunk on k threads:"), "", corpus_table(corpus), "",
-            f"One {args.long_minutes:g}-min file, one thread, stage by stage:", "", stage_table(stages), "",
-            (f"Each stage on k copies of the {long_files.get('m4a', next(iter(long_files.values()))).name} file at "
-            "once, k threads:"), "", scaling_table(scaling), "",
-            (f"1500x real time needs {one['cores_for_target_prep']:.1f} cores of this machine for preparation "
-            f"({FORMAT_LABEL[one['format']]}, per-core rate at 1 worker), "
-            f"{one['cores_for_target_prep_mel']:.1f} with the log-mel on the CPU.")]
+    files_line = (f"Several files at once: {len(files[formats[0]])} files of {args.file_minutes:g} min per format, "
+                  "through prepare_ahead(workers=k) on k threads or k worker processes (decode + resample + VAD + "
+                  "chunk plan; processes: started inside the timing), then the log-mel of every planned chunk on "
+                  "k threads:")
+    text = [head, "", files_line, "", corpus_table(corpus), ""]
+    if start is not None:
+        text += [(f"Starting a worker process (interpreter, imports, VAD session): {start['process_start_s']:.2f} s "
+                  f"(first result of {start['file']}: {start['process_s']:.2f} s in a new process, "
+                  f"{start['thread_s']:.2f} s on a thread)."), ""]
+    if stages:
+        text += [f"One {args.long_minutes:g}-min file, one thread, stage by stage:", "", stage_table(stages), "",
+                 (f"Each stage on k copies of the {long_files.get('m4a', next(iter(long_files.values()))).name} "
+                  "file at once, k threads:"), "", scaling_table(scaling), ""]
+    text += ["Cores that 1500x real time needs on this machine:", *target_lines(corpus), "",
+             (f"Every mode, worker count and round gave the same samples and chunk plans ({len(corpus)} runs x "
+              f"{args.rounds} rounds)." if not MISMATCHES else
+              "MISMATCHES (inputs whose samples or plans differ from the first run of their format): "
+              + "; ".join(f"{fmt} {k} {mode}, round {n}: {what} of {count} files" for (fmt, k, mode, n, what), count
+                          in collections.Counter((m["format"], m["workers"], m["mode"], m["round"],
+                                                  " and ".join(m["differs"])) for m in MISMATCHES).items()))]
     result["table"] = "\n".join(text)
     result_path.write_text(json.dumps(result, indent=1))
     print("\n" + result["table"])

@@ -7,7 +7,9 @@ Words: the 3-voice flite conversation, transcribed with timestamps="word" on eac
 reference turn's start (end) is the distance to the nearest word start (end); median and 90th percentile.
 Code-switching: English, Spanish and French blocks of ~40 s of real Asterisk prompts, code_switching="hybrid"
 with several code_switching_chunk_s values; the share of speech time whose segment language is right.
-Prints markdown tables, writes JSON beside them.
+That file (``code_switched()``, seed 0) is the one tests/test_quality.py asserts on: this table reports on it and
+decides nothing. The default is chosen on other files by bench/code_switching_held_aside.py (tune part), where
+this file is in the confirm part. Prints markdown tables, writes JSON beside them.
 """
 
 from __future__ import annotations

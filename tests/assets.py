@@ -213,6 +213,16 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
 
 
 
+def corrupted_copy(source: Path, target: Path) -> Path:
+    """``source`` with the middle third of its bytes overwritten by seeded random bytes (a damaged file that
+    still opens: about 10-20 s of a 30 s mp3), written to ``target``."""
+    garbled = bytearray(source.read_bytes())
+    third = len(garbled) // 3
+    garbled[third : 2 * third] = np.random.default_rng(0).integers(0, 256, third, dtype=np.uint8).tobytes()
+    target.write_bytes(bytes(garbled))
+    return target
+
+
 def write_wav(path: str | os.PathLike[str], samples: np.ndarray) -> Path:
     """Write int16 ``samples`` as a 16 kHz mono 16-bit WAV file (through a temporary file); return the path."""
     path = Path(path)

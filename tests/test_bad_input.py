@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from assets import LIBRIVOX_DIR, encode_audio, pyannote_sample, read_wav, write_wav
+from assets import LIBRIVOX_DIR, corrupted_copy, encode_audio, pyannote_sample, read_wav, write_wav
 
 import whisperkit_nb as wk
 from whisperkit_nb import AudioError, OptionsError, TranscriptionFailures
@@ -40,12 +40,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     made["text"].write_text("These are meeting notes, not audio.\n" * 40)
     made["truncated"] = folder / "truncated.mp3"
     made["truncated"].write_bytes(data[:300])
-    # the middle third (about 10 s to 20 s) overwritten with seeded random bytes
-    garbled = bytearray(data)
-    third = len(data) // 3
-    garbled[third : 2 * third] = np.random.default_rng(0).integers(0, 256, third, dtype=np.uint8).tobytes()
-    made["corrupt"] = folder / "corrupt.mp3"
-    made["corrupt"].write_bytes(bytes(garbled))
+    made["corrupt"] = corrupted_copy(made["mp3"], folder / "corrupt.mp3")
 
     made["no_audio"] = folder / "screen_recording.mp4"
     with av.open(str(made["no_audio"]), "w", format="mp4") as out:

@@ -134,3 +134,30 @@ def test_chunk_time_maps_exactly_to_original():
     assert chunk.snap(1.0, 3.2, 0.4) == (1.0, 3.0)
     tail = chunk.tail(6.5)
     assert tail.spans == ((103 * sec + sec // 2, 104 * sec), (200 * sec, 201 * sec)) and tail.part == 1
+
+
+def test_a_cut_inside_speech_needs_the_energy_to_agree_with_the_vad():
+    from whisperkit_nb.speech.pauses import EnergyMeter
+
+    sec = SAMPLE_RATE
+    t = np.arange(40 * sec) / sec
+    audio = (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)  # a voice sounding throughout...
+    audio[int(19.9 * sec) : int(20.1 * sec)] = 0.0003  # ...but for a 200 ms pause at 20 s
+    frames = int(np.ceil(len(audio) / FRAME_SAMPLES))
+    probs = np.full(frames, 0.95, np.float32)
+    for at_s, level in ((12.0, 0.02), (20.0, 0.2)):  # the VAD's surest dip at 12 s is not quiet at all
+        at = int(at_s * sec / FRAME_SAMPLES)
+        probs[at - 3 : at + 4] = level
+    meter = EnergyMeter()
+    for block in np.array_split(audio, 7):  # energy measured as blocks stream by, as in plan_chunks
+        meter.add(block)
+    energy = meter.energy_db()
+    region = [SpeechRegion(0, len(audio))]
+    vad_only = split_long_regions(region, probs, 28.0)
+    both = split_long_regions(region, probs, 28.0, energy_db=energy, pause_below=0.35)
+    assert abs(vad_only[0].end / sec - 12.0) < 0.2
+    assert abs(both[0].end / sec - 20.0) < 0.15 and both[-1].end == len(audio)
+    # Filling a chunk: only the VAD's surest pause is tried; sound there closes the chunk instead.
+    regions = [SpeechRegion(0, 5 * sec), SpeechRegion(6 * sec, len(audio))]
+    filled = pack_chunks(regions, 28.0, probs=probs, energy_db=energy, pause_below=0.35)
+    assert filled[0].spans == ((0, 5 * sec),)

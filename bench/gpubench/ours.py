@@ -10,7 +10,7 @@ from typing import Any
 from gpubench.attach import ProgressClock, replaced, stream_segments_with_engine, timed_source, wrapped
 from gpubench.common import REPO, SAMPLE_RATE, AttachError
 from gpubench.forcing import ForcedTokens, check_applied, forced_library_decoding
-from gpubench.systems import Setup, memory_start, timed_row
+from gpubench.systems import Setup, full_batch_s, memory_start, timed_row
 from gpubench.timed_engine import TimedEngine
 from gpubench.timing import StageTimer
 
@@ -60,9 +60,9 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
         list(stream_segments(setup.samples[: int(setup.warmup_s * SAMPLE_RATE)], options, engine=engine,
                              report=report))
         batch = report.batch_size or setup.batch_size
-        if compile and batch:
-            # Compiled graphs are per batch shape: warm a full batch too (at most 40 minutes of audio).
-            need = min(setup.duration, batch * 30.0 + 60.0, 2400.0)
+        if batch:
+            # A full batch too, compiled or not, as the peers are warmed (compiled graphs are per batch shape).
+            need = full_batch_s(setup, batch)
             if need > setup.warmup_s:
                 list(stream_segments(setup.samples[: int(need * SAMPLE_RATE)], options, engine=engine))
         warmup = time.perf_counter() - started

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -91,10 +90,10 @@ def memory_table(result: dict) -> str:
 
 
 def write_result(result: dict, out: Path, name: str, table: str) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y-%m-%d")
+    from result_file import new_result_path  # bench/ is on sys.path: the harness runs as bench/gpu.py
+
     kind = "gpu" if "CPU only" not in result["device"] else "cpu"
-    path = out / f"gpu-{name}-{kind}-{stamp}.json"
+    path = new_result_path(out, f"gpu-{name}-{kind}")  # a new file per run: earlier runs are kept
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({**result, "table": table}, indent=2))
     os.replace(tmp, path)

@@ -127,3 +127,9 @@ def release(setup: Setup) -> None:
     gc.collect()
     if setup.cuda:
         torch.cuda.empty_cache()
+
+
+def full_batch_s(setup: Setup, batch: int) -> float:
+    """Seconds of audio that fill one batch of 30 s windows (with some to spare), at most 40 minutes: every
+    system is warmed up on this after the head of the audio, so none pays per-shape costs when timed."""
+    return min(setup.duration, batch * 30.0 + 60.0, 2400.0)

@@ -79,7 +79,8 @@ def transcribe_corpus(inputs: Any, store: str | os.PathLike = "transcripts/", op
     overwrite : bool
         Transcribe every input again, even those the store holds.
     num_workers : int, optional
-        Threads that prepare the next inputs (decode, VAD, chunk plan) while the model works; at most
+        Workers that prepare the next inputs (decode, VAD, chunk plan) while the model works: a thread
+        for 1, worker processes from 2 on (`whisperkit_nb.run.prepare.use_processes`); at most
         ``num_workers + 1`` inputs are prepared ahead. Default: one per core beyond the first, from 1 to 4
         (`whisperkit_nb.run.prepare.default_workers`); 0 prepares each input when the model needs it.
         With ``backend="ray"``: the transcription actors (default 1; one per GPU is the usual choice).

@@ -19,7 +19,7 @@ import numpy as np
 from whisperkit_nb.audio.log_mel import LogMel
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.decoding.language import detect_file_language
-from whisperkit_nb.decoding.tails import tail_start, up_to_last_timestamp
+from whisperkit_nb.decoding.tails import plan_tail
 from whisperkit_nb.engines.base import Engine
 from whisperkit_nb.events import ProgressCallback, ProgressEvent
 from whisperkit_nb.options import TranscribeOptions
@@ -197,9 +197,7 @@ def _take_result(item: BatchItem, result, chunk_words, opts: TranscribeOptions, 
                                  keep_words=opts.timestamps == "word")
         tail_from = None  # without timestamps there is no telling what was left out
     else:
-        tail_from = tail_start(chunk, result, engine.tokens.timestamp_begin)
-        if tail_from is not None:  # the tail re-decodes what follows the last timestamp
-            result = up_to_last_timestamp(result, engine.tokens.timestamp_begin)
+        result, tail_from = plan_tail(chunk, result, engine.tokens.timestamp_begin, item.samples)
         segments = chunk_segments(result, chunk, engine.tokens.timestamp_begin, engine.tokens.eot,
                                   engine.tokenizer, name, chunk_words)
     run.done.setdefault(chunk.index, []).extend(segments)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from whisperkit_nb.audio.source import SAMPLE_RATE
+from whisperkit_nb.speech.pauses import PauseFinder
 from whisperkit_nb.speech.vad import FRAME_SAMPLES, SpeechRegion
 
 SMOOTH_FRAMES = 5  # ~160 ms: cut at a low stretch of speech probability, not one noisy frame
@@ -98,11 +99,19 @@ class Chunk:
 
 
 def split_long_regions(
-    regions: list[SpeechRegion], probs: np.ndarray, max_s: float
+    regions: list[SpeechRegion],
+    probs: np.ndarray,
+    max_s: float,
+    *,
+    energy_db: np.ndarray | None = None,
+    pause_below: float = 0.35,
 ) -> list[SpeechRegion]:
-    """Cut regions longer than ``max_s`` at their lowest (smoothed) speech probability, recursively."""
+    """Cut regions longer than ``max_s``, recursively: with ``energy_db`` (8 ms energy, see
+    `whisperkit_nb.speech.pauses`) in the longest pause the VAD and the energy agree on, else at the lowest
+    (smoothed) speech probability."""
     max_len = int(max_s * SAMPLE_RATE)
     smooth = _smoothed(probs)
+    pauses = PauseFinder(smooth, energy_db) if energy_db is not None else None
     out: list[SpeechRegion] = []
     pending = list(reversed(regions))
     while pending:
@@ -113,9 +122,11 @@ def split_long_regions(
         # Search the last two thirds of the allowed window: pieces stay long enough to carry context.
         lo_frame = (region.start + max_len // 3) // FRAME_SAMPLES
         hi_frame = max((region.start + max_len) // FRAME_SAMPLES - 1, lo_frame + 1)
-        window = smooth[lo_frame:hi_frame]
-        cut_frame = lo_frame + int(np.argmin(window)) if len(window) else hi_frame
-        cut = min(max(cut_frame * FRAME_SAMPLES, region.start + 1), region.start + max_len)
+        cut = pauses.cut(region.start + max_len // 3, region.start + max_len) if pauses else None
+        if cut is None:
+            window = smooth[lo_frame:hi_frame]
+            cut = (lo_frame + int(np.argmin(window)) if len(window) else hi_frame) * FRAME_SAMPLES
+        cut = min(max(cut, region.start + 1), region.start + max_len)
         out.append(SpeechRegion(region.start, cut))
         pending.append(SpeechRegion(cut, region.end))
     return out
@@ -131,6 +142,7 @@ def pack_chunks(
     max_gap_s: float = float("inf"),
     *,
     probs: np.ndarray | None = None,
+    energy_db: np.ndarray | None = None,
     pause_below: float = 0.35,
 ) -> list[Chunk]:
     """Merge neighbouring regions greedily while their speech fits in ``max_s`` seconds.
@@ -138,7 +150,8 @@ def pack_chunks(
     Chunk boundaries fall in pauses: between regions, or, when ``probs`` (the VAD's frame
     probabilities) are given and the next region does not fit, at the quietest pause inside that region
     that does fit (smoothed probability below ``pause_below``), so the chunk is filled instead of closed
-    with seconds to spare: fewer 30 s windows to encode and decode for the same speech. A region with no
+    with seconds to spare: fewer 30 s windows to encode and decode for the same speech. With ``energy_db``
+    the pause must also be quiet for `pauses.MIN_PAUSE_S` by energy (the longest such pause wins). A region with no
     such pause in reach starts the next chunk. A pause longer than ``max_gap_s`` always ends a chunk:
     Whisper happily writes one sentence across a removed pause, and that segment would then span the
     whole silence on the original timeline.
@@ -146,6 +159,7 @@ def pack_chunks(
     max_len = int(max_s * SAMPLE_RATE)
     max_gap = max_gap_s * SAMPLE_RATE
     smooth = _smoothed(probs) if probs is not None else None
+    pauses = PauseFinder(smooth, energy_db) if smooth is not None and energy_db is not None else None
     chunks: list[Chunk] = []
     spans: list[tuple[int, int]] = []
     length = 0
@@ -156,7 +170,7 @@ def pack_chunks(
             chunks.append(Chunk(len(chunks), tuple(spans)))
             spans, length = [], 0
         if spans and length + (region.end - region.start) > max_len:
-            cut = _pause_to_fill(region, max_len - length, smooth, pause_below) if smooth is not None else None
+            cut = _pause_to_fill(region, max_len - length, smooth, pause_below, pauses) if smooth is not None else None
             if cut is None:
                 chunks.append(Chunk(len(chunks), tuple(spans)))
                 spans, length = [], 0
@@ -173,13 +187,17 @@ def pack_chunks(
     return chunks
 
 
-def _pause_to_fill(region: SpeechRegion, room: int, smooth: np.ndarray, pause_below: float) -> int | None:
+def _pause_to_fill(region: SpeechRegion, room: int, smooth: np.ndarray, pause_below: float,
+                   pauses: PauseFinder | None = None) -> int | None:
     """Sample at which to cut ``region`` so its first piece fits in ``room`` samples, or None.
 
     The cut goes at the quietest point in reach (the surest pause), and only if that is a real pause,
     never inside a word; both pieces keep at least a second of speech, as a shorter piece carries too
     little context to be transcribed well.
     """
+    if pauses is not None:
+        hi_sample = min(region.start + room, region.end - MIN_PIECE_SAMPLES)
+        return pauses.pause(region.start + MIN_PIECE_SAMPLES, hi_sample, pause_below)
     lo = (region.start + MIN_PIECE_SAMPLES) // FRAME_SAMPLES
     hi = min(region.start + room, region.end - MIN_PIECE_SAMPLES) // FRAME_SAMPLES
     hi = min(hi, len(smooth))

@@ -10,6 +10,7 @@ from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.events import ProgressCallback, ProgressEvent
 from whisperkit_nb.options import TranscribeOptions
 from whisperkit_nb.speech.chunks import Chunk, pack_chunks, split_long_regions
+from whisperkit_nb.speech.pauses import EnergyMeter
 from whisperkit_nb.speech.vad import quiet_below, speech_probabilities, speech_regions
 
 
@@ -21,12 +22,14 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions, *,
     the duration the input announces, when it does).
     """
     total = 0
+    energy = EnergyMeter()  # the second signal a cut inside speech must agree with
     expected = source.duration or (len(source.samples) / SAMPLE_RATE if source.samples is not None else 0.0)
 
     def counted() -> Iterator[np.ndarray]:
         nonlocal total
         for block in source.blocks():
             total += len(block)
+            energy.add(block)
             if callback is not None:
                 read = total / SAMPLE_RATE
                 callback(ProgressEvent("vad", source.name, round(read, 3), round(max(read, expected), 3)))
@@ -42,7 +45,9 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions, *,
         pad_s=opts.vad_pad_s,
     )
     longest = min(opts.chunk_s, opts.code_switching_chunk_s) if opts.code_switching != "off" else opts.chunk_s
-    regions = split_long_regions(regions, probs, longest)
-    chunks = pack_chunks(regions, longest, opts.vad_max_gap_s, probs=probs,
-                         pause_below=quiet_below(opts.vad_threshold))
+    pause_below = quiet_below(opts.vad_threshold)
+    energy_db = energy.energy_db()
+    regions = split_long_regions(regions, probs, longest, energy_db=energy_db, pause_below=pause_below)
+    chunks = pack_chunks(regions, longest, opts.vad_max_gap_s, probs=probs, energy_db=energy_db,
+                         pause_below=pause_below)
     return chunks, total / SAMPLE_RATE

@@ -1,0 +1,191 @@
+"""CPU benchmark on the development set (issue 17): whisperkit_nb's default, its most accurate setting and
+faster-whisper's BatchedInferencePipeline, side by side in one run, file by file (`make bench`).
+
+    .venv/bin/python bench/cpu_devset.py [--parts tune,confirm] [--model base] [--longest 60]
+
+For every file of bench/devset.py and every system: x real time, WER (Whisper's English normaliser; the
+basic one for Spanish and French), inserted words, the speed ratio against faster-whisper; and, for the
+files whose reference words have spans (flite), how many of our chunk cuts fall inside a word. Each
+system is warmed up once on the same 26 s of speech, all systems use the same number of threads, and
+the systems take turns on each file, so a slow spell of the machine hits them alike. Languages are
+detected (no language passed), as a user's first call would. Writes a new results file per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+import whisperkit_nb as wk  # noqa: E402
+from devset import DevFile, dev_files  # noqa: E402
+from machine import cpu_model  # noqa: E402
+from result_file import new_result_path  # noqa: E402
+from whisperkit_nb.scoring.words import wer_details  # noqa: E402
+
+SPLIT_TOLERANCE_S = 0.02  # a cut this close to a word's edge is at its edge (flite's phone ends are exact)
+
+
+class WhisperKit:
+    def __init__(self, model: str, **options) -> None:
+        self.options = dict(model=model, progress=False, **options)
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        df = wk.transcribe(path, **self.options)
+        return list(zip(df.start, df.end, df.text))
+
+
+class FasterWhisper:
+    def __init__(self, model: str, batch_size: int) -> None:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        from whisperkit_nb.engines.packs import offline_pack_dir
+
+        # The same thread count as ours: whisperkit_nb's CTranslate2 engine takes torch's.
+        fw = WhisperModel(str(offline_pack_dir(model)), device="cpu", compute_type="int8",
+                          cpu_threads=torch.get_num_threads())
+        self.pipe, self.batch_size = BatchedInferencePipeline(fw), batch_size
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        segments, _ = self.pipe.transcribe(path, batch_size=self.batch_size)
+        return [(s.start, s.end, s.text) for s in segments]
+
+
+def chunk_cuts(path: str, options: dict) -> list[float]:
+    """Seconds at which our chunk plan cuts speech (one chunk ends where the next begins)."""
+    from whisperkit_nb.audio.source import open_audio
+    from whisperkit_nb.options import TranscribeOptions
+    from whisperkit_nb.speech.plan import plan_chunks
+
+    opts = TranscribeOptions(**{k: v for k, v in options.items() if k in ("chunk_s",)})
+    chunks, _ = plan_chunks(open_audio(path), opts)
+    cuts = []
+    for before, after in zip(chunks, chunks[1:]):
+        if before.spans[-1][1] == after.spans[0][0]:
+            cuts.append(after.spans[0][0] / 16000)
+    return cuts
+
+
+def words_cut(cuts: list[float], words) -> int:
+    """Cuts falling inside a reference word (more than `SPLIT_TOLERANCE_S` from both its edges)."""
+    return sum(1 for t in cuts for start, end, _ in words
+               if start + SPLIT_TOLERANCE_S < t < end - SPLIT_TOLERANCE_S)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="tune,confirm")
+    parser.add_argument("--model", default="base")
+    parser.add_argument("--longest", type=float, default=60.0, help="minutes of the longest file")
+    parser.add_argument("--fw-batch-size", type=int, default=8, help="faster-whisper's (its README's setting)")
+    parser.add_argument("--systems", default="default,accurate,faster-whisper")
+    parser.add_argument("--files", default="", help="only these files (comma-separated names)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+
+    files = dev_files(tuple(args.parts.split(",")), longest_min=args.longest)
+    if args.files:
+        files = [f for f in files if f.name in args.files.split(",")]
+    systems = {
+        "default": ("whisperkit_nb defaults", lambda: WhisperKit(args.model)),
+        "accurate": ("whisperkit_nb segment_times='alignment', beam_size=2",
+                     lambda: WhisperKit(args.model, segment_times="alignment", beam_size=2)),
+        "beam5": ("whisperkit_nb beam_size=5", lambda: WhisperKit(args.model, beam_size=5)),
+        # Candidates for the chunk_s default (28 s): re-decided on the tune part, confirmed on the other.
+        "chunk-24": ("whisperkit_nb chunk_s=24", lambda: WhisperKit(args.model, chunk_s=24.0)),
+        "chunk-30": ("whisperkit_nb chunk_s=30", lambda: WhisperKit(args.model, chunk_s=30.0)),
+        "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",
+                           lambda: FasterWhisper(args.model, args.fw_batch_size)),
+    }
+    keys = args.systems.split(",")
+    warm = next(f for f in dev_files(("tune",), longest_min=args.longest) if f.name.startswith("librivox"))
+    runners = {}
+    for key in keys:
+        runners[key] = systems[key][1]()
+        runners[key](str(warm.fixture.path))  # the same warm-up for every system
+
+    rows = []
+    for f in files:
+        path = str(f.fixture.path)
+        duration = f.fixture.duration
+        normalize = "english" if f.fixture.language == "en" else "basic"
+        cuts = chunk_cuts(path, {}) if "default" in keys else []
+        for key in keys:
+            started = time.perf_counter()
+            segments = runners[key](path)
+            seconds = time.perf_counter() - started
+            errors = wer_details(f.fixture.reference, " ".join(t for _, _, t in segments), normalize=normalize)
+            row = {"file": f.name, "part": f.part, "minutes": round(duration / 60, 2), "system": key,
+                   "wall_s": round(seconds, 2), "x_real_time": round(duration / seconds, 1),
+                   "wer": round(errors.wer, 4), "errors": errors.errors, "inserted_words": errors.insertions,
+                   "reference_words": errors.reference_words}
+            if key == "default":
+                row["chunk_cuts"] = len(cuts)
+                row["words_cut"] = words_cut(cuts, f.words) if f.words else None
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    machine = f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, CPU only"
+    print(f"\n{stamp} · {machine} · model {args.model} · one timed run per system and file, after one "
+          f"warm-up on the same 26 s")
+    print(table(rows, keys, systems))
+    path = new_result_path(args.out, "cpu_devset")
+    path.write_text(json.dumps({"date": stamp, "machine": machine, "model": args.model,
+                                "systems": {k: systems[k][0] for k in keys}, "rows": rows}, indent=2))
+    print(f"\nJSON: {path}")
+
+
+def table(rows: list[dict], keys: list[str], systems: dict) -> str:
+    """Per file: each system's x real time and WER, our speed over faster-whisper's, words cut."""
+    peer = "faster-whisper" if "faster-whisper" in keys else None
+    head = ["file", "part", "min"]
+    for key in keys:
+        head += [f"{key} xRT", f"{key} WER"]
+    ours = [k for k in keys if k != peer]
+    if peer:
+        head += [f"{k} / fw speed" for k in ours]
+    head += ["cuts (in a word)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    by_file: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by_file.setdefault(r["file"], {})[r["system"]] = r
+    totals = {k: [0.0, 0.0, 0, 0] for k in keys}  # audio s, wall s, errors, reference words
+    for name, found in by_file.items():
+        first = next(iter(found.values()))
+        cells = [name, first["part"], f"{first['minutes']:g}"]
+        for key in keys:
+            r = found[key]
+            cells += [f"{r['x_real_time']:g}", f"{r['wer'] * 100:.2f}%"]
+            t = totals[key]
+            t[0] += r["minutes"] * 60
+            t[1] += r["wall_s"]
+            t[2] += r["errors"]
+            t[3] += r["reference_words"]
+        if peer:
+            cells += [f"{found[peer]['wall_s'] / found[k]['wall_s']:.2f}x" for k in ours]
+        d = found.get("default", {})
+        cells.append(f"{d.get('chunk_cuts', '-')} ({d['words_cut'] if d.get('words_cut') is not None else '-'})")
+        lines.append("| " + " | ".join(cells) + " |")
+    cells = ["all files", "", f"{totals[keys[0]][0] / 60:.0f}"]
+    for key in keys:
+        audio, wall, errors, words = totals[key]
+        cells += [f"{audio / wall:.1f}", f"{errors / words * 100:.2f}%"]
+    if peer:
+        cells += [f"{totals[peer][1] / totals[k][1]:.2f}x" for k in ours]
+    cells.append("")
+    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
