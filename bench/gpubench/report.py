@@ -89,11 +89,17 @@ def memory_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+_RUN_PATHS: dict[tuple[str, str], Path] = {}  # this run's file per result name: partial results rewrite it
+
+
 def write_result(result: dict, out: Path, name: str, table: str) -> Path:
+    """Write this run's ``name`` results: a new file at the first call (earlier runs' files are kept), the
+    same file at later calls of the run (partial results, then the whole)."""
     from result_file import new_result_path  # bench/ is on sys.path: the harness runs as bench/gpu.py
 
     kind = "gpu" if "CPU only" not in result["device"] else "cpu"
-    path = new_result_path(out, f"gpu-{name}-{kind}")  # a new file per run: earlier runs are kept
+    key = (str(out), f"gpu-{name}-{kind}")
+    path = _RUN_PATHS.get(key) or _RUN_PATHS.setdefault(key, new_result_path(out, key[1]))
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({**result, "table": table}, indent=2))
     os.replace(tmp, path)
