@@ -3,7 +3,7 @@
 A chunk that must end inside a stretch of speech is cut where the VAD's (smoothed) probability is low.
 That point sits on the VAD's 32 ms grid and, on some voices, at or inside a word's edge: Whisper then
 hears "on vlope" for "envelope" on both sides of the cut. So a cut also needs the energy of the audio to
-be low there, at the 8 ms resolution a gap between two words shows up in, and goes in that gap.
+be low there, measured at the 8 ms resolution a gap between two words shows up in.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from whisperkit_nb.audio.source import SAMPLE_RATE
 from whisperkit_nb.speech.vad import FRAME_SAMPLES
 
-SUBFRAME = 128  # samples (8 ms): the grid on which energy is measured and cuts are placed
+SUBFRAME = 128  # samples (8 ms): the grid on which energy is measured
 SUBFRAMES_PER_FRAME = FRAME_SAMPLES // SUBFRAME
 # Quiet: near the floor (5th percentile of the energy in reach): within a quarter of the range up to the
 # 95th percentile, and never more than 6 dB above the floor, which a soft consonant ("th", "f") can reach.
@@ -105,17 +104,3 @@ class PauseFinder:
                 return int(k) * FRAME_SAMPLES
         return None
 
-
-def _true_runs(mask: np.ndarray, offset: int) -> list[tuple[int, int]]:
-    """(start, end) subframe indices of the runs of True in ``mask``, shifted by ``offset``."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(int(s) + offset, int(e) + offset) for s, e in zip(starts, ends)]
-
-
-def _length(run: tuple[int, int]) -> int:
-    return run[1] - run[0]
-
-
-def _middle(run: tuple[int, int]) -> int:
-    return (run[0] + run[1]) // 2 * SUBFRAME
