@@ -100,6 +100,8 @@ def main() -> None:
         "accurate": ("whisperkit_nb segment_times='alignment', beam_size=2",
                      lambda: WhisperKit(args.model, segment_times="alignment", beam_size=2)),
         "beam5": ("whisperkit_nb beam_size=5", lambda: WhisperKit(args.model, beam_size=5)),
+        "align-greedy": ("whisperkit_nb segment_times='alignment' (greedy)",
+                         lambda: WhisperKit(args.model, segment_times="alignment")),
         # Candidates for the chunk_s default (28 s): re-decided on the tune part, confirmed on the other.
         "chunk-24": ("whisperkit_nb chunk_s=24", lambda: WhisperKit(args.model, chunk_s=24.0)),
         "chunk-30": ("whisperkit_nb chunk_s=30", lambda: WhisperKit(args.model, chunk_s=30.0)),
