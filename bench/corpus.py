@@ -64,7 +64,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import assets  # tests/ is on sys.path (above)
-from machine import cpu_model  # bench/ is on sys.path (above)
+from machine import cpu_model, cpu_seconds, loadavg, warm_file_cache  # bench/ is on sys.path (above)
 
 SAMPLE_RATE = assets.SAMPLE_RATE
 # Part of every fixture folder's name: bump it when the builder's output changes.
@@ -255,34 +255,17 @@ def _load_set(folder: Path) -> dict:
     return meta
 
 
-def warm_file_cache(paths: list[Path]) -> None:
-    for path in paths:
-        with open(path, "rb") as f:
-            while f.read(1 << 22):
-                pass
-
-
 # --------------------------------------------------------------------------------------------------
 # Timed runs
-
-
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def _cpu() -> float:
-    """CPU seconds of this process (all its threads) and of its finished child processes (worker processes)."""
-    times = os.times()
-    return time.process_time() + times.children_user + times.children_system
 
 
 def timed(fn):
     """(result, wall s, CPU s of this process and its children, load average before and after)."""
     before = loadavg()
-    cpu = _cpu()
+    cpu = cpu_seconds()
     started = time.perf_counter()
     result = fn()
-    return result, time.perf_counter() - started, _cpu() - cpu, {"before": before, "after": loadavg()}
+    return result, time.perf_counter() - started, cpu_seconds() - cpu, {"before": before, "after": loadavg()}
 
 
 def fresh_store() -> str:

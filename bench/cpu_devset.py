@@ -60,14 +60,9 @@ class FasterWhisper:
         return [(s.start, s.end, s.text) for s in segments]
 
 
-def chunk_cuts(path: str, options: dict) -> list[float]:
-    """Seconds at which our chunk plan cuts speech (one chunk ends where the next begins)."""
-    from whisperkit_nb.audio.source import open_audio
-    from whisperkit_nb.options import TranscribeOptions
-    from whisperkit_nb.speech.plan import plan_chunks
-
-    opts = TranscribeOptions(**{k: v for k, v in options.items() if k in ("chunk_s",)})
-    chunks, _ = plan_chunks(open_audio(path), opts)
+def chunk_cuts(path: str) -> list[float]:
+    """Seconds at which our default chunk plan cuts speech (one chunk ends where the next begins)."""
+    chunks, _ = wk.plan_chunks(path)
     cuts = []
     for before, after in zip(chunks, chunks[1:]):
         if before.spans[-1][1] == after.spans[0][0]:
@@ -120,7 +115,7 @@ def main() -> None:
         path = str(f.fixture.path)
         duration = f.fixture.duration
         normalize = "english" if f.fixture.language == "en" else "basic"
-        cuts = chunk_cuts(path, {}) if "default" in keys else []
+        cuts = chunk_cuts(path) if "default" in keys else []
         for key in keys:
             started = time.perf_counter()
             segments = runners[key](path)

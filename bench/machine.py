@@ -1,8 +1,10 @@
-"""What machine a benchmark ran on, for the date-and-machine line every bench table carries."""
+"""What machine a benchmark ran on (the date-and-machine line every bench table carries), and how busy it was."""
 
 from __future__ import annotations
 
+import os
 import platform
+from pathlib import Path
 
 
 def cpu_model() -> str:
@@ -14,3 +16,22 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def loadavg() -> list[float]:
+    """The 1, 5 and 15 minute load averages: how much else the machine was running during a timed run."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) and of its children that have exited (worker processes)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def warm_file_cache(paths: list[Path]) -> None:
+    """Read the files once, so the first timed run does not pay for the disk."""
+    for path in paths:
+        with open(path, "rb") as f:
+            while f.read(1 << 22):
+                pass

@@ -75,7 +75,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import assets  # tests/ is on sys.path (above)
-from machine import cpu_model  # bench/ is on sys.path (above)
+from machine import cpu_model, cpu_seconds, loadavg, warm_file_cache  # bench/ is on sys.path (above)
 from result_file import new_result_path
 
 SAMPLE_RATE = assets.SAMPLE_RATE
@@ -162,26 +162,8 @@ def build_inputs(total_minutes: float, file_minutes: float, long_minutes: float,
     return files, build_file(long_minutes, LONG_SEED, formats)
 
 
-def warm_file_cache(paths: list[Path]) -> None:
-    for path in paths:
-        with open(path, "rb") as f:
-            while f.read(1 << 24):
-                pass
-
-
 # --------------------------------------------------------------------------------------------------
 # Measuring
-
-
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def cpu_seconds() -> float:
-    """CPU seconds of this process (all threads) and of its children that have exited (worker processes:
-    `prepare_ahead` waits for its workers before it returns)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def timed(fn):
