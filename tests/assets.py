@@ -223,6 +223,14 @@ def corrupted_copy(source: Path, target: Path) -> Path:
     return target
 
 
+def clip_of(source: str | os.PathLike[str], start_s: float, end_s: float, path: str | os.PathLike[str]) -> Path:
+    """``start_s``..``end_s`` of the 16 kHz WAV ``source`` written as a WAV file at ``path``; return the path."""
+    samples, rate = read_wav(source)
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"{source}: expected {SAMPLE_RATE} Hz, got {rate}")
+    return write_wav(path, samples[int(start_s * rate) : int(end_s * rate)])
+
+
 def write_wav(path: str | os.PathLike[str], samples: np.ndarray) -> Path:
     """Write int16 ``samples`` as a 16 kHz mono 16-bit WAV file (through a temporary file); return the path."""
     path = Path(path)

@@ -50,14 +50,18 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
-PLAYER_STATE = ("title", "audio_url", "duration", "peaks", "segments", "speakers", "colors", "speaker_names")
+PLAYER_STATE = ("title", "audio_url", "duration", "peaks", "segments", "speakers", "colors", "speaker_names",
+                "unsure_below", "silence_s", "can_undo", "can_redo", "static_key")
 
 
-def render_player_page(browser, player, *, width: int = 1000) -> object:
+def render_player_page(browser, player, *, width: int = 1000, kernel: bool = False) -> object:
     """A page showing ``player`` through player.js with a stand-in model at ``window.model``.
 
     The stand-in keeps ``state`` (the synced traits), calls change handlers on ``set`` and counts
-    ``save_changes`` calls, which is the whole model API the front end uses.
+    ``save_changes`` calls, which is the whole model API the front end uses. With ``kernel=True`` it also
+    has the comm's half: ``send`` hands the message to the real `Player` in this process, then delivers
+    what the player sent back (``msg:custom``) and sets every trait that changed, as the comm would; a
+    ``save_changes`` sends the changed traits to the player too.
     """
     from whisperkit_nb.notebook.player import HERE
 
@@ -68,23 +72,73 @@ def render_player_page(browser, player, *, width: int = 1000) -> object:
     page.set_content(f"<html><head><style>{(HERE / 'player.css').read_text()}</style></head>"
                      "<body><div id='host'></div></body></html>")
     state = {name: getattr(player, name) for name in PLAYER_STATE}
+    if kernel:
+        page.expose_function("wkKernel", lambda content: _deliver(player, content))
+        page.expose_function("wkSync", lambda changed: _sync(player, changed))
     page.evaluate(
-        """async ([source, state]) => {
+        """async ([source, state, kernel]) => {
           const module = await import(URL.createObjectURL(new Blob([source], { type: "text/javascript" })));
           const handlers = {};
+          const fire = (event, ...args) => (handlers[event] || []).forEach((h) => h(...args));
+          const apply = (reply) => {
+            for (const [key, value] of Object.entries(reply.state)) {
+              if (JSON.stringify(window.model.state[key]) === JSON.stringify(value)) continue;
+              window.model.state[key] = value; // from the kernel: not sent back
+              fire("change:" + key);
+            }
+            for (const content of reply.messages) fire("msg:custom", content, []);
+          };
           window.model = {
-            state, saved: 0,
+            state, saved: 0, sent: [],
             get(key) { return this.state[key]; },
-            set(key, value) { this.state[key] = value; (handlers["change:" + key] || []).forEach((h) => h()); },
+            set(key, value) {
+              this.state[key] = value;
+              this.dirty = { ...(this.dirty || {}), [key]: value };
+              fire("change:" + key);
+            },
             on(event, handler) { (handlers[event] = handlers[event] || []).push(handler); },
-            save_changes() { this.saved += 1; },
+            off() {},
+            async save_changes() {
+              this.saved += 1;
+              const dirty = this.dirty || {};
+              this.dirty = {};
+              if (kernel) apply(await window.wkSync(dirty));
+            },
+            async send(content) {
+              this.sent.push(content);
+              if (kernel) apply(await window.wkKernel(content));
+            },
           };
           module.default.render({ model: window.model, el: document.getElementById("host") });
         }""",
-        [(HERE / "player.js").read_text(), state],
+        [(HERE / "player.js").read_text(), state, kernel],
     )
     page.wait_for_selector(".wk-player .wk-line")
     return page
+
+
+def _replies(player) -> list:
+    sent: list = []
+    player.send = lambda content, buffers=None: sent.append(content)
+    return sent
+
+
+def _state(player, sent: list) -> dict:
+    return {"state": {name: getattr(player, name) for name in PLAYER_STATE}, "messages": sent}
+
+
+def _deliver(player, content: dict) -> dict:
+    """The player's handling of one front-end message, as the comm would carry it back."""
+    sent = _replies(player)
+    player._message(player, content, [])
+    return _state(player, sent)
+
+
+def _sync(player, changed: dict) -> dict:
+    sent = _replies(player)
+    for name, value in changed.items():
+        setattr(player, name, value)
+    return _state(player, sent)
 
 
 def free_port() -> int:

@@ -90,6 +90,17 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def shell():
+    """A real IPython shell with ``%load_ext whisperkit_nb`` run: the magics, the panels' refresh after each
+    cell and the transcript DataFrame display, as in a notebook's kernel."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "whisperkit_nb")
+    return shell
+
+
 @pytest.fixture(scope="session")
 def librivox():
     from assets import librivox_concat

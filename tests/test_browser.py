@@ -1,16 +1,20 @@
 """The quickstart notebook in JupyterLab 4, driven in Debian's Chromium: the player renders, seeks, follows
-playback and sends speaker renames back to the kernel.
+playback, sends speaker renames back to the kernel, corrects the kernel's ``df`` in place, and a notebook
+saved without widget state and reopened shows the static transcript.
 
-Screenshots go to test-artifacts/; with WHISPERKIT_NB_WRITE_DOCS=1 the player screenshot for the README is
-written to docs/player-jupyterlab.png as well (made with WHISPERKIT_NB_DEMO_MODEL=base, the quickstart's
-own default, for a better transcript than the tests' tiny.en).
+Screenshots go to test-artifacts/; with WHISPERKIT_NB_WRITE_DOCS=1 the screenshots for the README are
+written to docs/ as well (player-jupyterlab.png, player-edited.png, panel.png, reopened-static.png; made
+with WHISPERKIT_NB_DEMO_MODEL=base, the quickstart's own default, for a better transcript than the tests'
+tiny.en).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,6 +23,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
 DOCS_SCREENSHOT = REPO / "docs" / "player-jupyterlab.png"
+WRITE_DOCS = os.environ.get("WHISPERKIT_NB_WRITE_DOCS") == "1"
 AUDIO = "document.querySelector('.wk-player .wk-audio')"
 PLAYER = "document.querySelector('.wk-player')"
 
@@ -30,7 +35,7 @@ def lab(tmp_path_factory):
     shutil.copy(QUICKSTART, root / QUICKSTART.name)
     ARTIFACTS.mkdir(exist_ok=True)
     with jupyterlab(root) as url, chromium() as browser:
-        start_kernel_session(url, QUICKSTART.name)  # the page finds it running: no kernel chooser
+        kernel = start_kernel_session(url, QUICKSTART.name)  # the page finds it running: no kernel chooser
         page = browser.new_page(viewport={"width": 1360, "height": 980})
         errors: list[str] = []
         page.on("pageerror", lambda err: errors.append(str(err)))
@@ -44,6 +49,7 @@ def lab(tmp_path_factory):
         finally:
             page.screenshot(path=ARTIFACTS / "jupyterlab-quickstart-run.png", full_page=True)
         page.errors = errors
+        page.lab = {"root": root, "url": url, "kernel": kernel}
         yield page
 
 
@@ -205,3 +211,165 @@ def test_export_downloads_the_transcript_with_the_renames(lab):
     text = " ".join(Path(download.value.path()).read_text(encoding="utf-8").split())
     assert text.startswith("1 00:00:") and first in text and f"[{name}]: " in text
     assert lab.locator(".wk-player .wk-export-message").text_content() == "Downloaded sample.srt"
+
+
+# Runs code in the notebook's kernel (as a cell would, without adding one) and returns what it printed.
+KERNEL_RUN = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({ code, store_history: false });
+  let out = "";
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === "stream") out += msg.content.text;
+    if (msg.header.msg_type === "error") out += `ERROR ${msg.content.ename}: ${msg.content.evalue}`;
+  };
+  await future.done;
+  return out;
+}"""
+
+
+def _kernel(page, code: str):
+    """What ``code`` prints last, as JSON, run in the notebook's kernel."""
+    printed = page.evaluate(KERNEL_RUN, "import json\n" + code)
+    assert "ERROR" not in printed, printed
+    return json.loads(printed.strip().splitlines()[-1])
+
+
+def _settled(page) -> None:
+    page.wait_for_function("!document.querySelector('.wk-player').dataset.pending", timeout=30_000)
+
+
+def _open_editor(page, line: int):
+    page.locator(".wk-player .wk-line").nth(line).locator(".wk-text").first.dblclick()
+    area = page.locator(".wk-player .wk-edit-text")
+    area.wait_for()
+    return area
+
+
+def _docs_screenshot(page, name: str, locator=None) -> None:
+    target = locator if locator is not None else page
+    target.screenshot(path=ARTIFACTS / name)
+    if WRITE_DOCS:
+        shutil.copy(ARTIFACTS / name, REPO / "docs" / name)
+
+
+def test_corrections_in_the_player_change_the_kernels_df(lab):
+    """Edit, split, merge, reassign a speaker and undo in the player: the kernel's own ``df`` changes."""
+    state = "print(json.dumps({'n': len(df), 'text': [str(t) for t in df.text], 'speaker': list(df.speaker), " \
+            "'edited': [bool(e) for e in df.get('edited', [False] * len(df))], 'same': player.df is df}))"
+    before = _kernel(lab, state)
+    assert before["same"]
+    area = _open_editor(lab, 1)
+    area.fill("Corrected in JupyterLab, in place.")
+    area.press("Enter")
+    _settled(lab)
+    after = _kernel(lab, state)
+    assert after["text"][1].strip() == "Corrected in JupyterLab, in place." and after["edited"][1]
+    assert after["text"][0] == before["text"][0] and not after["edited"][0]
+    assert lab.locator(".wk-player .wk-line").nth(1).locator(".wk-text").text_content() == after["text"][1]
+
+    caret = _kernel(lab, "from whisperkit_nb.transcript.edits import locate_words\nt = df.text[2]\n"
+                         "print(json.dumps(locate_words(t, df.words[2])[2][0] - (len(t) - len(t.lstrip()))))")
+    area = _open_editor(lab, 2)
+    area.evaluate("(el, at) => el.setSelectionRange(at, at)", caret)
+    lab.locator(".wk-player .wk-edit-split").click()
+    _settled(lab)
+    split = _kernel(lab, state + "\nprint(json.dumps([len(df.words[2]), len(df.words[3])]))")
+    assert split[0] == 2 and len(_kernel(lab, state)["text"]) == before["n"] + 1
+
+    _open_editor(lab, 2)
+    lab.locator(".wk-player .wk-edit-merge").click()
+    _settled(lab)
+    merged = _kernel(lab, state)
+    assert merged["n"] == before["n"] and " ".join(merged["text"][2].split()) == " ".join(before["text"][2].split())
+
+    _open_editor(lab, 3)
+    who = lab.locator(".wk-player .wk-edit-speaker")
+    who.fill("Caller C")
+    who.press("Enter")
+    _settled(lab)
+    assert _kernel(lab, state)["speaker"][3] == "Caller C"
+    lab.locator(".wk-player").focus()
+    lab.keyboard.press("Control+z")
+    _settled(lab)
+    assert _kernel(lab, state)["speaker"][3] == merged["speaker"][3], "undone"
+    assert not lab.errors
+
+
+def test_player_text_equals_df_text_on_a_split_number(lab):
+    """Whisper times "28.8" as the words "28" and ".8": the player shows df.text as it is."""
+    texts = _kernel(lab, """
+row = df.index[0]
+a, b = float(df.start[row]), float(df.end[row])
+pieces = ["We", "dialled", "in", "at", "28", ".8", "kilobyte", "and", "5", ".00", "dollars."]
+step = (b - a) / len(pieces)
+df.at[row, "words"] = [{"word": w, "start": a + i * step, "end": a + (i + 1) * step,
+                        "probability": 0.3 if w == "kilobyte" else 0.9,
+                        "speaker": df.speaker[row]} for i, w in enumerate(pieces)]
+df.at[row, "text"] = "We dialled in at 28.8 kilobyte and 5.00 dollars."
+player.refresh()
+print(json.dumps([str(t) for t in df.text]))""")
+    lab.wait_for_function("document.querySelector('.wk-player .wk-line .wk-text').textContent.includes('28.8')")
+    shown = lab.evaluate("[...document.querySelectorAll('.wk-player .wk-line .wk-text')].map((t) => t.textContent)")
+    assert shown == texts and "28.8 kilobyte" in shown[0] and "5.00" in shown[0]
+    lab.locator(".wk-player .wk-search").fill("28.8 kilobyte")
+    assert lab.locator(".wk-player .wk-word.wk-match").all_text_contents() == ["28", ".8", "kilobyte"]
+    lab.locator(".wk-player .wk-search").fill("")
+    lab.locator(".wk-player .wk-line").nth(1).locator(".wk-time").click()
+    lab.locator(".wk-player .wk-speed").select_option("1.5")
+    lab.locator(".wk-player").scroll_into_view_if_needed()
+    assert lab.locator(".wk-player .wk-text.wk-edited").count() >= 1 and lab.locator(".wk-player .wk-unsure").count()
+    _docs_screenshot(lab, "player-edited.png", lab.locator(".wk-player"))
+
+
+def test_speed_and_next_unsure_word(lab):
+    audio = AUDIO
+    lab.evaluate(f"{audio}.pause(); {audio}.currentTime = 0")
+    lab.locator(".wk-player .wk-speed").select_option("0.75")
+    assert lab.evaluate(f"{audio}.playbackRate") == 0.75
+    first = _kernel(lab, "from whisperkit_nb.notebook.player import UNSURE_PROBABILITY as U\n"
+                         "print(json.dumps(min(w['start'] for ws in df.words for w in ws "
+                         "if w['probability'] is not None and w['probability'] < U)))")
+    lab.locator(".wk-player").focus()
+    lab.keyboard.press("u")
+    assert lab.evaluate(f"{audio}.currentTime") == pytest.approx(first, abs=0.01)
+    assert lab.locator(".wk-player .wk-word-current.wk-unsure").count() == 1
+    assert lab.locator(".wk-player .wk-audio").is_hidden() and lab.locator(".wk-player .wk-clock").count() == 1
+
+
+def test_control_panel_screenshot(lab):
+    panel = lab.locator(".jp-CodeCell", has=lab.locator(".jp-InputArea-editor", has_text="wk.controls(")) \
+        .locator(".jp-Cell-outputArea")
+    panel.scroll_into_view_if_needed()
+    assert panel.locator(".widget-button", has_text="Transcribe").count() == 1
+    _docs_screenshot(lab, "panel.png", panel)
+
+
+def test_reopened_without_widget_state_shows_the_static_transcript(lab):
+    """Saved as JupyterLab saves by default (no widget state), kernel shut down, page loaded anew: the
+    transcript, corrections included, is there as static HTML."""
+    root, url, kernel = lab.lab["root"], lab.lab["url"], lab.lab["kernel"]
+    texts = _kernel(lab, "print(json.dumps([str(t) for t in df.text]))")
+    assert lab.locator(".wk-static").count() == 1 and not lab.locator(".wk-static").is_visible(), \
+        "the live player hides its static copy"
+    assert not lab.locator(".wk-static-audio").is_visible(), "and the static copy's audio"
+    lab.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    lab.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+    saved = json.loads((root / QUICKSTART.name).read_text(encoding="utf-8"))
+    assert "widgets" not in saved["metadata"], "saved without widget state"
+    request = urllib.request.Request(f"{url}/api/kernels/{kernel}?token=whisperkit-test", method="DELETE")
+    urllib.request.urlopen(request, timeout=30).close()
+    lab.reload()
+    lab.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+    _accept_dialogs(lab)
+    static = lab.locator(".wk-static")
+    static.wait_for(state="visible", timeout=60_000)
+    shown = static.locator(".wk-static-text").all_text_contents()
+    assert shown == texts and "Corrected in JupyterLab, in place." in " ".join(shown)
+    # the recording is an output of its own, before the transcript (a correction resends only the text)
+    assert lab.locator(".wk-static-audio audio[controls]").get_attribute("src").startswith("data:audio/")
+    assert lab.locator(".wk-player").count() == 0
+    _accept_dialogs(lab)
+    static.scroll_into_view_if_needed()
+    lab.screenshot(path=ARTIFACTS / "reopened-static.png")
+    if WRITE_DOCS:
+        shutil.copy(ARTIFACTS / "reopened-static.png", REPO / "docs" / "reopened-static.png")

@@ -326,3 +326,13 @@ def test_ray_backend_gives_the_local_frame_and_resumes_a_local_store(folder, cle
     assert speakers.frame.speaker.eq("SPEAKER_00").all()
     with pytest.raises(wk.OptionsError, match="ray_address applies to backend='ray'"):
         wk.transcribe_corpus(folder, tmp_path / "x", ray_address="auto", **OPTIONS)
+
+
+def test_frames_name_their_store_and_the_files_say_which_inputs_have_edits(clean):
+    store, corpus, frame = clean
+    assert frame.attrs["store"] == str(Path(store).absolute())  # where the player saves edits
+    assert list(corpus.files.columns[9:11]) == ["edited", "edits_on_older_result"]
+    assert not corpus.files.edited.any() and corpus.edited == [] and "edited" not in frame.columns
+    turns = wk.turns(frame)  # no speakers: turns by pauses, never across inputs
+    assert list(dict.fromkeys(turns.file)) == list(dict.fromkeys(frame.file)) and len(turns) <= len(frame)
+    assert sorted(i for labels in turns.segments for i in labels) == list(frame.index)

@@ -4,12 +4,12 @@ the notebook progress bars. Text from a model, a file name or a user's speaker n
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
 import pytest
 from browser_support import chromium, render_player_page
+from html_support import Parsed
 
 import whisperkit_nb as wk
 from whisperkit_nb.notebook.state import SESSION
@@ -22,25 +22,6 @@ QUOTES = """"double" 'single' `back` </span></div>"""
 HOSTILE = [IMG, SCRIPT, SVG, ENTITIES, QUOTES]
 # The player titles itself with the file's base name (what follows the last / or \), so no slash here.
 TITLE = '<img src=y onerror="window.__pwned=4">.wav'
-
-
-class Parsed(HTMLParser):
-    """Tags, attributes and text of an HTML fragment, as a browser's parser would see them."""
-
-    def __init__(self, markup: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[str] = []
-        self.attributes: list[str] = []
-        self.text: list[str] = []
-        self.feed(markup)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        self.attributes += [name for name, _ in attrs]
-
-    def handle_data(self, data):
-        self.text.append(data)
 
 
 def assert_shown_as_text(markup: str, expected: list[str], allowed_tags: set[str]) -> None:
@@ -109,7 +90,8 @@ def test_player_shows_text_words_speakers_and_title_as_text(page, hostile_transc
     lines = page.locator(".wk-line")
     assert lines.count() == 3
     words = hostile_transcript.words[0]
-    assert lines.nth(0).locator(".wk-text").text_content() == " ".join(w["word"] for w in words)
+    # The line shows df.text as it is; a word that is not in the text (ENTITIES here) is shown beside it.
+    assert lines.nth(0).locator(".wk-text").text_content() == hostile_transcript.text[0]
     assert lines.nth(0).locator(".wk-word").all_text_contents() == [w["word"] for w in words]
     assert lines.nth(0).locator(".wk-word-other").get_attribute("title") == SVG
     for row in (1, 2):

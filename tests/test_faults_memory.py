@@ -76,6 +76,8 @@ def _measure(path: str) -> dict:
 
     def on_event(event) -> None:
         nonlocal stage, decode_peak
+        if stage == "decode" and event.stage == "vad" and not event.done:
+            return  # "read audio": sent as the file opens, before it is decoded
         if stage == "decode":  # the file is decoded before the VAD reports its first block
             decode_peak = _status("VmHWM") - base_rss
         stage = "diarize" if event.stage == "diarize" else "transcribe"

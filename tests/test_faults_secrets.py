@@ -17,13 +17,12 @@ import subprocess
 import sys
 import traceback
 import warnings
-import wave
 
 import nbformat
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from assets import read_wav
+from assets import clip_of
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
@@ -73,14 +72,7 @@ def token_via(via: str, monkeypatch) -> dict:
 @pytest.fixture(scope="module")
 def clip(sample, tmp_path_factory):
     """The first 12 s of the two-speaker sample call, as a WAV file."""
-    samples, rate = read_wav(sample.path)
-    path = tmp_path_factory.mktemp("secrets") / "call.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples[: 12 * rate].tobytes())
-    return path
+    return clip_of(sample.path, 0.0, 12.0, tmp_path_factory.mktemp("secrets") / "call.wav")
 
 
 @pytest.fixture

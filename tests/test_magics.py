@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import wave
 
 import ipywidgets as widgets
 import numpy as np
@@ -16,25 +15,19 @@ import pandas as pd
 import pysubs2
 import pytest
 import webvtt
-from assets import read_wav
+from assets import clip_of, read_wav
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import whisperkit_nb as wk
 from whisperkit_nb.notebook import progress
-from whisperkit_nb.notebook.controls import Controls
+from whisperkit_nb.notebook.controls import FIRST_SCREEN, Controls
+from whisperkit_nb.notebook.magics import FLAGS_NOTE
 from whisperkit_nb.notebook.state import SESSION
 from whisperkit_nb.options import base_type_of, choices_of, option_fields
+from whisperkit_nb.output.summary import summary_lines
 
 FAST = "--model tiny.en --no-progress"
-
-
-@pytest.fixture(scope="module")
-def shell():
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "whisperkit_nb")
-    return shell
 
 
 @pytest.fixture(autouse=True)
@@ -50,15 +43,8 @@ def clips(sample, tmp_path_factory):
     you were there. Neither did I."), and the first as samples."""
     samples, rate = read_wav(sample.path)
     folder = tmp_path_factory.mktemp("clips")
-    paths = []
-    for name, (start, end) in {"a": (6.5, 9.0), "b": (8.9, 11.0)}.items():
-        path = folder / f"clip_{name}.wav"
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(rate)
-            out.writeframes(samples[int(start * rate) : int(end * rate)].tobytes())
-        paths.append(path)
+    paths = [clip_of(sample.path, start, end, folder / f"clip_{name}.wav")
+             for name, (start, end) in {"a": (6.5, 9.0), "b": (8.9, 11.0)}.items()]
     return paths, samples[int(6.5 * rate) : int(9.0 * rate)].astype(np.float32) / 32768
 
 
@@ -100,14 +86,36 @@ def test_help_documents_every_option(shell):
         assert all("--" + f.name.replace("_", "-") in magic.__doc__ for f in option_fields())
 
 
-def test_line_magic_returns_and_stores_a_dataframe(shell, clips):
+def test_line_magic_returns_and_stores_a_dataframe_and_sums_it_up(shell, clips):
     paths, _ = clips
     shell.user_ns["path"] = str(paths[0])
-    frame = run(shell, f"df = %transcribe {{path}} {FAST} -o kept\ndf")
+    SESSION.update(language="en")
+    with capture_output() as shown:
+        frame = run(shell, f"df = %transcribe {{path}} {FAST} -o kept\ndf")
     assert isinstance(frame, pd.DataFrame) and len(frame) >= 1
     assert shell.user_ns["kept"] is shell.user_ns["df"] is frame
     assert set(frame.file) == {str(paths[0])}
     assert "hello" in " ".join(frame.text).lower()
+    # The call's summary: one line for the file, in plain text and in the notebook's HTML, and the note that
+    # its flags applied to it only; the session records what it ran with.
+    [summary] = [o for o in shown.outputs if "text/html" in o.data and "whisperkit-summary" in o.data["text/html"]]
+    line = summary_lines(frame)[0]
+    assert line.startswith(f"clip_a.wav: 0:02 of audio, {len(frame)} segment") and "x real time), ctranslate2" in line
+    assert summary.data["text/plain"].splitlines() == [line, "(" + FLAGS_NOTE + ")"]
+    assert html.escape(line) in summary.data["text/html"] and str(paths[0].parent) not in summary.data["text/plain"]
+    assert SESSION.last_summary == [line]
+    assert SESSION.last_options == SESSION.options.replace(model="tiny.en", progress=False)
+    assert SESSION.options.model is None, "the call's flags did not become session defaults"
+
+
+def test_summary_of_several_files_has_a_total_and_no_note_without_flags(shell, clips, fake_transcribe):
+    paths, _ = clips
+    with capture_output() as shown:
+        frame = run(shell, f"%transcribe {paths[0]} {paths[1]}")
+    [summary] = [o for o in shown.outputs if "whisperkit-summary" in o.data.get("text/html", "")]
+    assert summary.data["text/plain"].splitlines() == ["clip_a.wav: 1 segment", "clip_b.wav: 1 segment",
+                                                       "2 files, 2 segments"]
+    assert SESSION.last_options == SESSION.options and SESSION.last_summary == summary_lines(frame)
 
 
 def test_variables_holding_audio_are_looked_up(shell, clips, fake_transcribe):
@@ -176,6 +184,36 @@ def test_whisperkit_and_controls_share_the_session(shell):
     assert panel.options == SESSION.options and panel.widgets["batch_size"].value is None
 
 
+def test_whisperkit_report_is_short_and_all_lists_every_option(shell):
+    short = shell.run_line_magic("whisperkit", "")
+    lines = repr(short).splitlines()
+    assert len(lines) <= 10 and lines[0] == "session defaults:", lines
+    shown = short.shown()
+    assert list(shown) == ["model", "language", "timestamps", "diarize", "device"] and not short.changed
+    assert "%whisperkit --all" in lines[-1] and "%whisperkit --help" in lines[-1]
+    assert "Flags given to %transcribe apply to that call only" in lines[-1] and "flash-attn" in repr(short)
+
+    changed = shell.run_line_magic("whisperkit", "--diarize --num-speakers 2 --vad-threshold 0.3")
+    assert list(changed.shown()) == ["model", "language", "timestamps", "diarize", "num_speakers", "device",
+                                     "vad_threshold"]
+    assert set(changed.changed) == {"diarize", "num_speakers", "vad_threshold"}
+    assert "  vad_threshold  0.3 *" in repr(changed) and "vad_threshold" in changed._repr_html_()
+
+    every = shell.run_line_magic("whisperkit", "--all")
+    assert all(f"  {f.name} " in repr(every) for f in option_fields()) and every.shown() == every.defaults
+    assert every.defaults["vad_threshold"] == 0.3, "--all shows the session, it does not reset it"
+    with capture_output() as helped:
+        assert shell.run_line_magic("whisperkit", "--help") is None
+    assert "--all" in helped.stdout and "--vad-threshold" in helped.stdout
+    assert SESSION.options.vad_threshold == 0.3
+
+
+def test_magic_help_says_flags_apply_to_one_call(shell):
+    for magic in (shell.find_line_magic("transcribe"), shell.find_cell_magic("transcribe")):
+        assert "apply to this call only" in " ".join(magic.__doc__.split())
+    assert "apply to that call only" in " ".join(shell.find_line_magic("whisperkit").__doc__.split())
+
+
 def test_magic_uses_the_session_defaults(shell, clips, monkeypatch):
     seen = []
     monkeypatch.setattr("whisperkit_nb.notebook.magics.transcribe_with_progress",
@@ -186,22 +224,24 @@ def test_magic_uses_the_session_defaults(shell, clips, monkeypatch):
     assert audio == str(clips[0][0])
     assert (options.model, options.vad_threshold, options.batch_size) == ("tiny.en", 0.4, 2)
     assert SESSION.options.batch_size is None, "flags of one call do not change the session"
+    assert SESSION.last_options is options
 
 
 def test_controls_cover_every_option(shell):
+    """Every option has a row, on the first screen or folded in "Advanced", with the widget its type asks for,
+    a label for people (its ``label`` metadata) and the option's name, flag and help in the tooltip."""
     panel = wk.controls("talk.m4a")
     tree = list(_walk(panel))
     accordions = {acc.get_title(0): set(_walk(acc)) for acc in tree if isinstance(acc, widgets.Accordion)}
-    assert set(accordions) == {"Advanced", "Speakers"}
+    assert set(accordions) == {"Advanced"}
     for f in option_fields():
         option = panel.widgets[f.name]
-        assert option.input in tree, f.name
-        group = f.metadata["group"]
-        if group != "basic":
-            assert option.input in accordions[group.title()], f.name
+        assert option.input in tree and option.widget.children[:2] == (option.label, option.input), f.name
+        assert (option.input in accordions["Advanced"]) == (f.name not in FIRST_SCREEN), f.name
         kind, choices = base_type_of(f), choices_of(f)
         if choices:
-            assert isinstance(option.input, widgets.Dropdown) and tuple(option.input.options) == choices
+            assert isinstance(option.input, widgets.Dropdown)
+            assert tuple(value for _label, value in option.input.options) == choices
         elif kind is bool:
             assert isinstance(option.input, widgets.Checkbox)
         elif f.metadata.get("secret"):
@@ -209,7 +249,11 @@ def test_controls_cover_every_option(shell):
         elif kind in (int, float):
             assert isinstance(option.input, (widgets.BoundedIntText, widgets.BoundedFloatText))
             assert (option.input.min, option.input.max) == (f.metadata["low"], f.metadata["high"])
-        assert option.input.tooltip == f.metadata["help"]
+        label = f.metadata["label"]
+        assert label and label != f.name and "_" not in label, f"{f.name}: give it a label for people"
+        assert html.unescape(re.sub("<[^>]+>", "", option.label.value)) == label
+        for tip in (option.label.tooltip, option.input.tooltip):
+            assert f.name in tip and "--" + f.name.replace("_", "-") in tip and f.metadata["help"] in tip
     assert panel.audio.value == "talk.m4a" and panel.result is None
     assert isinstance(panel, Controls) and panel.button.description == "Transcribe"
 
@@ -224,6 +268,7 @@ def test_panel_transcribes_and_shows_the_result_and_player(clips, monkeypatch, t
     assert panel.bar.value == 1.0 and "1 input(s)" in panel.status.value
     assert panel.player is not None and panel.player.title == str(clips[0][0])
     assert shown == [frame, panel.player]
+    assert html.unescape(panel.summary.value).count(f"{clips[0][0].name}: 0:02 of audio, {len(frame)} segment") == 1
 
     # The Export row: a download link holding the player's transcript in the chosen format.
     assert panel.export_row.layout.display is None and panel.export_format.value == "srt"
@@ -359,7 +404,7 @@ def test_store_interrupt_keeps_finished_files_and_the_same_line_resumes(shell, c
 def test_panel_output_folder_sends_the_run_into_a_store(clips, tmp_path, monkeypatch):
     SESSION.update(model="tiny.en")
     panel = wk.controls(str(clips[0][0].parent / "clip_*.wav"))
-    assert panel.store.description == "Output folder" and "Resumable" in panel.store.tooltip
+    assert "Output folder" in panel.store_label.value and "Resumable" in panel.store.tooltip
     monkeypatch.setattr("whisperkit_nb.notebook.controls.display", lambda _shown: None)
     seen = []
     panel.status.observe(lambda change: seen.append(change["new"]), names="value")

@@ -4,6 +4,7 @@ headlessly in a real kernel, offline (nbclient). Executed copies go to test-arti
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -63,6 +64,16 @@ def test_quickstart(tmp_path, monkeypatch):
     assert {row["speaker"] for row in saved} == set(player["speakers"])
     text = "".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs(notebook))
     assert "flash-attn" in text, "%whisperkit showed the device facts"
+    assert "%whisperkit --all lists every option" in text, "%whisperkit without flags gives the short report"
+    # %transcribe's end-of-call summary, shown although the cell assigns its result
+    summary = re.search(r"sample\.wav: 0:30 of audio, (\d+) segments, 2 speakers, en, [\d.]+ s \([\d.]+x real time\), "
+                        r"ctranslate2\n\(flags apply to this call only", text)
+    assert summary and int(summary[1]) == len(player["segments"]), text[-3000:]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs(notebook))
+    assert "whisperkit-summary" in html
+    # wk.turns: both speakers' turns, no more of them than segments
+    [turns] = [m for o in outputs(notebook) if (m := re.match(r"(\d+) segments, (\d+) turns", o.get("text", "")))]
+    assert 2 <= int(turns[2]) <= int(turns[1]) == len(player["segments"]), turns[0]
 
 
 def test_interview_corpus(tmp_path, monkeypatch):

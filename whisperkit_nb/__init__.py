@@ -4,12 +4,13 @@
 >>> df = wk.transcribe("interview.m4a", model="base")          # doctest: +SKIP
 >>> turns = wk.diarize("interview.m4a", num_speakers=3)        # doctest: +SKIP
 >>> df = wk.assign_speakers(df, turns)                          # doctest: +SKIP
+>>> by_turn = wk.turns(df)                                      # doctest: +SKIP
 
 The layout follows the data, one subpackage per stage, each importing only the ones before it:
 
 ``audio/`` (open and decode inputs, log-mel features) → ``speech/`` (VAD speech regions, the chunk plan)
 → ``engines/`` (Whisper weights and the backends that run them) → ``decoding/`` (language, fallback,
-hallucination control) → ``transcript/`` (segments and words on the original timeline) → ``speakers/``
+hallucination control) → ``transcript/`` (segments and words on the original timeline; `turns`) → ``speakers/``
 (diarization, speaker assignment) → ``output/`` (the DataFrame and its column schema; ``export`` and
 ``read_transcript`` with one writer module per format family in ``output/formats/``).
 ``run/`` composes the stages (`transcribe`, `stream_segments`) and exposes each as a public node
@@ -60,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "Segment": "whisperkit_nb.transcript.segments",
     "COLUMNS": "whisperkit_nb.output.dataframe",
     "words_frame": "whisperkit_nb.output.dataframe",
+    "turns": "whisperkit_nb.transcript.turns",
     "export": "whisperkit_nb.output.export",
     "read_transcript": "whisperkit_nb.output.export",
     "score": "whisperkit_nb.scoring",
@@ -98,6 +100,7 @@ __all__ = [
     "stream_segments",
     "transcribe",
     "transcribe_corpus",
+    "turns",
     "words_frame",
 ]
 
@@ -124,6 +127,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
     from whisperkit_nb.scoring import score
     from whisperkit_nb.speakers.assign import rename_speakers, speaker_summary
     from whisperkit_nb.transcript.segments import Segment
+    from whisperkit_nb.transcript.turns import turns
 
 
 def __getattr__(name: str) -> Any:

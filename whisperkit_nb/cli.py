@@ -239,8 +239,10 @@ def _transcribe_command(parser: argparse.ArgumentParser, args: argparse.Namespac
     audio = sum(info.get("duration", 0.0) or 0.0 for info in files.values())
     print(f"{len(files)} file(s), {audio:.1f} s of audio, {len(frame)} segments in {seconds:.1f} s "
           f"({audio / seconds if seconds else 0:.1f}x real time)")
-    for name, info in files.items():
-        print(f"  {name}: {info.get('duration', 0):.1f} s, language {info.get('language')}")
+    if not options.progress:  # with progress on, the per-file lines came at the end of the bars
+        from whisperkit_nb.output.summary import summary_lines
+
+        print("\n".join(summary_lines(frame)))
     for name, message in frame.attrs.get("failures", {}).items():
         print(f"  FAILED {name}: {redact_token(message, args.hf_token)}", file=sys.stderr)
     interrupted = frame.attrs.get("interrupted", False)

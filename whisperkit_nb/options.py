@@ -31,16 +31,19 @@ CorruptAudio = Literal["skip", "fail"]
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
             group: str = "basic", nullable: bool = False, secret: bool = False,
-            choices: Callable[[], tuple[Any, ...]] | None = None) -> Any:
+            choices: Callable[[], tuple[Any, ...]] | None = None, label: str | None = None,
+            choice_labels: dict[Any, str] | None = None) -> Any:
     """A dataclass field carrying the metadata the CLI, magics and widgets are built from.
 
     ``nullable`` marks options whose None means "off" although their default is a value; ``secret``
     options never appear in reprs, logs or tables; ``choices`` gives the allowed values of a ``str`` option
-    whose values are not a fixed Literal (the engines, from their registry).
+    whose values are not a fixed Literal (the engines, from their registry). ``label`` is the option's name
+    for people (the control panel's "Find speakers" for ``diarize``); ``choice_labels`` words some of its
+    values the same way (the values themselves are unchanged).
     """
     return field(default=default, repr=not secret,
                  metadata={"help": help, "low": low, "high": high, "group": group, "nullable": nullable,
-                           "secret": secret, "choices": choices})
+                           "secret": secret, "choices": choices, "label": label, "choice_labels": choice_labels})
 
 
 def engine_choices() -> tuple[str, ...]:
@@ -62,37 +65,43 @@ class TranscribeOptions:
         "Whisper model: a short name (tiny.en, base, small, medium, large-v3, large-v3-turbo), a hub id "
         "(openai/whisper-large-v3), a local transformers directory or a local CTranslate2 Whisper directory. "
         "Default: large-v3-turbo on a GPU with the hub, else base.",
+        label="Model",
     )
     language: str | None = _option(
-        None, "Spoken language code (en, es, fr, ...). Default: detected from the audio."
+        None, "Spoken language code (en, es, fr, ...). Default: detected from the audio.", label="Language",
     )
-    task: Task = _option("transcribe", "transcribe, or translate into English.")
+    task: Task = _option("transcribe", "transcribe, or translate into English.", label="Task")
     code_switching: CodeSwitching = _option(
         "off",
         "off: one language per file; hybrid: each chunk detected and transcribed in its own language; "
         "english: each chunk detected, non-English chunks translated to English. A switch inside a chunk "
         "takes effect at the next chunk (chunks are at most 30 s).",
+        label="Mixed languages",
     )
     code_switching_chunk_s: float = _option(
         10.0,
         "Longest chunk when code_switching is on: a switch inside a chunk takes effect at the next chunk, "
         "so shorter chunks follow switches sooner, at some cost in speed.",
         low=5.0, high=30.0, group="advanced",
+        label="Mixed-language chunk (s)",
     )
     language_detection_segments: int = _option(
         4, "Voiced windows, spread over the file, that vote on its language.", low=1, high=64,
         group="advanced",
+        label="Language detection windows",
     )
     timestamps: Timestamps = _option(
         "segment",
         "segment: times from Whisper's timestamp tokens; word: also a words column (word, start, end, "
         "probability) from cross-attention alignment, and segment times taken from their words.",
+        label="Word timestamps", choice_labels={"segment": "off (segment times only)", "word": "on (words column)"},
     )
     segment_times: SegmentTimes = _option(
         "tokens",
         "tokens: Whisper decodes timestamp tokens and its own phrases are the segments. alignment: Whisper "
         "decodes text only (fewer tokens, as faster-whisper's batched mode), the words are aligned by "
         "cross-attention and segments are cut at sentence ends and pauses. vad chunking only.",
+        label="Segment boundaries",
     )
     engine: str = _option(
         "auto",
@@ -100,102 +109,125 @@ class TranscribeOptions:
         "pip install 'whisperkit_nb[faster-whisper]'). auto: ctranslate2 on a CPU when installed and the "
         "other options allow it (vad chunking, no compile, dtype and attention auto), else transformers.",
         choices=engine_choices,
+        label="Engine",
     )
     chunking: Chunking = _option(
         "vad",
         "vad: speech regions from Silero VAD packed into <=30 s chunks (silence never decoded); "
         "fixed: the insanely-fast-whisper method (30 s windows with 5 s strides, stitched).",
+        label="Chunking",
     )
     batch_size: int | None = _option(
-        None, "Chunks decoded together. Default: from free GPU memory, 16 on CPU.", low=1, high=512
+        None, "Chunks decoded together. Default: from free GPU memory, 16 on CPU.", low=1, high=512,
+        label="Batch size",
     )
-    device: str = _option("auto", "auto, cpu, cuda, cuda:N or mps.")
-    dtype: DType = _option("auto", "Weights dtype. auto: float16 on GPU, float32 on CPU.")
+    device: str = _option("auto", "auto, cpu, cuda, cuda:N or mps.", label="Device")
+    dtype: DType = _option("auto", "Weights dtype. auto: float16 on GPU, float32 on CPU.", label="Precision")
     attn_implementation: Attention = _option(
         "auto", "Attention kernel. auto: flash_attention_2 when flash-attn and a GPU are present, else sdpa.",
         group="advanced",
+        label="Attention kernel",
     )
     compile: bool = _option(
         False,
         "Static KV cache + torch.compile of the decoder (transformers generate). Pays off on GPUs after a "
         "warm-up of a minute or so; only with chunking='vad'.",
         group="advanced",
+        label="Compile the decoder",
     )
     beam_size: int = _option(
         1, "Beam search width at temperature 0 (1: greedy, the fastest). Above 1 runs on the ctranslate2 "
         "engine, which auto then picks (faster-whisper's batched pipeline uses 5).",
         low=1, high=16, group="advanced",
+        label="Beam size",
     )
     max_new_tokens: int = _option(
         224, "Most tokens decoded per 30 s chunk (Whisper's own limit is 224).", low=1, high=444,
         group="advanced",
+        label="Most tokens per chunk",
     )
     compression_ratio_threshold: float | None = _option(
         2.4, "A chunk whose text compresses better than this is a repetition loop: re-decoded, then dropped.",
         low=1.0, high=100.0, group="advanced", nullable=True,
+        label="Repetition threshold",
     )
     logprob_threshold: float | None = _option(
         -1.0, "A chunk whose average token log-probability is below this is re-decoded with temperature.",
         low=-100.0, high=0.0, group="advanced", nullable=True,
+        label="Log-probability threshold",
     )
     no_speech_threshold: float | None = _option(
         0.6, "A chunk above this no-speech probability (and below logprob_threshold) is silence: dropped.",
         low=0.0, high=1.0, group="advanced", nullable=True,
+        label="No-speech threshold",
     )
     temperature_step: float = _option(
         0.2, "Fallback temperatures for failing chunks: step, 2*step, ... up to 1.0; 0 turns fallback off.",
         low=0.0, high=1.0, group="advanced",
+        label="Fallback temperature step",
     )
     seed: int = _option(0, "Seed of the sampling fallback: same input and options, same DataFrame.",
-                        low=0, high=2**31 - 1, group="advanced")
+                        low=0, high=2**31 - 1, group="advanced", label="Random seed")
     vad_threshold: float = _option(
-        0.5, "Speech probability above which a 32 ms frame is speech.", low=0.01, high=0.99, group="advanced"
+        0.5, "Speech probability above which a 32 ms frame is speech.", low=0.01, high=0.99, group="advanced",
+        label="Speech detection threshold",
     )
     vad_min_silence_s: float = _option(
-        0.5, "Pauses shorter than this stay inside a speech region.", low=0.0, high=10.0, group="advanced"
+        0.5, "Pauses shorter than this stay inside a speech region.", low=0.0, high=10.0, group="advanced",
+        label="Shortest pause (s)",
     )
     vad_min_speech_s: float = _option(
-        0.25, "Speech regions shorter than this are dropped.", low=0.0, high=10.0, group="advanced"
+        0.25, "Speech regions shorter than this are dropped.", low=0.0, high=10.0, group="advanced",
+        label="Shortest speech (s)",
     )
     vad_pad_s: float = _option(
-        0.1, "Audio kept before and after each speech region.", low=0.0, high=2.0, group="advanced"
+        0.1, "Audio kept before and after each speech region.", low=0.0, high=2.0, group="advanced",
+        label="Padding around speech (s)",
     )
     vad_max_gap_s: float = _option(
         2.0,
         "Speech regions further apart than this never share a chunk, so no segment can span a long "
         "silence (Whisper would otherwise join sentences across the removed pause).",
         low=0.0, high=3600.0, group="advanced",
+        label="Longest gap in a chunk (s)",
     )
     chunk_s: float = _option(
         28.0,
         "Most seconds of speech packed into one 30 s Whisper window. The last 2 s stay silent by default: "
         "Whisper tends to drop an utterance that runs to the very end of its window.",
         low=5.0, high=30.0, group="advanced",
+        label="Speech per chunk (s)",
     )
     diarize: bool = _option(False, "Fill the speaker column with pyannote.audio speaker diarization.",
-                            group="speakers")
+                            group="speakers", label="Find speakers")
     num_speakers: int | None = _option(None, "Exact number of speakers, when known.", low=1, high=100,
-                                       group="speakers")
-    min_speakers: int | None = _option(None, "Fewest speakers to consider.", low=1, high=100, group="speakers")
-    max_speakers: int | None = _option(None, "Most speakers to consider.", low=1, high=100, group="speakers")
+                                       group="speakers", label="Number of speakers")
+    min_speakers: int | None = _option(None, "Fewest speakers to consider.", low=1, high=100, group="speakers",
+                                       label="Fewest speakers")
+    max_speakers: int | None = _option(None, "Most speakers to consider.", low=1, high=100, group="speakers",
+                                       label="Most speakers")
     diarization_model: str | None = _option(
         None,
         "pyannote pipeline: a hub id (pyannote/speaker-diarization-community-1 needs hf_token) or a local "
         "directory. Default: the offline pipeline (segmentation-3.0 + CAM++ embeddings), no token needed.",
         group="speakers",
+        label="Diarization model",
     )
     hf_token: str | None = _option(
-        None, "Hugging Face token for gated hub pipelines (default: $HF_TOKEN).", group="speakers", secret=True
+        None, "Hugging Face token for gated hub pipelines (default: $HF_TOKEN).", group="speakers", secret=True,
+        label="Hugging Face token",
     )
     speaker_split_min_s: float = _option(
         1.0,
         "A segment whose words change speaker is split at that word only if both sides last at least this "
         "long; 0 splits at every change.",
         low=0.0, high=60.0, group="speakers",
+        label="Shortest speaker split (s)",
     )
     speaker_names: dict | None = _option(
         None, "Rename speakers in the result, e.g. {'SPEAKER_00': 'Interviewer'} (CLI: SPEAKER_00=Interviewer,...).",
         group="speakers",
+        label="Speaker names",
     )
     corrupt_audio: CorruptAudio = _option(
         "skip",
@@ -203,8 +235,9 @@ class TranscribeOptions:
         "after it keeps its times; a warning names the file and the range, and df.attrs['files'][file]['gaps'] "
         "lists them. fail: any decoding error fails the file.",
         group="advanced",
+        label="Undecodable audio",
     )
-    progress: bool = _option(True, "Show progress bars.")
+    progress: bool = _option(True, "Show progress bars.", label="Show progress")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

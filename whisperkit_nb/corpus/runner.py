@@ -9,6 +9,9 @@ decoded; with ``diarize=True`` the `diarize` node then runs on its samples (deco
 - a transcript whose speaker options changed: only `diarize` + `assign_speakers` run, words kept;
 - any option that changes the transcript (or another model, or package version): the input is
   transcribed again; the old result stays in the store, so going back to the old options costs nothing.
+
+Nothing here touches a researcher's edits (``edits/``, `whisperkit_nb.corpus.edits`): the corpus a run returns
+shows them over the new results, flagged ``edits_on_older_result`` where the machine rows changed under them.
 """
 
 from __future__ import annotations
@@ -99,10 +102,11 @@ def transcribe_corpus(inputs: Any, store: str | os.PathLike = "transcripts/", op
     Returns
     -------
     Corpus
-        ``frame`` (all segments with metadata), ``words``, ``files`` (one row per input, with its status),
-        ``failures``. An input that is missing or is not audio is a "failed" row; the others still run.
-        A KeyboardInterrupt ends the run early: every finished input is stored, the rest are "pending", and
-        the corpus returned has ``interrupted=True``.
+        ``frame`` (all segments with metadata; an input's saved edits in place of its machine rows),
+        ``words``, ``files`` (one row per input, with its status and edit state), ``failures``. An input
+        that is missing or is not audio is a "failed" row; the others still run. A KeyboardInterrupt ends
+        the run early: every finished input is stored, the rest are "pending", and the corpus returned has
+        ``interrupted=True``.
 
     Raises
     ------

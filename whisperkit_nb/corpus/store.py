@@ -6,13 +6,16 @@ Layout::
       manifest.json                 the last run's inputs, in order: status, error, metadata, facts, keys
       files/<transcript key>.parquet            a transcript (segments, words as JSON), no speakers
       files/<transcript key>.<speaker key>.parquet    the same with speakers (diarization runs only)
+      edits/<digest of an input's name>.parquet       a researcher's corrected rows of one input, shown
+                                    over its machine result (`whisperkit_nb.corpus.edits`); runs never touch it
       lock                          JSON naming the run that holds the store (pid, host, start time)
 
 Every file is written to a temporary file in the same folder, flushed and renamed over its name
 (`atomic_write`): a reader sees the old file or the new one, and a kill leaves at most a ``.tmp-*`` file,
 which counts for nothing and is deleted by the next run that takes the lock. A result file is found by its key alone, so it is done exactly when it exists;
 the manifest is an index rewritten during a run (at most once a second) and at its end. Results of other options stay in ``files/`` (so
-switching back costs nothing); delete the folder to reclaim them.
+switching back costs nothing); delete the folder to reclaim them. Edits are saved without the lock (a run
+never writes ``edits/``), so they can be saved while a run goes on.
 """
 
 from __future__ import annotations

@@ -1,14 +1,18 @@
-"""The notebook layer: magics, control panel, run progress and the playback-aligned transcript player.
+"""The notebook layer: magics, control panel, run progress, the transcript display and the player.
 
 It sits on top of the core (which never imports it). ``%load_ext whisperkit_nb`` registers the magics;
 `controls.controls` and `player.player` build the widgets (``whisperkit_nb.controls()`` and
-``whisperkit_nb.player(df)``); importing this package adds the ``df.whisperkit`` accessor. Widget libraries
-(ipywidgets, anywidget) are imported only when a widget is built.
+``whisperkit_nb.player(df)``); importing this package adds the ``df.whisperkit`` accessor. In an IPython
+kernel, ``%load_ext whisperkit_nb`` and importing this package both register the readable HTML display of
+transcript DataFrames (`display`) and refresh the control panels after each cell, so a panel shows what
+the last ``%transcribe`` used. Widget libraries (ipywidgets, anywidget) are imported only when a widget is
+built.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +20,37 @@ import pandas as pd
 
 from whisperkit_nb.notebook.state import SESSION
 
-__all__ = ["SESSION", "WhisperkitAccessor", "load_ipython_extension"]
+__all__ = ["SESSION", "WhisperkitAccessor", "attach", "load_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%transcribe``, ``%%transcribe`` and ``%whisperkit``."""
+    """Register ``%transcribe``, ``%%transcribe`` and ``%whisperkit``, and the transcript display."""
     from whisperkit_nb.notebook.magics import WhisperkitMagics
 
     ipython.register_magics(WhisperkitMagics)
+    attach(ipython)
+
+
+def attach(ipython: Any) -> None:
+    """The transcript DataFrames' HTML display, and the panels' refresh after each cell (idempotent)."""
+    from whisperkit_nb.notebook import display
+
+    display.register(ipython)
+    if _after_cell not in ipython.events.callbacks["post_run_cell"]:
+        ipython.events.register("post_run_cell", _after_cell)
+
+
+def _after_cell(_result: Any = None) -> None:
+    # Only panels that exist need it: the widget libraries are not imported for this.
+    controls = sys.modules.get("whisperkit_nb.notebook.controls")
+    if controls is not None:
+        controls.refresh_panels()
+
+
+def _running_shell() -> Any:
+    """The IPython shell this package is imported in, or None (IPython not even imported: no shell)."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
 
 
 def _writer(name: str):
@@ -77,3 +104,7 @@ class WhisperkitAccessor:
     to_nvivo = _writer("nvivo")
     to_atlasti = _writer("atlasti")
     to_html = _writer("html")
+
+
+if (_shell := _running_shell()) is not None:
+    attach(_shell)

@@ -1,10 +1,13 @@
 """IPython magics: ``%transcribe``, ``%%transcribe`` and ``%whisperkit`` (``%load_ext whisperkit_nb``).
 
 Their option flags come from `TranscribeOptions` through the same code as the CLI's
-(`cli.add_option_arguments`), so ``%transcribe?`` documents every option. Flags not given take the
-session defaults, which ``%whisperkit`` and the control panel set (`state.SESSION`). With ``--store DIR``
-the inputs go into a resumable store (`whisperkit_nb.transcribe_corpus`) and the magic returns the store's
-segments (`Corpus.frame`), printing one line on what the run did.
+(`cli.add_option_arguments`), so ``%transcribe?`` documents every option. Flags given to ``%transcribe``
+apply to that call only; flags not given take the session defaults, which ``%whisperkit`` and the control
+panel set (`state.SESSION`). When ``%transcribe`` ends it shows one line per file
+(`whisperkit_nb.output.summary.summary_lines`) and records what it ran with in ``SESSION.last_options`` and
+``SESSION.last_summary``. With ``--store DIR`` the inputs go into a resumable store
+(`whisperkit_nb.transcribe_corpus`) and the magic returns the store's segments (`Corpus.frame`), printing
+one line on what the run did.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from whisperkit_nb.errors import MissingDependencyError, OptionsError
 from whisperkit_nb.notebook.progress import corpus_summary, transcribe_corpus_with_progress, transcribe_with_progress
 from whisperkit_nb.notebook.state import SESSION
 from whisperkit_nb.options import TranscribeOptions, option_fields
+from whisperkit_nb.output.summary import summary_line, summary_lines
 
 try:
     from IPython.core.error import UsageError
     from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
     from IPython.core.magic_arguments import ArgDecorator, argument, magic_arguments, parse_argstring
+    from IPython.display import display
 except ImportError as err:
     raise MissingDependencyError("ipython", "notebook", "%load_ext whisperkit_nb") from err
 
@@ -84,9 +89,11 @@ class WhisperkitMagics(Magics):
     def transcribe(self, line: str) -> pd.DataFrame:
         """Transcribe audio into a DataFrame (one row per segment): ``df = %transcribe talk.m4a --model base``.
 
-        Option flags not given take the session defaults (see ``%whisperkit``). ``df = %transcribe
-        interviews/ --store out/`` transcribes into a resumable store: running the same line again skips every
-        input already done.
+        Option flags apply to this call only; those not given take the session defaults, which
+        ``%whisperkit --OPTION VALUE`` sets. When the call ends, one line per file says its audio length,
+        segments, speakers, language, time taken ("x real time") and engine. ``df = %transcribe interviews/
+        --store out/`` transcribes into a resumable store: running the same line again skips every input
+        already done.
         """
         args = _parse(self.transcribe, line)
         options = _options_with(args)
@@ -94,9 +101,11 @@ class WhisperkitMagics(Magics):
         audio = items[0] if len(items) == 1 else _flatten(items)
         if _store_of(args) is not None:
             frame = _run_corpus(audio, args, options)
+            _record(frame, options)
         else:
             frame = _run(audio, options)
             _say_if_interrupted(frame, args.out)
+            _show_summary(frame, options, args)
         if args.out and frame is not None:
             self.shell.user_ns[args.out] = frame
         return frame
@@ -111,7 +120,8 @@ class WhisperkitMagics(Magics):
 
         ``%%transcribe corpus --language en`` stores the DataFrame in ``corpus`` (without NAME it is
         the cell's output). Blank lines and lines starting with ``#`` are skipped; ``{python}``
-        expressions in braces are expanded. Option flags not given take the session defaults. With
+        expressions in braces are expanded. Option flags apply to this call only; those not given take the
+        session defaults (``%whisperkit``). When the call ends, one line per file sums it up. With
         ``--store DIR`` the inputs (a line may also be a folder, or the cell one manifest) go into a resumable
         store, and the DataFrame holds all of its segments.
         """
@@ -125,11 +135,13 @@ class WhisperkitMagics(Magics):
             raise UsageError("%%transcribe: the cell names no audio (one path or glob per line).")
         if _store_of(args) is not None:
             frame = _run_corpus(items[0] if len(items) == 1 else _flatten(items), args, options)
+            _record(frame, options)
             if frame is None:
                 return None
         else:
             frame = _run(_flatten(items), options)
             _say_if_interrupted(frame, args.name)
+            _show_summary(frame, options, args)
         if args.name is None:
             return frame
         self.shell.user_ns[args.name] = frame
@@ -139,21 +151,30 @@ class WhisperkitMagics(Magics):
 
     @magic_arguments()
     @argument("--reset", action="store_true", help="Put every session default back to the built-in one.")
+    @argument("--all", action="store_true", help="List every option's session default, not only the common "
+                                                  "ones and those changed.")
+    @argument("--help", action="store_true", help="Show this help.")
     @_option_arguments()
     @line_magic
-    def whisperkit(self, line: str) -> SessionReport:
+    def whisperkit(self, line: str) -> SessionReport | None:
         """Show the session defaults and the device facts, or set defaults: ``%whisperkit --model large-v3``.
 
-        The defaults apply to every later ``%transcribe`` and to the control panel (``whisperkit_nb.controls()``).
+        The defaults apply to every later ``%transcribe`` and to the control panel (``whisperkit_nb.controls()``);
+        flags given to ``%transcribe`` itself apply to that call only. Without flags the report is short: the
+        common options (model, language, timestamps, diarization and speakers, device), those changed from the
+        built-in defaults, and the machine; ``%whisperkit --all`` lists every option.
         """
         args = _parse(self.whisperkit, line)
+        if args.help:
+            print(self.whisperkit.parser.format_help())
+            return None
         if args.reset:
             SESSION.reset()
         try:
             SESSION.update(**given_options(args))
         except OptionsError as err:
             raise UsageError(str(err)) from None
-        return session_report()
+        return session_report(every_option=args.all)
 
     def _resolve(self, token: str) -> Any:
         """A variable's value when ``token`` names one in the user namespace and no such file exists."""
@@ -208,6 +229,56 @@ def _flatten(items: list[Any]) -> list[Any]:
     return flat
 
 
+def _record(frame: pd.DataFrame | None, options: TranscribeOptions) -> None:
+    """What the call ran with and its summary, for the control panel (`SESSION.last_options`, `last_summary`)."""
+    SESSION.last_options = options
+    SESSION.last_summary = summary_lines(frame) if frame is not None else None
+
+
+def _show_summary(frame: pd.DataFrame, options: TranscribeOptions, args: Any) -> None:
+    """Record the call (`_record`) and show its summary below the cell."""
+    _record(frame, options)
+    display(RunSummary.of(frame, given=bool(given_options(args))))
+
+
+# Most lines a summary shows; the rest are in SESSION.last_summary (and the facts in df.attrs["files"]).
+SHOWN_LINES = 20
+FLAGS_NOTE = "flags apply to this call only; %whisperkit --OPTION VALUE sets session defaults"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What ``%transcribe`` shows when it ends: one line per file (`summary_lines`), a total for several,
+    and, when the call had option flags, that they applied to it only."""
+
+    lines: tuple[str, ...]
+    total: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, *, given: bool = False) -> RunSummary:
+        lines = [line for line in summary_lines(frame) if not line.startswith("Interrupted")]  # said already
+        total = summary_line(frame) if len(lines) > 1 else None
+        if len(lines) > SHOWN_LINES:
+            more = len(lines) - SHOWN_LINES
+            lines = [*lines[:SHOWN_LINES], f"… and {more} more (SESSION.last_summary has every line)"]
+        return cls(tuple(lines), total, FLAGS_NOTE if given else None)
+
+    def text_lines(self) -> list[str]:
+        return [*self.lines, *([self.total] if self.total else []), *([f"({self.note})"] if self.note else [])]
+
+    def __repr__(self) -> str:
+        return "\n".join(self.text_lines())
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<div>{html.escape(line)}</div>" for line in self.lines)
+        if self.total:
+            rows += f"<div><b>{html.escape(self.total)}</b></div>"
+        if self.note:
+            rows += f"<div style='opacity:0.7'>{html.escape(self.note)}</div>"
+        return f"<div class='whisperkit-summary' style='font-family:monospace;font-size:0.9em'>{rows}</div>"
+
+
 def _say_if_interrupted(frame: pd.DataFrame, name: str | None) -> None:
     if frame.attrs.get("interrupted"):
         where = f" (stored in {name})" if name else ""
@@ -218,22 +289,64 @@ def _say_if_interrupted(frame: pd.DataFrame, name: str | None) -> None:
 # %whisperkit's report
 
 
+# The options a short ``%whisperkit`` report always shows (others only when changed from their default).
+COMMON = ("model", "language", "timestamps", "diarize", "num_speakers", "min_speakers", "max_speakers", "device")
+HINT = ("%whisperkit --OPTION VALUE sets a session default (--reset restores them all); "
+        "%whisperkit --all lists every option, %whisperkit --help documents them. "
+        "Flags given to %transcribe apply to that call only.")
+
+
 @dataclass(frozen=True)
 class SessionReport:
-    """What ``%whisperkit`` shows: the session defaults and what they resolve to on this machine."""
+    """What ``%whisperkit`` shows: the session defaults and what they resolve to on this machine.
+
+    ``defaults`` holds every option (a token shown only as set or not); the report shows the common ones
+    and those that differ from the built-in defaults (``changed``), or all of them with ``every_option``.
+    """
 
     defaults: dict[str, Any]
     device: dict[str, Any]
+    changed: tuple[str, ...] = ()
+    every_option: bool = True
+
+    def shown(self) -> dict[str, Any]:
+        """The options the report lists."""
+        if self.every_option:
+            return dict(self.defaults)
+        speakers = self.defaults.get("diarize")
+        common = [name for name in COMMON if name in self.defaults
+                  and (not name.endswith("_speakers") or (speakers and self.defaults[name] is not None))]
+        # a token in use is worth a line (shown only as set, and from where), one not in use is not
+        tokens = [n for n, v in self.defaults.items() if isinstance(v, str) and v.startswith("set")]
+        extra = [n for n in [*self.changed, *tokens] if n not in common]
+        return {name: self.defaults[name] for name in [*common, *dict.fromkeys(extra)]}
 
     def rows(self) -> list[tuple[str, str]]:
         return [(k, str(v)) for k, v in self.defaults.items()] + [(k, str(v)) for k, v in self.device.items()]
 
     def __repr__(self) -> str:
-        width = max(len(k) for k, _ in self.rows())
-        lines = ["session defaults (%whisperkit --OPTION VALUE to change):"]
-        lines += [f"  {k:<{width}}  {v}" for k, v in self.defaults.items()]
-        lines += ["device:"] + [f"  {k:<{width}}  {v}" for k, v in self.device.items()]
+        shown = self.shown()
+        width = max(len(k) for k in [*shown, *self.device])
+        changed = " (* changed)" if self.changed else ""
+        lines = [f"session defaults{changed}:" if not self.every_option else
+                 "session defaults (%whisperkit --OPTION VALUE to change):"]
+        lines += [f"  {k:<{width}}  {self._value(k)}" for k in shown]
+        if self.every_option:
+            lines += ["device:"] + [f"  {k:<{width}}  {v}" for k, v in self.device.items()]
+        else:
+            machine = {k: v for k, v in self.device.items() if k not in ("model", "device")}  # shown above
+            lines += ["machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), HINT]
         return "\n".join(lines)
+
+    def _value(self, name: str) -> str:
+        value = self.defaults[name]
+        if name == "model" and value is None:
+            value = self.device.get("model", value)
+        elif name == "language" and value is None:
+            value = "detected per file"
+        elif name == "device" and value == "auto" and "device" in self.device:
+            value = f"auto ({self.device['device']})"
+        return f"{value}{' *' if name in self.changed else ''}"
 
     def _repr_html_(self) -> str:
         def table(title: str, items: dict[str, Any]) -> str:
@@ -242,17 +355,23 @@ class SessionReport:
                            for k, v in items.items())
             return f"<table><thead><tr><th colspan=2 style='text-align:left'>{title}</th></tr></thead>{body}</table>"
 
-        return ("<div style='display:flex;gap:2em;align-items:flex-start'>"
-                + table("session defaults", self.defaults) + table("device", self.device) + "</div>")
+        title = "session defaults" + (" (* changed)" if self.changed and not self.every_option else "")
+        shown = {k: (self._value(k) if not self.every_option else v) for k, v in self.shown().items()}
+        tables = ("<div style='display:flex;gap:2em;align-items:flex-start'>"
+                  + table(title, shown) + table("device", self.device) + "</div>")
+        return tables if self.every_option else tables + f"<div style='opacity:0.7'>{html.escape(HINT)}</div>"
 
 
-def session_report() -> SessionReport:
-    options = SESSION.options
+def session_report(every_option: bool = False) -> SessionReport:
+    options, builtin = SESSION.options, TranscribeOptions()
     defaults = {}
     for f in option_fields():
         value = getattr(options, f.name)
-        defaults[f.name] = ("set" if value else "not set (uses $HF_TOKEN)") if f.metadata.get("secret") else value
-    return SessionReport(defaults, device_facts(options))
+        if f.metadata.get("secret"):
+            value = "set" if value else "set by $HF_TOKEN" if os.environ.get("HF_TOKEN") else "not set (uses $HF_TOKEN)"
+        defaults[f.name] = value
+    changed = tuple(f.name for f in option_fields() if getattr(options, f.name) != getattr(builtin, f.name))
+    return SessionReport(defaults, device_facts(options), changed, every_option)
 
 
 def device_facts(options: TranscribeOptions) -> dict[str, Any]:

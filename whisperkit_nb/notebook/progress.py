@@ -1,25 +1,30 @@
 """The notebook's progress display, drawn from the pipeline's `ProgressEvent`s (the pipeline draws nothing).
 
-`RunProgress` shows one tqdm.auto bar per file and stage (`whisperkit_nb.progress_bars.ProgressBars`:
-speech seconds transcribed, percent diarized), and what a corpus run needs on top: files done out of files
-given, and, for the control panel, one ipywidgets bar for the whole run with a line saying which file and
-stage it is in. `CorpusRunProgress` does the same for a `transcribe_corpus` run (a store): files done of
-total, audio done of total, rate, ETA and failures, from the runner's `CorpusProgress` events. Whatever it
-is given as ``forward`` receives every event unchanged.
+`RunProgress` shows one tqdm.auto bar per file (`whisperkit_nb.progress_bars.ProgressBars`: named by the
+file, the full path as its tooltip, counting its audio over all of its stages, with the pace in "x real
+time" and the stage it is in, "load model" from the start), and what a run of several inputs needs on top:
+files done out of files given, and, for the control panel, one ipywidgets bar for the whole run with a line
+saying which file and stage it is in. `CorpusRunProgress` does the same for a `transcribe_corpus` run (a
+store): files done of total, audio done of total, rate, ETA and failures, from the runner's
+`CorpusProgress` events. Whatever it is given as ``forward`` receives every event unchanged.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from whisperkit_nb.events import ProgressEvent, short_name
+from whisperkit_nb.events import FileProgress, ProgressEvent
+from whisperkit_nb.output.summary import display_name
 from whisperkit_nb.progress_bars import CorpusBar, ProgressBars
 from whisperkit_nb.progress_bars import corpus_status as status_parts
 
-# Share of one file's work each stage stands for, for the single bar of the control panel.
-STAGE_SPAN = {"vad": (0.0, 0.1), "transcribe": (0.1, 0.9), "diarize": (0.9, 1.0)}
+
+def stages_of(options: Any) -> tuple[str, ...]:
+    """The stages each input of a run with these options goes through."""
+    return ("vad", "transcribe", "diarize") if getattr(options, "diarize", False) else ("vad", "transcribe")
 
 
 class RunProgress:
@@ -36,35 +41,48 @@ class RunProgress:
     label : ipywidgets.Label or HTML, optional
     forward : callable, optional
         Another callback that receives every `ProgressEvent`.
+    stages : iterable of str
+        The stages of each input (`stages_of` the run's options).
+    first : str, optional
+        The first input's name: its bar is shown from the start, while the model loads.
     """
 
     def __init__(self, n_inputs: int, *, enabled: bool = True, widget: Any = None, label: Any = None,
-                 forward: Callable[[ProgressEvent], None] | None = None) -> None:
+                 forward: Callable[[ProgressEvent], None] | None = None,
+                 stages: Iterable[str] = ("vad", "transcribe"), first: str | None = None) -> None:
         self.n_inputs = max(1, n_inputs)
         self.enabled = enabled
         self.widget = widget
         self.label = label
         self.forward = forward
+        self.stages = tuple(stages)
         self.files: list[str] = []
         self._started = time.perf_counter()
-        self._file_started = self._started
+        self._current: FileProgress | None = None
         self._bar = None
-        self._file_bars = ProgressBars() if enabled else None
+        self._file_bars = ProgressBars(self.stages) if enabled else None
         if enabled and widget is None and n_inputs > 1:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=n_inputs, unit="file", desc="files")
+            # files done of all, and the file under way (the postfix); no files-per-second rate
+            self._bar = tqdm(total=n_inputs, desc="files", bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}{postfix}")
+        if self._file_bars is not None and first is not None:
+            self._file_bars.start(first)
+        if enabled and widget is not None and label is not None:
+            label.value = f"file 1/{self.n_inputs} · load model"
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.file not in self.files:
             self.files.append(event.file)
-            self._file_started = time.perf_counter()
+            self._current = FileProgress(event.file, self.stages)
             if self._bar is not None:
                 self._bar.n = len(self.files) - 1
-                self._bar.set_postfix_str(short_name(event.file), refresh=True)
+                self._bar.set_postfix_str(display_name(event.file), refresh=True)
         if self._file_bars is not None:
             self._file_bars(event)
-        if self.enabled and self.widget is not None:
+        if self._current is not None and event.file == self._current.name:
+            self._current.update(event)
+        if self.enabled and self.widget is not None and self._current is not None:
             self._draw_widget(event)
         if self.forward is not None:
             self.forward(event)
@@ -84,26 +102,24 @@ class RunProgress:
                 self.label.value = f"done: {self.n_inputs} input(s) in {time.perf_counter() - self._started:.1f} s"
 
     def _draw_widget(self, event: ProgressEvent) -> None:
-        low, high = STAGE_SPAN.get(event.stage, (0.0, 1.0))
-        within = event.done / event.total if event.total else 1.0
-        fraction = (len(self.files) - 1 + low + (high - low) * min(1.0, within)) / self.n_inputs
+        current = self._current
+        fraction = (len(self.files) - 1 + current.fraction()) / self.n_inputs
         self.widget.value = max(self.widget.value, min(1.0, fraction))
         if self.label is not None:
-            status = f"file {len(self.files)}/{self.n_inputs} · {short_name(event.file)} · {event.stage}"
-            if event.stage == "transcribe" and event.unit == "s":
-                elapsed = max(time.perf_counter() - self._file_started, 1e-6)
-                status += f" {event.done:.0f}/{event.total:.0f} s of speech ({event.done / elapsed:.1f} s/s)"
-            self.label.value = status
+            where = f"file {len(self.files)}/{self.n_inputs} · {display_name(event.file)}"
+            self.label.value = f"{where} · {current.status()}"
 
 
 def transcribe_with_progress(audio: Any, options: Any, *, widget: Any = None, label: Any = None,
                              callback: Callable[[ProgressEvent], None] | None = None) -> Any:
     """`transcribe` with run-level progress (see `RunProgress`); ``options.progress=False`` draws nothing."""
-    from whisperkit_nb.audio.source import expand_inputs
+    from whisperkit_nb.audio.source import ARRAY_NAME, expand_inputs
     from whisperkit_nb.run.transcribe import transcribe
 
-    progress = RunProgress(len(expand_inputs(audio)), enabled=options.progress, widget=widget, label=label,
-                           forward=callback)
+    inputs = expand_inputs(audio)
+    first = (str(inputs[0]) if isinstance(inputs[0], (str, os.PathLike)) else ARRAY_NAME) if inputs else None
+    progress = RunProgress(len(inputs), enabled=options.progress, widget=widget, label=label, forward=callback,
+                           stages=stages_of(options), first=first)
     frame = None
     try:
         frame = transcribe(audio, options, callback=progress)
@@ -122,11 +138,14 @@ class CorpusRunProgress:
     """
 
     def __init__(self, *, enabled: bool = True, widget: Any = None, label: Any = None,
-                 forward: Callable[[ProgressEvent], None] | None = None) -> None:
+                 forward: Callable[[ProgressEvent], None] | None = None,
+                 stages: Iterable[str] = ("vad", "transcribe")) -> None:
         self.enabled, self.widget, self.label, self.forward = enabled, widget, label, forward
         self.corpus: Any = None  # the last CorpusProgress
+        self.stages = tuple(stages)
+        self._inputs: dict[str, FileProgress] = {}  # the inputs under way, for the widget
         self._started = time.perf_counter()
-        self._file_bars = ProgressBars() if enabled else None
+        self._file_bars = ProgressBars(self.stages) if enabled else None
         self._corpus_bar = CorpusBar() if enabled and widget is None else None
 
     def __call__(self, event: ProgressEvent) -> None:
@@ -134,10 +153,13 @@ class CorpusRunProgress:
             if self.corpus is None:  # the rate counts from the first event, after the inputs were planned
                 self._started = time.perf_counter()
             self.corpus = event
+            self._inputs.pop(event.file, None)  # finished: counted in event.done from now on
             if self._corpus_bar is not None:
                 self._corpus_bar(event)
-        elif self._file_bars is not None:
-            self._file_bars(event)
+        else:
+            self._inputs.setdefault(event.file, FileProgress(event.file, self.stages)).update(event)
+            if self._file_bars is not None:
+                self._file_bars(event)
         if self.enabled and self.widget is not None and self.corpus is not None:
             self._draw_widget(event)
         if self.forward is not None:
@@ -154,16 +176,13 @@ class CorpusRunProgress:
 
     def _draw_widget(self, event: ProgressEvent) -> None:
         corpus = self.corpus
-        within = 0.0
-        if event.stage != "corpus" and event.total:  # an input under way: its share of the corpus, by stage
-            low, high = STAGE_SPAN.get(event.stage, (0.0, 1.0))
-            within = low + (high - low) * min(1.0, event.done / event.total)
+        within = sum(progress.fraction() for progress in self._inputs.values())  # the inputs under way
         fraction = (corpus.done + within) / corpus.total if corpus.total else 1.0
         self.widget.value = max(self.widget.value, min(1.0, fraction))
         if self.label is not None:
             status = corpus_status(corpus, time.perf_counter() - self._started)
             if event.stage != "corpus":
-                status += f" · {short_name(event.file)} · {event.stage}"
+                status += f" · {display_name(event.file)} · {self._inputs[event.file].stage_words()}"
             self.label.value = status
 
 
@@ -180,7 +199,8 @@ def transcribe_corpus_with_progress(inputs: Any, store: Any, options: Any, *, ov
     `Corpus`. The run itself keeps every finished input on a KeyboardInterrupt (``corpus.interrupted``)."""
     from whisperkit_nb.corpus.runner import transcribe_corpus
 
-    progress = CorpusRunProgress(enabled=options.progress, widget=widget, label=label, forward=callback)
+    progress = CorpusRunProgress(enabled=options.progress, widget=widget, label=label, forward=callback,
+                                 stages=stages_of(options))
     started = time.perf_counter()
     corpus = None
     try:

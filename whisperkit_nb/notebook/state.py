@@ -22,6 +22,10 @@ class SessionDefaults:
     def __init__(self) -> None:
         self._options = TranscribeOptions()
         self._listeners: list[weakref.ref] = []
+        #: What the last ``%transcribe`` of this kernel ran with (the session defaults plus its flags), and
+        #: its summary lines (`whisperkit_nb.output.summary.summary_lines`); None before the first one.
+        self.last_options: TranscribeOptions | None = None
+        self.last_summary: list[str] | None = None
 
     @property
     def options(self) -> TranscribeOptions:

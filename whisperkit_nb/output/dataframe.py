@@ -29,6 +29,13 @@ COLUMNS: dict[str, str] = {
 #: (and "speaker" after diarization), times on the original timeline.
 WORDS_COLUMN = "words"
 
+#: Present on a transcript someone corrected (the player's edits; a corpus frame whose inputs have edits,
+#: `whisperkit_nb.corpus.edits`), after the columns above. Our JSON keeps them, ``edited`` as bool.
+EDIT_COLUMNS: dict[str, str] = {
+    "edited": "bool: True where a person changed the row (text, times or speaker); False elsewhere",
+    "text_original": "the machine's text of an edited row (None where the row is the machine's own)",
+}
+
 _DTYPES = {
     "file": "object",
     "start": "float64",

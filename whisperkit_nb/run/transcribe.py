@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from whisperkit_nb.audio.source import ARRAY_NAME, expand_inputs, is_array_pair, open_audio
+from whisperkit_nb.audio.source import ARRAY_NAME, SAMPLE_RATE, AudioSource, expand_inputs, is_array_pair, open_audio
 from whisperkit_nb.engines.registry import load_model
 from whisperkit_nb.errors import AudioError, TranscriptionFailures, user_stacklevel
-from whisperkit_nb.events import ProgressCallback
+from whisperkit_nb.events import ProgressCallback, ProgressEvent
 from whisperkit_nb.options import TranscribeOptions, resolve_options
 from whisperkit_nb.output.dataframe import segments_to_dataframe
 from whisperkit_nb.report import FileReport
@@ -37,9 +37,12 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     options : TranscribeOptions, optional
         All settings; keyword arguments override its fields (``transcribe(path, model="base")``).
     callback : callable, optional
-        Called with a `ProgressEvent` as each stage advances (`whisperkit_nb.events.combine` joins several).
-        The pipeline itself draws nothing: ``whisperkit_nb.transcribe`` honours ``progress=True`` by adding
-        its progress bars (`whisperkit_nb.progress_bars.ProgressBars`) as one more callback.
+        Called with a `ProgressEvent` as each stage advances (`whisperkit_nb.events.combine` joins several):
+        for each input a ``"vad"`` event with nothing read as it is opened, the VAD's and the batches' events,
+        a ``"transcribe"`` event with all of its speech done once decoded, then the diarization's (see
+        `whisperkit_nb.events`). The pipeline itself draws nothing: ``whisperkit_nb.transcribe`` honours
+        ``progress=True`` by adding its progress bars (`whisperkit_nb.progress_bars.ProgressBars`) as one more
+        callback, and printing `whisperkit_nb.output.summary.summary_lines` at the end.
 
     Returns
     -------
@@ -89,6 +92,7 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
         pending = None
         try:
             source = open_audio(item, opts.corrupt_audio)
+            _opened(source, callback)
             if opts.diarize:
                 from whisperkit_nb.speakers.diarize import start_diarization
 
@@ -98,6 +102,9 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
             with contextlib.closing(stream_input(source, opts, engine, report, callback, fit)) as stream:
                 for segment in stream:
                     segments.append(segment)
+            if callback is not None:  # done, also where no batch reported it (no speech, fixed windows)
+                decoded = report.speech_seconds if report.speech_seconds is not None else report.duration or 0.0
+                callback(ProgressEvent("transcribe", source.name, decoded, decoded))
             frame = segments_to_dataframe(segments, words=opts.timestamps == "word")
             if pending is not None:
                 frame = _add_speakers(frame, pending, opts, report)
@@ -136,6 +143,14 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
         speakers = f" ({', '.join(unfinished)}: diarization interrupted, no speakers)" if unfinished else ""
         warnings.warn(f"Interrupted: returning the {len(frame)} segments finished so far{speakers}.", stacklevel=user_stacklevel())
     return frame
+
+
+def _opened(source: AudioSource, callback: ProgressCallback | None) -> None:
+    """The VAD's first event, nothing read yet: a front end shows the input as started (decoding it into
+    memory for diarization, or the model's first batch, can take a while before the VAD reports)."""
+    if callback is not None:
+        expected = source.duration or (len(source.samples) / SAMPLE_RATE if source.samples is not None else 0.0)
+        callback(ProgressEvent("vad", source.name, 0.0, round(expected, 3)))
 
 
 def _add_speakers(frame: pd.DataFrame, pending: Callable[[], pd.DataFrame], opts: TranscribeOptions,
