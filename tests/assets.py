@@ -71,6 +71,8 @@ __all__ = [
     "read_wav",
     "write_wav",
     "resample_poly",
+    "voice_conversation",
+    "voice_sample",
     "with_noise_stretch",
 ]
 
@@ -881,3 +883,83 @@ def _render(path: Path, total: int, pieces: Sequence[_Piece]) -> None:
         if total < pos:
             raise AssertionError(f"{path.name}: pieces run past the end")
         _write_zeros(wav, total - pos)
+
+
+# --------------------------------------------------------------------------------------------------
+# Known voices: conversations and enrolment samples (speaker_samples), never sharing a sentence
+
+#: Sentences of the flite enrolment samples: none is in `SENTENCES`, which the conversations use.
+ENROLMENT_SENTENCES = (
+    "Every Thursday the market sells fresh fish from the harbour.",
+    "The old clock in the hallway stopped at a quarter past nine.",
+    "My grandfather kept his letters in a wooden box under the bed.",
+    "The orchestra rehearsed the second movement three more times.",
+    "Fresh snow covered the fields and the fences by the morning.",
+    "She wrote the phone number on the back of an envelope.",
+    "The students waited outside while the teacher found the key.",
+    "A small boat drifted slowly toward the lighthouse.",
+)
+ENROLMENT_PROMPTS = 40  # an Asterisk voice's first prompts (in transcript order) are its enrolment sample
+
+
+def voice_sample(voice: str, seconds: float = 12.0) -> Path:
+    """An enrolment sample of one voice, about ``seconds`` long, of sentences no conversation uses.
+
+    ``voice`` is ``"flite:<voice>"`` (flite's slt, rms, awb, kal16: `ENROLMENT_SENTENCES`) or
+    ``"asterisk:<lang>"`` (the Asterisk speaker of en, es or fr: its first `ENROLMENT_PROMPTS` prompts).
+    Utterances follow one another with 0.4 s pauses.
+    """
+    clips = _voice_clips(voice, enrolment=True)
+    pieces, pos, gap = [], 0, round(0.4 * SAMPLE_RATE)
+    for clip in clips:
+        if pos >= seconds * SAMPLE_RATE:
+            break
+        n = _n_frames_16k(clip)
+        pieces.append(_Piece(pos, n, _clip_chunks(clip, n)))
+        pos += n + gap
+    path = FIXTURE_DIR / "speaker_samples" / f"{voice.replace(':', '_')}_{seconds:g}s_v{FORMAT_VERSION}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _render(path, pos, pieces)
+    return path
+
+
+def voice_conversation(voices: Sequence[str], turns: int = 24, *, seed: int = 0) -> Fixture:
+    """A conversation of known voices (as for `voice_sample`), each turn a different voice than the one before.
+
+    Pauses are 0.2-0.8 s, turns never overlap; the turns' ``speaker`` is the voice string. Uses only
+    sentences (flite) or prompts (Asterisk) that `voice_sample` does not.
+    """
+    if len(voices) < 2:
+        raise ValueError("a conversation needs at least two voices")
+    rng = np.random.default_rng(seed)
+    pools = {v: list(_voice_clips(v, enrolment=False)) for v in voices}
+    queues: dict[str, list[tuple[Path, str]]] = {v: [] for v in voices}
+    pieces, result, pos, speaker = [], [], round(0.3 * SAMPLE_RATE), None
+    for _ in range(turns):
+        speaker = str(rng.choice([v for v in voices if v != speaker]))
+        if not queues[speaker]:
+            queues[speaker] = [pools[speaker][i] for i in rng.permutation(len(pools[speaker]))]
+        clip, text = queues[speaker].pop()
+        n = _n_frames_16k(clip)
+        pieces.append(_Piece(pos, n, _clip_chunks(clip, n)))
+        result.append(Turn(pos / SAMPLE_RATE, (pos + n) / SAMPLE_RATE, text, speaker, "en"))
+        pos += n + round(rng.uniform(*FLITE_GAP_S) * SAMPLE_RATE)
+    name = f"voices_{'-'.join(v.replace(':', '_') for v in voices)}_{turns}turns_seed{seed}_v{FORMAT_VERSION}.wav"
+    path = FIXTURE_DIR / name
+    _render(path, pos, pieces)
+    return Fixture(path, _join(result), result, [], None)
+
+
+def _voice_clips(voice: str, *, enrolment: bool) -> list:
+    """Enrolment: clip paths; conversation: (clip path, text) pairs. Never the same sentence in both."""
+    kind, _, name = voice.partition(":")
+    if kind == "flite":
+        texts = ENROLMENT_SENTENCES if enrolment else SENTENCES
+        clips = [(_flite_utterance(name, text), text) for text in texts]
+    elif kind == "asterisk":
+        prompts = [p for p in _asterisk_prompts(name) if 1.5 <= p.duration <= 8.0]
+        chosen = prompts[:ENROLMENT_PROMPTS] if enrolment else prompts[ENROLMENT_PROMPTS:]
+        clips = [(p.path, p.text) for p in chosen]
+    else:
+        raise ValueError(f"unknown voice {voice!r}: use 'flite:<voice>' or 'asterisk:<lang>'")
+    return [path for path, _ in clips] if enrolment else clips

@@ -78,12 +78,30 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
                                 metavar=None if choices_of(f) else f.name.upper(), help=help_text)
 
 
-def parse_mapping(text: str) -> dict[str, str]:
-    """``"SPEAKER_00=Ana,SPEAKER_01=Ben"`` → ``{"SPEAKER_00": "Ana", "SPEAKER_01": "Ben"}``."""
+def parse_mapping(text: str) -> dict[str, str | list[str]]:
+    """``"SPEAKER_00=Ana,SPEAKER_01=Ben"`` → ``{"SPEAKER_00": "Ana", "SPEAKER_01": "Ben"}``.
+
+    A key given again collects its values in a list, in order (``"Ana=a1.wav,Ana=a2.wav"`` →
+    ``{"Ana": ["a1.wav", "a2.wav"]}``: several speaker samples of one voice); options that want one value
+    per key say so when validated.
+    """
     pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
     if not pairs or any(len(p) != 2 or not p[0].strip() for p in pairs):
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE[,KEY=VALUE...], got {text!r}")
-    return {k.strip(): v.strip() for k, v in pairs}
+    mapping: dict[str, str | list[str]] = {}
+    for key, value in ((k.strip(), v.strip()) for k, v in pairs):
+        if key not in mapping:
+            mapping[key] = value
+        else:
+            previous = mapping[key]
+            mapping[key] = [*(previous if isinstance(previous, list) else [previous]), value]
+    return mapping
+
+
+def format_mapping(mapping: dict, separator: str = ", ") -> str:
+    """The text `parse_mapping` reads back: a key with a list of values is repeated once per value."""
+    return separator.join(f"{k}={item}" for k, v in mapping.items()
+                          for item in (v if isinstance(v, (list, tuple)) else [v]))
 
 
 def given_options(ns: argparse.Namespace) -> dict:

@@ -28,6 +28,13 @@ SegmentTimes = Literal["tokens", "alignment"]
 CodeSwitching = Literal["off", "hybrid", "english"]
 CorruptAudio = Literal["skip", "fail"]
 
+# Cosine similarities between CAM++ voice centroids. speaker_match_threshold: chosen on the tune part of
+# bench/speaker_samples.py (no voice without a sample named for 0.575-0.875, the middle taken; same voice
+# 0.86-0.94 synthetic and Asterisk, 0.76-0.88 the real phone call; other voices at most 0.55), see
+# bench/README.md. speaker_link_threshold: provisional, for corpus linking to tune.
+SPEAKER_MATCH_THRESHOLD = 0.725
+SPEAKER_LINK_THRESHOLD = 0.65  # chosen on the tune part of bench/speaker_linking.py (bench/README.md)
+
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
             group: str = "basic", nullable: bool = False, secret: bool = False,
@@ -229,6 +236,33 @@ class TranscribeOptions:
         group="speakers",
         label="Speaker names",
     )
+    speaker_samples: dict | None = _option(
+        None,
+        "Enrolment samples naming the speakers: {'Interviewer': 'interviewer.wav', 'Ana': ['ana1.m4a', "
+        "'ana2.m4a']}, a few seconds to a minute of one voice each (CLI: NAME=PATH,..., a name repeated for "
+        "several paths). Each diarized speaker takes the name of the sample its voice matches (one speaker per "
+        "name); a speaker matching none keeps its SPEAKER_xx label. Needs diarize=True.",
+        group="speakers",
+        label="Speaker samples",
+    )
+    speaker_match_threshold: float = _option(
+        SPEAKER_MATCH_THRESHOLD,
+        "Cosine similarity between a speaker's voice (all its turns) and a sample's above which the speaker "
+        "takes the sample's name. Lower names more speakers, and more of them wrongly.",
+        low=-1.0, high=1.0, group="speakers",
+        label="Sample match threshold",
+    )
+    link_speakers: bool = _option(
+        False, "In a corpus, link speakers across files by voice.", group="speakers",
+        label="Link speakers across files",
+    )
+    speaker_link_threshold: float = _option(
+        SPEAKER_LINK_THRESHOLD,
+        "Cosine similarity between two files' speakers (their voices' centroids) above which link_speakers "
+        "takes them for one person.",
+        low=-1.0, high=1.0, group="speakers",
+        label="Speaker link threshold",
+    )
     corrupt_audio: CorruptAudio = _option(
         "skip",
         "skip: a stretch of a file that cannot be decoded becomes silence of its true length, so everything "
@@ -305,7 +339,8 @@ NODE_OPTIONS: dict[str, tuple[str, ...]] = {
     "plan_chunks": ("corrupt_audio", *_VAD, "chunk_s", "code_switching", "code_switching_chunk_s"),
     "load_model": tuple(f.name for f in dataclasses.fields(TranscribeOptions)
                         if f.metadata["group"] != "speakers"),
-    "diarize": ("corrupt_audio", *_SPEAKER_COUNTS, "diarization_model", "hf_token", "device", "progress"),
+    "diarize": ("corrupt_audio", *_SPEAKER_COUNTS, "diarization_model", "hf_token", "device", "progress",
+                "speaker_samples", "speaker_match_threshold"),
     "assign_speakers": ("speaker_split_min_s", "speaker_names"),
 }
 # Nodes whose options are only valid with diarize=True (the speaker options say so).
@@ -409,10 +444,32 @@ def _validate_speakers(o: TranscribeOptions) -> None:
         raise OptionsError(
             "Speaker options (num/min/max_speakers, diarization_model, speaker_names) need diarize=True."
         )
+    if not o.diarize and o.speaker_samples is not None:
+        raise OptionsError("speaker_samples names the speakers that diarization finds: add diarize=True.")
+    if not o.diarize and o.link_speakers:
+        raise OptionsError("link_speakers links the speakers that diarization finds: add diarize=True.")
+    if o.speaker_samples is not None:
+        _validate_samples(o.speaker_samples)
     if o.speaker_names is not None and not all(
         isinstance(k, str) and isinstance(v, str) for k, v in o.speaker_names.items()
     ):
         raise OptionsError("speaker_names must map speaker labels to names, e.g. {'SPEAKER_00': 'Ana'}.")
+
+
+def _validate_samples(samples: dict) -> None:
+    """Names to a path or a non-empty list of paths (the files themselves are checked when embedded)."""
+    import os
+
+    example = "e.g. {'Ana': 'ana.wav', 'Ben': ['ben1.m4a', 'ben2.m4a']}"
+    if not samples:
+        raise OptionsError(f"speaker_samples is empty: give one or more names with their samples, {example}.")
+    for name, paths in samples.items():
+        if not isinstance(name, str) or not name.strip():
+            raise OptionsError(f"speaker_samples: {name!r} is not a speaker name; {example}.")
+        listed = paths if isinstance(paths, (list, tuple)) else [paths]
+        if not listed or not all(isinstance(p, (str, os.PathLike)) and str(p).strip() for p in listed):
+            raise OptionsError(f"speaker_samples[{name!r}] must be a path or a list of paths, got {paths!r}; "
+                               f"{example}.")
 
 
 def _validate_device(device: str) -> None:

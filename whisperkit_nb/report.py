@@ -51,6 +51,16 @@ class FileReport:
         Speakers found by diarization.
     speaker_turns : list of dict
         The diarization's turns, overlapped speech kept (``{"start", "end", "speaker"}``), for DER.
+    speaker_embeddings : dict of str to list of float
+        Each speaker's voice: the unit-normalised, duration-weighted centroid of the embeddings of its turns,
+        from the diarization pipeline's own embedding model (CAM++, 192 values, for the offline pipeline).
+        Keyed by the speakers of ``speaker_turns`` (a sample's name where ``speaker_samples`` named one; before
+        ``speaker_names``). Recorded whenever diarization runs; corpus linking compares them across files.
+    speaker_matches : dict of str to dict
+        With ``speaker_samples``: for each speaker the diarization found (its ``SPEAKER_xx`` label),
+        ``{"name", "similarity", "closest"}``: the sample name it took (None when it matched none),
+        its cosine similarity to that sample (unmatched: to the closest sample, ``closest``), so doubtful
+        matches can be checked against ``speaker_match_threshold``.
     seconds : float
         Wall-clock seconds the input took, diarization included. In a corpus run, where inputs share
         batches, from its first batch to its stored result (so the inputs' seconds overlap).
@@ -76,6 +86,8 @@ class FileReport:
     oom_retries: int | None = None
     speakers: int | None = None
     speaker_turns: list[dict] | None = None
+    speaker_embeddings: dict[str, list[float]] | None = None
+    speaker_matches: dict[str, dict] | None = None
     seconds: float | None = None
     interrupted: bool | None = None
     diarization: str | None = None

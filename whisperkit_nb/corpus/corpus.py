@@ -22,6 +22,7 @@ from whisperkit_nb.corpus.edits import (
     read_overlay,
     save_edits,
 )
+from whisperkit_nb.corpus.link import CORPUS_SPEAKER, Linking, link_store, stored_linking, with_corpus_speaker
 from whisperkit_nb.corpus.store import MANIFEST, Store, StoreError
 
 #: The columns of `Corpus.files`, before the manifest's metadata columns.
@@ -73,6 +74,11 @@ class Corpus:
         ``edits_saved`` (when), ``edits_result`` (the result they were made on) and ``edits_on_older_result``.
         ``attrs["store"]`` is the store folder, for saving edits (`whisperkit_nb.corpus.edits.save_edits`).
 
+        In a linked corpus (a ``link_speakers=True`` run, or `link_speakers`) ``corpus_speaker`` follows
+        ``speaker``: one label per voice across the files (`whisperkit_nb.corpus.link`); None on the rows
+        of inputs not linked (``attrs["speaker_links"]["unlinked"]`` says why) and on rows whose edited
+        speaker is none of the diarized ones. ``attrs["speaker_links"]`` holds the threshold and the labels.
+
         Raises `StoreError` naming an overlay file that cannot be read (the machine results are untouched).
         """
         parts, facts = [], {}
@@ -99,18 +105,19 @@ class Corpus:
         frame.attrs["files"] = facts
         frame.attrs["failures"] = self.failures
         frame.attrs["store"] = str(root.absolute())
-        return frame
+        return frame if self._linking is None else with_corpus_speaker(frame, self._linking)
 
     @functools.cached_property
     def words(self) -> pd.DataFrame:
-        """One row per word (`whisperkit_nb.words_frame`), plus the metadata columns."""
+        """One row per word (`whisperkit_nb.words_frame`), plus the metadata columns; ``corpus_speaker`` (the
+        word's own speaker, linked) after ``speaker`` in a linked corpus."""
         from whisperkit_nb.output.dataframe import words_frame
 
         words = words_frame(self.frame)
         by_file = {entry["file"]: entry.get("metadata", {}) for entry in self.entries}
         for column in self._metadata_columns():
             words[column] = [by_file.get(name, {}).get(column) for name in words["file"]]
-        return words
+        return words if self._linking is None else with_corpus_speaker(words, self._linking)
 
     @property
     def failures(self) -> dict[str, str]:
@@ -147,17 +154,60 @@ class Corpus:
         self._forget()
         return removed
 
+    def link_speakers(self, threshold: float | None = None) -> pd.DataFrame:
+        """Link the speakers of the done inputs across files (again), from the stored results alone: nothing
+        is transcribed or diarized. The linking is stored, so `open_corpus` shows it; a later
+        ``link_speakers=True`` run links again, its new inputs included.
+
+        Parameters
+        ----------
+        threshold : float, optional
+            ``speaker_link_threshold`` (cosine similarity; default: the option's default).
+
+        Returns
+        -------
+        DataFrame
+            One row per speaker of each linked input: ``file``, ``speaker`` (as the rows show it),
+            ``corpus_speaker``. The corpus's frames show ``corpus_speaker`` from now on.
+
+        Raises
+        ------
+        StoreError
+            A run holds the store.
+        """
+        from whisperkit_nb.corpus.link import default_threshold
+
+        store = Store(self.store)
+        with store.lock("link_speakers"):
+            options = store.read_manifest().get("options", {})
+            link_store(store, self.entries, default_threshold() if threshold is None else float(threshold),
+                       options.get("speaker_names"))
+        self._forget()
+        return self.speaker_links
+
+    @property
+    def speaker_links(self) -> pd.DataFrame:
+        """The stored linking: ``file``, ``speaker``, ``corpus_speaker``, one row per linked speaker (empty
+        when the corpus was never linked)."""
+        links = self._linking.labels if self._linking is not None else {}
+        rows = [(file, speaker, label) for file, speakers in links.items() for speaker, label in speakers.items()]
+        return pd.DataFrame(rows, columns=["file", "speaker", CORPUS_SPEAKER])
+
     def __repr__(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in self.counts().items())
         return f"Corpus({self.store!r}: {len(self.entries)} inputs, {counts})"
 
     def _forget(self) -> None:
-        for name in ("files", "frame", "words", "_overlays"):
+        for name in ("files", "frame", "words", "_overlays", "_linking"):
             self.__dict__.pop(name, None)  # read again on next use
 
     @functools.cached_property
     def _overlays(self) -> dict[str, Overlay]:
         return find_overlays(self.store, self.entries)
+
+    @functools.cached_property
+    def _linking(self) -> Linking | None:
+        return stored_linking(Store(self.store), self.entries)
 
     def _edit_state(self, entry: dict[str, Any]) -> dict[str, Any]:
         overlay = self._overlays.get(entry["file"])

@@ -6,8 +6,8 @@ an edited one is. Two keys, so that speakers can change without transcribing aga
 - the transcript key: the audio (sha256 of its bytes, and its size), every option that changes the
   transcript (`TRANSCRIPT_EXCLUDED` lists the others and why), the model's identity (`model_identity`) and
   ``whisperkit_nb.__version__``;
-- the speaker key: the speaker options (`SPEAKER_OPTIONS`), the diarization device type and the version;
-  ``"none"`` without diarization.
+- the speaker key: the speaker options (`SPEAKER_OPTIONS`; enrolment samples by the sha256 of their bytes,
+  not their paths), the diarization device type and the version; ``"none"`` without diarization.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ BLOCK = 1 << 20
 # Options that change the speakers only: a change re-runs `diarize` and `assign_speakers` on the stored
 # transcript (words kept), never the transcription.
 SPEAKER_OPTIONS = ("diarize", "num_speakers", "min_speakers", "max_speakers", "diarization_model",
-                   "speaker_split_min_s", "speaker_names")
+                   "speaker_split_min_s", "speaker_names", "speaker_samples", "speaker_match_threshold")
 # Options in no key, and why.
 TRANSCRIPT_EXCLUDED = {
     "progress": "draws bars, changes nothing stored",
@@ -33,6 +33,8 @@ TRANSCRIPT_EXCLUDED = {
     "engine": "the resolved engine counts, through the model identity (auto is not a result)",
     "model": "the resolved model name counts, through the model identity (None means a machine's default)",
     "dtype": "counted through the model identity, with the device type that resolves auto",
+    "link_speakers": "links speakers across a corpus's stored per-file results; changes none of them",
+    "speaker_link_threshold": "as link_speakers",
 }
 
 
@@ -71,7 +73,25 @@ def transcript_options(options: TranscribeOptions) -> dict[str, Any]:
 
 
 def speaker_options(options: TranscribeOptions) -> dict[str, Any]:
-    return {name: _jsonable(getattr(options, name)) for name in SPEAKER_OPTIONS}
+    """The options that change the speakers, by name (JSON values; samples as content hashes)."""
+    values = {name: _jsonable(getattr(options, name)) for name in SPEAKER_OPTIONS}
+    if options.speaker_samples is not None:
+        # by content: a sample re-recorded under the same name re-assigns speakers, a renamed one does not
+        values["speaker_samples"] = {name: sorted(_sample_hash(p) for p in _paths(paths))
+                                     for name, paths in sorted(options.speaker_samples.items())}
+    return values
+
+
+def _paths(paths: Any) -> list[Any]:
+    return list(paths) if isinstance(paths, (list, tuple)) else [paths]
+
+
+def _sample_hash(path: Any) -> str:
+    """A sample's content hash; its path when it cannot be read (the run then fails, naming the sample)."""
+    try:
+        return audio_hash(path)
+    except OSError:
+        return f"unreadable:{os.fspath(path)}"
 
 
 def transcript_key(audio: str, options: TranscribeOptions, identity: dict[str, str], version: str) -> str:

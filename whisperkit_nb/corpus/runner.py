@@ -10,6 +10,9 @@ decoded; with ``diarize=True`` the `diarize` node then runs on its samples (deco
 - any option that changes the transcript (or another model, or package version): the input is
   transcribed again; the old result stays in the store, so going back to the old options costs nothing.
 
+With ``link_speakers=True`` the speakers of every done input (those of earlier runs too) are then linked
+across files from their stored facts (`whisperkit_nb.corpus.link`), and the linking is stored.
+
 Nothing here touches a researcher's edits (``edits/``, `whisperkit_nb.corpus.edits`): the corpus a run returns
 shows them over the new results, flagged ``edits_on_older_result`` where the machine rows changed under them.
 """
@@ -34,6 +37,7 @@ from whisperkit_nb.corpus.fingerprint import (
     transcript_options,
 )
 from whisperkit_nb.corpus.inputs import Input, collect_inputs
+from whisperkit_nb.corpus.link import link_store
 from whisperkit_nb.corpus.store import Store
 from whisperkit_nb.errors import AudioError, OptionsError
 from whisperkit_nb.events import ProgressCallback, ProgressEvent
@@ -146,7 +150,9 @@ class _Run:
         self.version = __version__
         self.skey = speaker_key(opts, self.identity, __version__)
         # The transcript without speakers: what `transcribe` stores; speakers come from the nodes after.
-        defaults = {f.name: f.default for f in dataclasses.fields(TranscribeOptions) if f.name in SPEAKER_OPTIONS}
+        # (linking is corpus-level: done here after the inputs, never by `transcribe`.)
+        unset = (*SPEAKER_OPTIONS, "link_speakers")
+        defaults = {f.name: f.default for f in dataclasses.fields(TranscribeOptions) if f.name in unset}
         self.transcript_opts = opts.replace(**defaults)
         self.manifest: dict[str, Any] = {}
         self.saved = 0.0
@@ -180,6 +186,8 @@ class _Run:
             interrupted = True
         finally:
             self._save(now=True)
+        if self.opts.link_speakers:  # every done input, those of earlier runs included
+            link_store(self.store, entries, self.opts.speaker_link_threshold, self.opts.speaker_names)
         return Corpus(name, entries, skipped=skipped, interrupted=interrupted)
 
     def _one(self, entry: dict[str, Any], work: Any, *args: Any) -> None:
@@ -215,9 +223,10 @@ class _Run:
         engine = load_model(opts)
         language = check_model_options(opts, engine)
         if self.opts.diarize:
-            from whisperkit_nb.speakers.diarize import load_pipeline
+            from whisperkit_nb.speakers.diarize import check_samples, load_pipeline
 
             load_pipeline(self.opts)  # a missing token or package fails now, not after the transcription
+            check_samples(self.opts)  # and so does a bad voice sample
         # With speakers, every input is held in memory once: the VAD, Whisper and pyannote share its samples.
         prepared = prepare_ahead([(i, e["file"]) for i, e in enumerate(entries)], opts, workers=self.workers,
                                  in_memory=True if self.opts.diarize else None)

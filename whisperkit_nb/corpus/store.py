@@ -8,6 +8,9 @@ Layout::
       files/<transcript key>.<speaker key>.parquet    the same with speakers (diarization runs only)
       edits/<digest of an input's name>.parquet       a researcher's corrected rows of one input, shown
                                     over its machine result (`whisperkit_nb.corpus.edits`); runs never touch it
+      speaker_links.json            the corpus speaker labels (`whisperkit_nb.corpus.link`): threshold, and per
+                                    input the result linked and {speaker -> corpus label}; written by a
+                                    ``link_speakers`` run or `Corpus.link_speakers`, under the lock
       lock                          JSON naming the run that holds the store (pid, host, start time)
 
 Every file is written to a temporary file in the same folder, flushed and renamed over its name
@@ -39,6 +42,7 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 FILES = "files"
 LOCK = "lock"
+LINKS = "speaker_links.json"
 WORDS = "words"
 FACTS_KEY = b"whisperkit_nb.facts"
 
@@ -86,6 +90,17 @@ class Store:
         text = json.dumps({**manifest, "format": FORMAT}, indent=1, default=_json_default)
         atomic_write(self.root / MANIFEST, lambda path: path.write_text(text))
 
+    # Speaker links -----------------------------------------------------------------------------------
+
+    def read_links(self) -> dict[str, Any] | None:
+        """The stored speaker linking, or None when the corpus was never linked."""
+        path = self.root / LINKS
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def write_links(self, links: dict[str, Any]) -> None:
+        text = json.dumps({**links, "format": FORMAT}, indent=1, default=_json_default)
+        atomic_write(self.root / LINKS, lambda path: path.write_text(text))
+
     # Results -------------------------------------------------------------------------------------------
 
     def write_result(self, path: Path, frame: pd.DataFrame, facts: dict[str, Any]) -> None:
@@ -116,6 +131,13 @@ class Store:
         if WORDS in frame.columns:
             frame[WORDS] = [json.loads(w) for w in frame[WORDS]]
         return frame, facts
+
+    @staticmethod
+    def read_facts(path: Path) -> dict[str, Any]:
+        """A result file's facts and model (``{"facts", "model", "version"}``), from its metadata alone."""
+        import pyarrow.parquet as pq
+
+        return json.loads((pq.read_schema(path).metadata or {}).get(FACTS_KEY, b"{}"))
 
     # The lock ------------------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from whisperkit_nb.audio.source import ARRAY_NAME
-from whisperkit_nb.cli import parse_mapping
+from whisperkit_nb.cli import format_mapping, parse_mapping
 from whisperkit_nb.engines.weights import SHORT_NAMES
 from whisperkit_nb.errors import MissingDependencyError, OptionsError, WhisperkitError
 from whisperkit_nb.notebook.progress import transcribe_corpus_with_progress, transcribe_with_progress
@@ -64,7 +64,8 @@ SUGGESTIONS = {"model": list(SHORT_NAMES), "device": ["auto", "cpu", "cuda", "cu
                "language": ["en", "es", "fr", "de", "it", "pt", "nl", "ja", "zh"],
                "diarization_model": HUB_PIPELINES}
 PLACEHOLDERS = {"language": "detect from the audio", "diarization_model": "offline default (no token needed)",
-                "speaker_names": "SPEAKER_00=Ana, SPEAKER_01=Ben"}
+                "speaker_names": "SPEAKER_00=Ana, SPEAKER_01=Ben",
+                "speaker_samples": "Ana=ana.wav, Ben=ben1.m4a, Ben=ben2.m4a"}
 NONE_WORDS = {"language": "detect", "diarization_model": "offline default"}  # what None means, in the note
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 PLAIN_ARGUMENT = re.compile(r"[\w.,:/=+-]+")  # written in a flag without quotes
@@ -190,7 +191,7 @@ class OptionWidget:
                 self.input.value = value
             return
         if base_type_of(self.field) is dict:
-            self.input.value = ", ".join(f"{k}={v}" for k, v in (value or {}).items())
+            self.input.value = format_mapping(value or {})
         elif isinstance(self.input, (widgets.Text, widgets.Combobox, widgets.Password)):
             self.input.value = "" if value is None else str(value)
         else:
@@ -535,7 +536,7 @@ def _shown(f: dataclasses.Field, value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
+        return format_mapping(value)
     words = f.metadata.get("choice_labels") or {}
     return words.get(value, str(value)) if isinstance(value, str) else str(value)
 
@@ -548,7 +549,7 @@ def _flag(f: dataclasses.Field, value: Any) -> str:
     if f.metadata.get("secret"):
         return f"{flag} $HF_TOKEN"
     if isinstance(value, dict):
-        value = ",".join(f"{k}={v}" for k, v in value.items())
+        value = format_mapping(value, ",")
     text = str(value)
     return f"{flag} {text if PLAIN_ARGUMENT.fullmatch(text) else repr(text)}"
 

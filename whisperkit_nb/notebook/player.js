@@ -230,6 +230,11 @@ function render({ model, el }) {
   const names = () => model.get("speaker_names") || {};
   const colorOf = (label) => (label && (model.get("colors") || {})[label]) || NEUTRAL;
   const nameOf = (label) => names()[label] || label;
+  // how a speaker was named from speaker_samples (sample and similarity), when the file's facts say
+  const speakerTitle = (label) => {
+    const about = (model.get("speaker_about") || {})[label];
+    return `${nameOf(label)} (${label})${about ? `: ${about}` : ""}`;
+  };
   const unsureBelow = () => model.get("unsure_below") ?? 0.5;
   const isUnsure = (word) => word[4] !== null && word[4] !== undefined && word[4] < unsureBelow();
   const query = () => search.value.trim().replace(/\s+/g, " ").toLowerCase();
@@ -264,7 +269,7 @@ function render({ model, el }) {
   function speakerLabel(label) {
     const who = node("span", "wk-speaker", nameOf(label));
     who.dataset.speaker = label;
-    who.title = `${nameOf(label)} (${label})`;
+    who.title = speakerTitle(label);
     return who;
   }
 
@@ -500,7 +505,7 @@ function render({ model, el }) {
   function refreshNames() {
     for (const who of lines.querySelectorAll(".wk-speaker")) {
       who.textContent = nameOf(who.dataset.speaker);
-      who.title = `${nameOf(who.dataset.speaker)} (${who.dataset.speaker})`;
+      who.title = speakerTitle(who.dataset.speaker);
     }
     for (const word of lines.querySelectorAll(".wk-word-other")) {
       const unsure = word.classList.contains("wk-unsure") ? word.title.slice(word.title.indexOf("Whisper")) : "";

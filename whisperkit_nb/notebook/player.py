@@ -100,6 +100,8 @@ class Player(anywidget.AnyWidget):
     speakers = traitlets.List(traitlets.Unicode()).tag(sync=True)
     colors = traitlets.Dict().tag(sync=True)
     speaker_names = traitlets.Dict().tag(sync=True)
+    # label -> how speaker_samples named it ("matched the sample of Ana, similarity 0.91"), for its hover title
+    speaker_about = traitlets.Dict().tag(sync=True)
     # the Export control's choices: format name -> what reads it (every format holds one recording)
     export_formats = traitlets.Dict().tag(sync=True)
     unsure_below = traitlets.Float(UNSURE_PROBABILITY).tag(sync=True)
@@ -132,6 +134,7 @@ class Player(anywidget.AnyWidget):
             speakers=speakers,
             colors={label: PALETTE[i % len(PALETTE)] for i, label in enumerate(speakers)},
             speaker_names={label: label for label in speakers},
+            speaker_about=_speaker_about(df.attrs.get("files"), file),
             export_formats={f.name: f.description for f in FORMATS.values()},
             static_key=uuid.uuid4().hex,
             **kwargs,
@@ -597,6 +600,24 @@ def _flag(value: Any) -> bool:
 
 def _seconds(value: Any) -> float | None:
     return round(float(value), 3) if value is not None and not math.isnan(float(value)) else None
+
+
+def _speaker_about(files: Any, file: str | None) -> dict[str, str]:
+    """Each speaker's match to the speaker samples (``speaker_matches`` in the file's facts), in words."""
+    if not isinstance(files, dict):
+        return {}
+    facts = files.get(file) if file in files else next(iter(files.values())) if len(files) == 1 else None
+    matches = facts.get("speaker_matches") if isinstance(facts, dict) else None
+    about = {}
+    for label, match in (matches or {}).items():
+        if not isinstance(match, dict) or match.get("similarity") is None:
+            continue
+        if match.get("name"):
+            about[match["name"]] = f"matched the sample of {match['name']}, similarity {match['similarity']:.2f}"
+        else:
+            about[label] = (f"matched no sample (closest: {match.get('closest')}, "
+                            f"similarity {match['similarity']:.2f})")
+    return about
 
 
 def _speakers_in_order(segments: list[dict[str, Any]]) -> list[str]:

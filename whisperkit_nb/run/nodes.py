@@ -102,7 +102,8 @@ def diarize(audio: Any, options: TranscribeOptions | None = None, *, callback: P
         One input, as for `load_audio`.
     options : TranscribeOptions, optional
         ``num_speakers`` or ``min_speakers``/``max_speakers``, ``diarization_model``, ``hf_token``,
-        ``device``, ``progress`` and ``corrupt_audio`` apply; keyword arguments override them.
+        ``device``, ``progress``, ``corrupt_audio``, ``speaker_samples`` and ``speaker_match_threshold``
+        apply; keyword arguments override them.
     callback : callable, optional
         Receives ``ProgressEvent("diarize", name, done, 100, "%")`` as the pipeline advances.
 
@@ -111,7 +112,10 @@ def diarize(audio: Any, options: TranscribeOptions | None = None, *, callback: P
     pandas.DataFrame
         One row per turn: ``start``, ``end`` (seconds, float64), ``speaker`` (``SPEAKER_00``, ... in order of
         first speech), sorted by start, one speaker at a time. ``attrs["overlapping"]`` lists the turns with
-        overlapped speech kept (``{"start", "end", "speaker"}`` dicts); ``attrs["file"]`` names the input.
+        overlapped speech kept (``{"start", "end", "speaker"}`` dicts); ``attrs["file"]`` names the input;
+        ``attrs["speaker_embeddings"]`` holds each speaker's voice (see `whisperkit_nb.report.FileReport`).
+        With ``speaker_samples``, speakers matching a sample have its name and ``attrs["speaker_matches"]``
+        gives each ``SPEAKER_xx`` its name (or None) and similarity.
 
     Raises
     ------
@@ -127,10 +131,12 @@ def diarize(audio: Any, options: TranscribeOptions | None = None, *, callback: P
     >>> turns = wk.diarize("interview.m4a", num_speakers=3)      # doctest: +SKIP
     >>> df = wk.assign_speakers(df, turns)                        # doctest: +SKIP
     """
+    from whisperkit_nb.speakers.diarize import check_samples
     from whisperkit_nb.speakers.diarize import diarize as run_diarization
 
     opts = node_options("diarize", options, kwargs)
     source = _source(audio, opts)
+    check_samples(opts)  # a bad speaker sample fails before the diarization, not after it
     turns = run_diarization(source, opts, callback=callback)
     turns.attrs["file"] = source.name
     return turns
@@ -199,11 +205,15 @@ def label_speakers(frame: pd.DataFrame, turns: pd.DataFrame, opts: TranscribeOpt
 
 
 def speaker_facts(turns: pd.DataFrame) -> dict[str, Any]:
-    """What a file's facts (``df.attrs["files"][name]``) say about its diarization."""
-    return {
+    """What a file's facts (``df.attrs["files"][name]``) say about its diarization (see `FileReport`)."""
+    facts = {
         "speakers": int(turns.speaker.nunique()) if len(turns) else 0,
         "speaker_turns": turns.attrs.get("overlapping", []),  # for DER against a reference
     }
+    for name in ("speaker_embeddings", "speaker_matches"):  # absent from turns made by hand
+        if name in turns.attrs:
+            facts[name] = turns.attrs[name]
+    return facts
 
 
 def _source(audio: Any, opts: TranscribeOptions) -> AudioSource:

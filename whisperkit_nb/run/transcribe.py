@@ -13,7 +13,7 @@ import pandas as pd
 
 from whisperkit_nb.audio.source import ARRAY_NAME, SAMPLE_RATE, AudioSource, expand_inputs, is_array_pair, open_audio
 from whisperkit_nb.engines.registry import load_model
-from whisperkit_nb.errors import AudioError, TranscriptionFailures, user_stacklevel
+from whisperkit_nb.errors import AudioError, OptionsError, TranscriptionFailures, user_stacklevel
 from whisperkit_nb.events import ProgressCallback, ProgressEvent
 from whisperkit_nb.options import TranscribeOptions, resolve_options
 from whisperkit_nb.output.dataframe import segments_to_dataframe
@@ -71,14 +71,19 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     runs one waits for it, with a warning; a KeyboardInterrupt during that wait raises, as nothing started.
     """
     opts = resolve_options(options, kwargs)
+    if opts.link_speakers:
+        raise OptionsError("link_speakers links the speakers of a corpus's stored files: use "
+                           "wk.transcribe_corpus(..., link_speakers=True); transcribe names speakers per file "
+                           "(speaker_samples gives the same voice the same name in every file).")
     inputs = expand_inputs(audio)
     single = len(inputs) == 1 and (not isinstance(audio, (list, tuple)) or is_array_pair(audio))
     engine = load_model(opts)
     check_model_options(opts, engine)  # fails once, not once per file
     if opts.diarize:
-        from whisperkit_nb.speakers.diarize import load_pipeline
+        from whisperkit_nb.speakers.diarize import check_samples, load_pipeline
 
         load_pipeline(opts)  # a missing token or package fails now, not after the transcription
+        check_samples(opts)  # so does a bad speaker sample (embedded once here, then cached for every file)
     frames: list[pd.DataFrame] = []
     failures: dict[str, BaseException] = {}
     reports: dict[str, FileReport] = {}

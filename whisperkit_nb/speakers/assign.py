@@ -78,13 +78,16 @@ def rename_speakers(df: pd.DataFrame, mapping: Mapping[str, str] | None) -> pd.D
     return result
 
 
-def speaker_summary(df: pd.DataFrame) -> pd.DataFrame:
+def speaker_summary(df: pd.DataFrame, by: str = "speaker") -> pd.DataFrame:
     """Per speaker: talk time, turns, segments, words and share of talk time, in order of first speech.
 
     Parameters
     ----------
     df : DataFrame
         A transcript with ``start``, ``end``, ``speaker`` (and ``file``, ``words``, ``text`` when present).
+    by : str
+        The column that names speakers: ``"speaker"`` (per file), or ``"corpus_speaker"`` for the voices of a
+        corpus linked with ``link_speakers=True``.
 
     Returns
     -------
@@ -96,17 +99,20 @@ def speaker_summary(df: pd.DataFrame) -> pd.DataFrame:
     """
     columns = ["talk_time_s", "turns", "segments", "words", "share"]
     if len(df) == 0:
-        return pd.DataFrame(columns=columns).rename_axis("speaker")
+        return pd.DataFrame(columns=columns).rename_axis(by)
     order = df.sort_values([c for c in ("file", "start") if c in df.columns], kind="stable")
-    speaker = order["speaker"].astype("object")
+    if by not in order.columns:
+        raise ValueError(f"speaker_summary(by={by!r}): this transcript has no {by!r} column"
+                         + (" (link the corpus: link_speakers=True)" if by == "corpus_speaker" else "") + ".")
+    speaker = order[by].astype("object")
     duration = (order["end"] - order["start"]).clip(lower=0)
     new_file = order["file"].ne(order["file"].shift()) if "file" in order.columns else False
     changed = speaker.ne(speaker.shift()) & ~(speaker.isna() & speaker.shift().isna())
     turn_start = changed | new_file
     words = _word_counts(order)
-    stats = pd.DataFrame({"speaker": speaker, "talk_time_s": duration, "turns": turn_start.astype(int),
+    stats = pd.DataFrame({by: speaker, "talk_time_s": duration, "turns": turn_start.astype(int),
                           "segments": 1, "words": words})
-    summary = stats.groupby("speaker", dropna=False, sort=False).sum()
+    summary = stats.groupby(by, dropna=False, sort=False).sum()
     total = summary["talk_time_s"].sum()
     summary["share"] = summary["talk_time_s"] / total if total > 0 else 0.0
     return summary[columns].astype({"turns": "int64", "segments": "int64", "words": "int64"})

@@ -65,6 +65,9 @@ EMBEDDING_BATCH = 32
 REFINE_MIN_S = 1.0
 REFINE_MARGIN = 0.1
 REFINE_MAX_S = 30.0
+# Turns shorter than this are not embedded for the speakers' voices (`speaker_embeddings`); a speaker with only
+# such turns has no voice recorded.
+EMBED_MIN_S = 0.3
 # Share of CPU time taken by each step, for one percentage over the whole stage (the "diarize" events).
 # Measured on CPU (30 s sample, 122 s and 150 s conversations): segmentation 10-19 %, embeddings 70-88 %,
 # refinement 1-14 % (it re-embeds whole turns: more of the work on short files).
@@ -132,18 +135,45 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
         overlapping = _turns_frame(getattr(output, "speaker_diarization", output))
         exclusive = getattr(output, "exclusive_speaker_diarization", None)
         turns = overlapping if exclusive is None else _turns_frame(exclusive)
-        embedder = getattr(pipeline, "whisperkit_embedder", None)
-        if embedder is not None and turns.speaker.nunique() > 1:
+        embedder = speaker_embedder(pipeline)
+        embedded = None
+        if embedder is not None and len(turns):
             hook.check()
-            refined = refine_turns(turns, waveform[0], embedder)
-            hook("refinement", None, total=1, completed=1)
+            embedded = turn_embeddings(turns, waveform[0], embedder)
+        if getattr(pipeline, "whisperkit_embedder", None) is not None and turns.speaker.nunique() > 1:
+            refined = refine_turns(turns, waveform[0], embedder, embedded=embedded)
             overlapping = _follow_relabelling(overlapping, turns, refined)
             turns = refined
+        hook("refinement", None, total=1, completed=1)
     labels = _labels_by_first_speech(overlapping)
     turns["speaker"] = turns.speaker.map(labels)
     overlapping["speaker"] = overlapping.speaker.map(labels)
     turns.attrs["overlapping"] = overlapping.to_dict("records")
+    if embedded is not None:
+        turns.attrs["speaker_embeddings"] = speaker_centroids(turns, *embedded)
+    if options.speaker_samples:
+        from whisperkit_nb.speakers.identify import identify_speakers
+
+        turns = identify_speakers(turns, options.speaker_samples, options.speaker_match_threshold,
+                                  sample_embedder(options))
     return turns
+
+
+def sample_embedder(options: TranscribeOptions) -> Any:
+    """The embedder that compares ``speaker_samples`` with the speakers: the options' pipeline's own."""
+    embedder = speaker_embedder(load_pipeline(options))
+    if embedder is None:
+        raise ModelError(f"The diarization pipeline {options.diarization_model!r} has no speaker embedding model "
+                         "to compare voices with, which speaker_samples needs (the offline pipeline has CAM++).")
+    return embedder
+
+
+def check_samples(options: TranscribeOptions) -> None:
+    """Embed ``speaker_samples`` now (then cached), so that a bad sample fails before any transcription."""
+    if options.speaker_samples:
+        from whisperkit_nb.speakers.identify import sample_embeddings
+
+        sample_embeddings(options.speaker_samples, sample_embedder(options))
 
 
 def start_diarization(audio: AudioSource, options: TranscribeOptions, *,
@@ -201,8 +231,85 @@ def _background() -> Any:
         return _executor
 
 
+def speaker_embedder(pipeline: Any) -> Any:
+    """The pipeline's own speaker embedding model, as something with ``embed_waveforms(list of 1-D tensors)``.
+
+    CAM++ for the offline pipeline; a hub pipeline's embedding inference (pyannote's ``_embedding``, which
+    has no public name) wrapped in `PipelineEmbedder`; None for a pipeline without one.
+    """
+    own = getattr(pipeline, "whisperkit_embedder", None)
+    if own is not None:
+        return own
+    inference = getattr(pipeline, "_embedding", None)
+    return PipelineEmbedder(inference) if callable(inference) else None
+
+
+class PipelineEmbedder:
+    """A pyannote embedding inference (``(batch, 1, samples) -> (batch, dim)`` numpy) with CAM++'s
+    ``embed_waveforms``. Clips go through one at a time: they differ in length, and a file has few turns."""
+
+    def __init__(self, inference: Any) -> None:
+        self.inference = inference
+
+    @property
+    def min_samples(self) -> int:
+        return int(getattr(self.inference, "min_num_samples", 0) or 0)
+
+    def embed_waveforms(self, waveforms: list[torch.Tensor]) -> torch.Tensor:
+        import torch
+
+        rows = [np.asarray(self.inference(w.reshape(1, 1, -1)), dtype=np.float32)[0] for w in waveforms]
+        return torch.from_numpy(np.stack(rows))
+
+
+def turn_embeddings(turns: Turns, waveform: torch.Tensor, embedder: Any,
+                    min_s: float = EMBED_MIN_S) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-normalised embeddings of every turn of at least ``min_s`` (the middle `REFINE_MAX_S` of a long one).
+
+    Returns the turns' row positions and their embeddings, (n, dim), for `refine_turns` and `speaker_centroids`.
+    """
+    import torch
+
+    min_s = max(min_s, getattr(embedder, "min_samples", 0) / SAMPLE_RATE)
+    starts, ends = turns.start.to_numpy(), turns.end.to_numpy()
+    rows = np.flatnonzero(ends - starts >= min_s)
+    if not len(rows):
+        return rows, np.zeros((0, 0), dtype=np.float32)
+    clips = []
+    for start, end in zip(starts[rows], ends[rows]):
+        middle, half = (start + end) / 2, min(end - start, REFINE_MAX_S) / 2
+        clips.append(waveform[int((middle - half) * SAMPLE_RATE) : int((middle + half) * SAMPLE_RATE)])
+    with torch.inference_mode():
+        embeddings = embedder.embed_waveforms(clips).float().cpu().numpy()
+    keep = np.isfinite(embeddings).all(axis=1)
+    embeddings = embeddings[keep] / (np.linalg.norm(embeddings[keep], axis=1, keepdims=True) + 1e-9)
+    return rows[keep], embeddings
+
+
+def speaker_centroids(turns: Turns, rows: np.ndarray, embeddings: np.ndarray,
+                      min_s: float = REFINE_MIN_S) -> dict[str, list[float]]:
+    """Each speaker's voice: the unit-normalised, duration-weighted mean of its turns' embeddings.
+
+    Turns of at least ``min_s`` only, where the speaker has any (short turns embed a voice less surely);
+    a speaker with no embedded turn at all is left out.
+    """
+    duration = (turns.end - turns.start).to_numpy()[rows]
+    speakers = turns.speaker.to_numpy()[rows]
+    centroids = {}
+    for speaker in dict.fromkeys(turns.speaker):
+        mine = speakers == speaker
+        if (mine & (duration >= min_s)).any():
+            mine &= duration >= min_s
+        if not mine.any():
+            continue
+        centroid = (embeddings[mine] * duration[mine, None]).sum(axis=0)
+        centroid /= np.linalg.norm(centroid) + 1e-9
+        centroids[str(speaker)] = [round(float(v), 6) for v in centroid]
+    return centroids
+
+
 def refine_turns(turns: Turns, waveform: torch.Tensor, embedder: Any, *, min_s: float = REFINE_MIN_S,
-                 margin: float = REFINE_MARGIN) -> Turns:
+                 margin: float = REFINE_MARGIN, embedded: tuple[np.ndarray, np.ndarray] | None = None) -> Turns:
     """Give each turn the speaker whose voice it is closest to, judged on the whole turn.
 
     pyannote labels speech through 10 s chunks whose local speakers the segmentation model separates;
@@ -220,21 +327,18 @@ def refine_turns(turns: Turns, waveform: torch.Tensor, embedder: Any, *, min_s: 
         The whole input, 1-D, 16 kHz.
     embedder : CAMPPlusEmbedding
         Anything with ``embed_waveforms(list of 1-D tensors) -> (n, dim)``.
+    embedded : (rows, embeddings), optional
+        `turn_embeddings` of these turns, already computed (turns shorter than ``min_s`` are skipped here).
     """
-    import torch
-
     duration = (turns.end - turns.start).to_numpy()
-    long = np.flatnonzero(duration >= min_s)
     speakers, label = np.unique(turns.speaker.to_numpy(), return_inverse=True)
-    if len(long) < 2 or len(speakers) < 2:
+    if (duration >= min_s).sum() < 2 or len(speakers) < 2:
         return turns.copy()
-    clips = []
-    for start, end in zip(turns.start.to_numpy()[long], turns.end.to_numpy()[long]):
-        middle, half = (start + end) / 2, min(end - start, REFINE_MAX_S) / 2
-        clips.append(waveform[int((middle - half) * SAMPLE_RATE) : int((middle + half) * SAMPLE_RATE)])
-    with torch.inference_mode():
-        embeddings = embedder.embed_waveforms(clips).float().cpu().numpy()
-    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-9
+    rows, embeddings = embedded if embedded is not None else turn_embeddings(turns, waveform, embedder, min_s)
+    keep = duration[rows] >= min_s
+    long, embeddings = rows[keep], embeddings[keep]
+    if len(long) < 2:
+        return turns.copy()
     weights, current = duration[long], label[long].copy()
     for _ in range(10):  # converges in two or three rounds; the cap only guards against oscillation
         centroids = np.stack([(embeddings[current == k] * weights[current == k, None]).sum(axis=0)

@@ -1,0 +1,242 @@
+"""speaker_link_threshold chosen on a TUNE corpus, reported on a CONFIRM corpus kept apart.
+
+    nice -n 10 .venv/bin/python bench/speaker_linking.py [--files 8] [--threads 1] [--out bench/results]
+
+Fixtures, built here from known voices (a pool of 11): flite slt, rms, awb, kal16; the Asterisk prompt voices
+en, es, fr (real, one professional reader per language, 8 kHz); the two real speakers of pyannote's sample
+call (cut along its STM turns); espeak-ng en-us and en+Annie. Each file is a conversation of 2-4 voices drawn
+from the pool (turns of one or two clips, 0.3-0.8 s pauses, 8-11 turns, each voice at least twice; 30-60 s), so
+the same voices recur across files. The TUNE corpus is built from odd seeds, the CONFIRM corpus from even
+seeds: other files, other voice mixes, the same pool.
+
+Each file is diarized once through the public `diarize` node (offline pipeline, speaker count found by
+the pipeline, as a corpus run does); its turns' ``speaker_embeddings`` are what a corpus store keeps in the
+facts. Linking (`whisperkit_nb.corpus.link.link_files`, the code `link_speakers` runs) is then swept over
+thresholds on those stored embeddings. Each diarized speaker is mapped to the reference voice holding most
+of its turns' time.
+
+Metrics per threshold: **same-voice pairs linked** (pairs of diarized speakers of two different files with
+the same reference voice that got one corpus label; goal >= 95 %), of the pairs missed those where
+diarization split that voice into two speakers of one file (only one of the two can carry the voice's label),
+and **different-voice merges** (pairs of diarized speakers with different reference voices under one corpus
+label; goal 0), with the clusters holding more than one voice.
+
+Rule, fixed before the first run: on the TUNE corpus, among the thresholds with no different-voice merge,
+those with the highest same-voice rate; the middle one of them (the lower of two middles) is chosen, to
+keep a margin on both sides. The CONFIRM corpus only reports.
+
+Runs: speaker-linking-2026-12-03-1725.json (5 files per part, thresholds to 0.85: the tune plateau reached
+the sweep's end, so the sweep was extended to 0.95 before the next run; that run's confirm table had been
+printed), speaker-linking-2026-12-03-1728.json (8 files per part, the first five the same files), and
+speaker-linking-2026-12-03-1730.json (the same diarizations, the split column added: the reported run).
+Diarizations are cached beside each built file (``*.diarized.json``), so a rerun only links.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+
+import assets  # noqa: E402
+from result_file import new_result_path  # noqa: E402
+
+FLITE = ("slt", "rms", "awb", "kal16")
+ASTERISK = ("en", "es", "fr")
+ESPEAK = ("en-us", "en+Annie")
+THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.20, 0.951, 0.05))
+GAP_S = (0.3, 0.8)
+
+
+# The voices ----------------------------------------------------------------------------------------
+
+
+def voice_pool() -> dict[str, list[np.ndarray]]:
+    """Voice -> clips (int16, 16 kHz)."""
+    pool: dict[str, list[np.ndarray]] = {}
+    for voice in FLITE:
+        pool[f"flite-{voice}"] = [assets.read_wav(assets._flite_utterance(voice, s))[0] for s in assets.SENTENCES[:24]]
+    for lang in ASTERISK:
+        prompts = [p for p in assets.asterisk_prompts(lang) if 1.5 <= p.duration <= 6.0][:40]
+        pool[f"asterisk-{lang}"] = [_16k(*assets.read_wav(p.path)) for p in prompts]
+    sample = assets.pyannote_sample()
+    audio, rate = assets.read_wav(sample.path)
+    audio = _16k(audio, rate)
+    for turn in sample.turns:
+        if turn.end - turn.start >= 1.0:
+            pool.setdefault(f"pyannote-{turn.speaker}", []).append(
+                audio[int(turn.start * 16000):int(turn.end * 16000)])
+    for voice in ESPEAK:
+        pool[f"espeak-{voice}"] = [_espeak(voice, s) for s in assets.SENTENCES[24:44]]
+    return pool
+
+
+def _16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    return samples if rate == 16000 else assets._to_int16(assets._to_16k(samples, rate))
+
+
+def _espeak(voice: str, text: str) -> np.ndarray:
+    key = hashlib.sha1(f"{voice}\n{text}".encode()).hexdigest()[:16]
+    path = assets.FIXTURE_DIR / "espeak_utterances" / f"{voice}_{key}.wav"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "raw.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True, capture_output=True)
+            samples, rate = assets.read_wav(raw)
+            assets.write_wav(path, _16k(samples, rate))
+    return assets.read_wav(path)[0]
+
+
+def conversation(pool: dict[str, list[np.ndarray]], seed: int, folder: Path) -> dict:
+    """One file of 2-4 voices from the pool (seeded); its path and reference turns."""
+    rng = np.random.default_rng(seed)
+    names = sorted(pool)
+    voices = [names[i] for i in rng.choice(len(names), size=int(rng.integers(2, 5)), replace=False)]
+    order = list(voices) * 2  # every voice at least twice
+    order += [voices[i] for i in rng.integers(0, len(voices), size=int(rng.integers(8, 12)) - len(order))]
+    rng.shuffle(order)
+    pieces, turns, pos = [], [], int(0.3 * 16000)
+    for voice in order:
+        clips = [pool[voice][i] for i in rng.choice(len(pool[voice]), size=int(rng.integers(1, 3)))]
+        audio = np.concatenate([np.concatenate([c, np.zeros(int(0.15 * 16000), np.int16)]) for c in clips])
+        pieces.append((pos, audio))
+        turns.append({"start": pos / 16000, "end": (pos + len(audio)) / 16000, "voice": voice})
+        pos += len(audio) + int(rng.uniform(*GAP_S) * 16000)
+    samples = np.zeros(pos, np.int16)
+    for start, audio in pieces:
+        samples[start:start + len(audio)] = audio
+    path = assets.write_wav(folder / f"link_seed{seed}_{'+'.join(voices)}.wav", samples)
+    return {"file": str(path), "seed": seed, "voices": voices, "turns": turns, "duration": round(pos / 16000, 2)}
+
+
+# Diarization and scoring ---------------------------------------------------------------------------
+
+
+def diarize_file(item: dict) -> dict:
+    import whisperkit_nb as wk
+
+    started = time.process_time()
+    turns = wk.diarize(item["file"], progress=False)
+    cpu = time.process_time() - started
+    embeddings = turns.attrs.get("speaker_embeddings") or {}
+    voice_of = {}
+    for speaker in embeddings:
+        spoken: dict[str, float] = {}
+        for row in turns[turns.speaker == speaker].itertuples():
+            for ref in item["turns"]:
+                overlap = min(row.end, ref["end"]) - max(row.start, ref["start"])
+                if overlap > 0:
+                    spoken[ref["voice"]] = spoken.get(ref["voice"], 0.0) + overlap
+        voice_of[speaker] = max(spoken, key=spoken.get) if spoken else None
+    return {**item, "turns": None, "speakers": len(embeddings), "speaker_voice": voice_of,
+            "speaker_embeddings": embeddings, "cpu_s": round(cpu, 1)}
+
+
+def score(files: list[dict], threshold: float) -> dict:
+    from whisperkit_nb.corpus.link import link_files
+
+    linking = link_files({f["file"]: {"speaker_embeddings": f["speaker_embeddings"]} for f in files}, threshold)
+    points = [(f["file"], s, f["speaker_voice"][s], linking.labels[f["file"]][s])
+              for f in files for s in f["speaker_embeddings"]]
+    # A voice diarization split into two speakers of one file: only one of them can share its label with
+    # another file's (two speakers of one file never share one), so such pairs are counted apart too.
+    split = {(f["file"], v) for f in files for v in f["speaker_voice"].values()
+             if list(f["speaker_voice"].values()).count(v) > 1}
+    same, linked, merged, pairs, blocked = 0, 0, 0, [], 0
+    for a, b in itertools.combinations(points, 2):
+        if a[0] == b[0] or a[2] is None or b[2] is None:
+            continue
+        if a[2] == b[2]:
+            same += 1
+            linked += a[3] == b[3]
+            if a[3] != b[3]:
+                pairs.append({"voice": a[2], "files": [Path(a[0]).name, Path(b[0]).name], "labels": [a[3], b[3]],
+                              "diarization_split": (a[0], a[2]) in split or (b[0], b[2]) in split})
+                blocked += pairs[-1]["diarization_split"]
+        elif a[3] == b[3]:
+            merged += 1
+            pairs.append({"voices": [a[2], b[2]], "files": [Path(a[0]).name, Path(b[0]).name], "label": a[3]})
+    clusters: dict[str, set] = {}
+    for _, _, voice, label in points:
+        clusters.setdefault(label, set()).add(voice)
+    return {"threshold": threshold, "same_voice_pairs": same, "same_voice_linked": linked,
+            "same_voice_rate": round(linked / same, 4) if same else None,
+            "same_voice_missed_by_diarization_split": blocked, "different_voice_merges": merged,
+            "mixed_clusters": sorted(k for k, v in clusters.items() if len(v) > 1), "labels": len(clusters),
+            "voices": len({p[2] for p in points}), "failures": pairs,
+            "per_file": {Path(f).name: labels for f, labels in linking.labels.items()}}
+
+
+def choose(sweep: list[dict]) -> float:
+    clean = [r for r in sweep if r["different_voice_merges"] == 0 and r["same_voice_rate"] is not None]
+    if not clean:
+        return min(sweep, key=lambda r: (r["different_voice_merges"], -r["threshold"]))["threshold"]
+    best = max(r["same_voice_rate"] for r in clean)
+    top = [r["threshold"] for r in clean if r["same_voice_rate"] == best]
+    return top[(len(top) - 1) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=8, help="files per part")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    out = new_result_path(args.out, "speaker-linking")
+    folder = assets.FIXTURE_DIR / "speaker_linking"
+    folder.mkdir(parents=True, exist_ok=True)
+    pool = voice_pool()
+    parts = {"tune": [2 * i + 1 for i in range(args.files)], "confirm": [2 * i + 2 for i in range(args.files)]}
+    result: dict = {"pool": {v: len(c) for v, c in pool.items()}, "thresholds": THRESHOLDS, "parts": {}}
+    for part, seeds in parts.items():
+        files = []
+        for seed in seeds:
+            item = conversation(pool, seed, folder)
+            cached = Path(item["file"]).with_suffix(".diarized.json")  # the diarization of this very file
+            if cached.is_file():
+                files.append(json.loads(cached.read_text()))
+            else:
+                files.append(diarize_file(item))
+                cached.write_text(json.dumps(files[-1]))
+            print(f"{part} seed {seed}: {files[-1]['voices']} -> {files[-1]['speakers']} speakers "
+                  f"{files[-1]['speaker_voice']} ({files[-1]['cpu_s']} CPU s)", flush=True)
+        sweep = [score(files, t) for t in THRESHOLDS]
+        result["parts"][part] = {"files": files, "sweep": sweep}
+        out.write_text(json.dumps(result, indent=1, default=str))
+    chosen = choose(result["parts"]["tune"]["sweep"])
+    result["chosen"] = chosen
+    out.write_text(json.dumps(result, indent=1, default=str))
+    print(f"\nchosen on tune: {chosen}  ({out})\n")
+    print("| part | threshold | same-voice pairs linked | of them missed where diarization split the voice "
+          "| different-voice merges | mixed clusters | labels / voices |")
+    print("|---|---|---|---|---|---|---|")
+    for part in parts:
+        for r in result["parts"][part]["sweep"]:
+            mark = " **chosen**" if r["threshold"] == chosen else ""
+            print(f"| {part} | {r['threshold']}{mark} | {r['same_voice_linked']}/{r['same_voice_pairs']} "
+                  f"({100 * (r['same_voice_rate'] or 0):.1f} %) | {r['same_voice_missed_by_diarization_split']} | "
+                  f"{r['different_voice_merges']} | "
+                  f"{len(r['mixed_clusters'])} | {r['labels']} / {r['voices']} |")
+
+
+if __name__ == "__main__":
+    main()

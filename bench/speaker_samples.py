@@ -1,0 +1,213 @@
+"""Naming speakers from enrolment samples (`speaker_samples`, issue 19): talk time named right, per file.
+
+    nice -n 10 .venv/bin/python bench/speaker_samples.py [--part tune|confirm|both] [--out bench/results]
+
+Files (built by tests/assets.py, split before any run): conversations of 2-4 known voices (flite slt, rms,
+awb, kal16; the Asterisk en, es and fr speakers, real voices) from `voice_conversation`, and pyannote's real
+sample call. Samples come from `voice_sample`: other sentences (flite) or other prompts (Asterisk) than any
+conversation; the pyannote sample's two speakers are enrolled from their turns in its first 17.78 s and the
+file is the rest (12 s). Every voice of the set has a sample except the file's ``unknown`` ones: so each file also has decoy
+samples of absent voices, and in most files one voice that has no sample and must stay unnamed.
+
+Each file is diarized once (the offline pipeline, `wk.diarize`, which records ``speaker_embeddings``); the
+names then come from `identify.match_speakers` (the code `speaker_samples` runs) for each threshold.
+Per file: share of talk time named right (a sampled voice named as its sample, a voice without a sample left
+unnamed; goal >= 95 %; speech the diarization left out of every turn counts as not named right, so the share
+of the talk it found is given too), seconds and voices without a sample that took a name (goal: none). The tune part
+chooses ``speaker_match_threshold``: among the thresholds (0 to 0.95, step 0.025) where no voice without a
+sample takes a name (by the majority of its talk time) in any tune file, those within 0.5 s of the most talk
+time named right over the tune files; the median of those. The confirm part only reports, at that threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+import assets  # noqa: E402
+from result_file import new_result_path  # noqa: E402
+
+VOICES = ("flite:slt", "flite:rms", "flite:awb", "flite:kal16", "asterisk:en", "asterisk:es", "asterisk:fr")
+# (name, voices in the conversation, voices without a sample, turns, seed); odd seeds tune, even confirm
+TUNE = [
+    ("t1", ("flite:slt", "flite:rms", "asterisk:en"), (), 14, 1),
+    ("t2", ("flite:awb", "asterisk:es", "flite:kal16"), ("flite:kal16",), 14, 3),
+    ("t3", ("flite:rms", "asterisk:fr", "flite:slt", "flite:awb"), ("asterisk:fr",), 16, 5),
+]
+CONFIRM = [
+    ("c1", ("flite:kal16", "asterisk:en"), (), 12, 2),
+    ("c2", ("flite:slt", "flite:awb", "asterisk:fr"), ("flite:awb",), 14, 4),
+    ("c3", ("flite:rms", "flite:kal16", "asterisk:es", "asterisk:en"), ("asterisk:en",), 16, 6),
+    ("pyannote", None, (), 0, 0),
+]
+THRESHOLDS = np.round(np.arange(0.0, 0.951, 0.025), 3)
+
+
+def name_of(voice: str) -> str:
+    return voice.split(":")[1] if voice.startswith("flite:") else voice.replace(":", "-")
+
+
+def build(spec) -> tuple[Path, list, dict[str, list[Path]], set[str]]:
+    """(audio, reference turns [(start, end, voice name)], samples by name, names without a sample)."""
+    name, voices, unknown, turns, seed = spec
+    if voices is None:
+        return pyannote_file()
+    fixture = assets.voice_conversation(list(voices), turns, seed=seed)
+    reference = [(t.start, t.end, name_of(t.speaker)) for t in fixture.turns]
+    samples = {name_of(v): [assets.voice_sample(v)] for v in VOICES if v not in unknown}
+    return fixture.path, reference, samples, {name_of(v) for v in unknown}
+
+
+def pyannote_file():
+    """The real call after 17.78 s, its two speakers enrolled from their turns before (about 5 s each)."""
+    sample = assets.pyannote_sample()
+    folder = assets.FIXTURE_DIR / "speaker_samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    audio, rate = assets.read_wav(sample.path)
+    split = 17.78  # between two turns; each speaker then has about 5 s before it
+    samples = {}
+    for speaker in {t.speaker for t in sample.turns}:
+        parts = [audio[int(t.start * rate): int(min(t.end, split) * rate)] for t in sample.turns
+                 if t.speaker == speaker and t.start < split]
+        path = folder / f"pyannote_{speaker}_before{split:g}s.wav"
+        assets.write_wav(path, np.concatenate(parts))
+        samples[speaker] = [path]
+    path = assets.clip_of(sample.path, split, sample.duration, folder / f"pyannote_after{split:g}s.wav")
+    reference = [(max(t.start, split) - split, t.end - split, t.speaker) for t in sample.turns if t.end > split]
+    return path, reference, samples, set()
+
+
+def score(reference, named: pd.DataFrame, unknown: set[str]) -> dict:
+    """Talk time named right, and what voices without a sample were called."""
+    right = total = unknown_named = 0.0
+    named_as: dict[str, dict[str, float]] = {}
+    for start, end, voice in reference:
+        overlap = np.clip(np.minimum(named.end, end) - np.maximum(named.start, start), 0, None)
+        total += end - start
+        for speaker, seconds in zip(named.speaker, overlap):
+            if seconds <= 0:
+                continue
+            named_as.setdefault(voice, {}).setdefault(speaker, 0.0)
+            named_as[voice][speaker] += seconds
+            is_name = not str(speaker).startswith("SPEAKER_")
+            if voice in unknown:
+                right += 0 if is_name else seconds
+                unknown_named += seconds if is_name else 0
+            else:
+                right += seconds if speaker == voice else 0
+    voices_named = sorted(v for v in unknown
+                          if v in named_as and not max(named_as[v], key=named_as[v].get).startswith("SPEAKER_"))
+    covered = sum(sum(d.values()) for d in named_as.values())
+    return {"named_right": right / total if total else 1.0,
+            "named_right_of_found": right / covered if covered else 1.0,  # of the talk diarization found
+            "unknown_named_s": round(unknown_named, 2),
+            "unknown_voices_named": voices_named,
+            "named_as": {v: {k: round(s, 2) for k, s in d.items()} for v, d in named_as.items()}}
+
+
+def run_file(spec, embedder) -> dict:
+    import whisperkit_nb as wk
+    from whisperkit_nb.speakers.identify import sample_embeddings
+
+    path, reference, samples, unknown = build(spec)
+    started = time.perf_counter()
+    turns = wk.diarize(str(path), progress=False)
+    seconds = time.perf_counter() - started
+    voices = sample_embeddings(samples, embedder)
+    centroids = turns.attrs["speaker_embeddings"]
+    similarity = {label: {name: round(float(np.dot(c, v)), 4) for name, v in voices.items()}
+                  for label, c in centroids.items()}
+    return {"file": spec[0], "path": str(path), "voices": sorted({v for _, _, v in reference}),
+            "unknown": sorted(unknown), "speakers": len(centroids), "diarize_s": round(seconds, 1),
+            "similarity": similarity, "turns": turns[["start", "end", "speaker"]].to_dict("records"),
+            "reference": reference, "_voices": voices,
+            "_centroids": {label: np.array(c) for label, c in centroids.items()}}
+
+
+def evaluate(result: dict, threshold: float) -> dict:
+    from whisperkit_nb.speakers.identify import match_speakers
+
+    turns = pd.DataFrame(result["turns"])
+    matches = match_speakers(result["_centroids"], result["_voices"], threshold)
+    names = {label: m["name"] for label, m in matches.items() if m["name"]}
+    turns["speaker"] = turns.speaker.map(lambda s: names.get(s, s))
+    return {**score(result["reference"], turns, set(result["unknown"])), "matches": matches}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("tune", "confirm", "both"), default="both")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="confirm at this threshold instead of the one tuned (or the default)")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from whisperkit_nb.options import SPEAKER_MATCH_THRESHOLD, TranscribeOptions
+    from whisperkit_nb.speakers.diarize import sample_embedder
+
+    embedder = sample_embedder(TranscribeOptions(diarize=True, progress=False))
+    out = new_result_path(args.out, "speaker_samples")
+    record = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"), "machine": platform.node(),
+              "default_threshold": SPEAKER_MATCH_THRESHOLD}
+    parts = {"tune": TUNE, "confirm": CONFIRM}
+    chosen = args.threshold
+    for part in ("tune", "confirm"):
+        if args.part not in (part, "both"):
+            continue
+        results = []
+        for spec in parts[part]:
+            result = run_file(spec, embedder)
+            results.append(result)
+            print(f"{part} {spec[0]}: {result['speakers']} speakers, diarized in {result['diarize_s']} s", flush=True)
+        if part == "tune":
+            sweep = {float(t): [evaluate(r, float(t)) for r in results] for t in THRESHOLDS}
+            talk = [sum(e - b for b, e, _ in r["reference"]) for r in results]
+            right = {t: sum(s["named_right"] * n for s, n in zip(scores, talk)) for t, scores in sweep.items()}
+            safe = [t for t, scores in sweep.items() if not any(s["unknown_voices_named"] for s in scores)]
+            top = max((right[t] for t in safe), default=None)
+            ok = [t for t in safe if right[t] >= top - 0.5]  # within half a second of the most talk time named right
+            tuned = round(float(np.median(ok)), 3) if ok else None
+            record["tune"] = {"files": [_public(r) for r in results], "feasible_thresholds": ok, "chosen": tuned,
+                              "sweep": {t: {"named_right": [round(s["named_right"], 4) for s in scores],
+                                            "unknown_voices_named": [s["unknown_voices_named"] for s in scores]}
+                                        for t, scores in sweep.items()}}
+            chosen = chosen if chosen is not None else tuned
+        threshold = chosen if chosen is not None else SPEAKER_MATCH_THRESHOLD
+        rows = [(r, evaluate(r, threshold)) for r in results]
+        record[part + "_at"] = threshold
+        record[part + "_files"] = [{**_public(r), **s} for r, s in rows]
+        out.write_text(json.dumps(record, indent=1, default=str))
+        print(f"\n{part} part, speaker_match_threshold={threshold}\n")
+        print("| file | voices (no sample) | speakers found | named right | of talk found | no-sample voices named "
+              "| similarities (named) |")
+        print("|---|---|---|---|---|---|---|")
+        for r, s in rows:
+            sims = ", ".join(f"{m['name'] or label}: {m['similarity']:.2f}" for label, m in s["matches"].items())
+            print(f"| {r['file']} | {', '.join(r['voices'])} ({', '.join(r['unknown']) or '-'}) | {r['speakers']} | "
+                  f"{100 * s['named_right']:.1f} % | {100 * s['named_right_of_found']:.1f} % | {len(s['unknown_voices_named'])} ({s['unknown_named_s']} s) | {sims} |")
+        if part == "tune":
+            print(f"\nthresholds naming no voice without a sample and the most talk time right (within 0.5 s): "
+                  f"{record['tune']['feasible_thresholds']}"
+                  f" -> chosen {record['tune']['chosen']}")
+    print(f"\nwrote {out}")
+    return 0
+
+
+def _public(result: dict) -> dict:
+    return {k: v for k, v in result.items() if not k.startswith("_") and k not in ("turns", "reference")}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
