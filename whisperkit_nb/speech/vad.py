@@ -8,9 +8,12 @@ importing `silero_vad`, because that package sets ``torch.set_num_threads(1)`` f
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import signal
+import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +55,8 @@ def _load_session():
     with _session_lock:
         if _session is None:
             try:
-                import onnxruntime as ort
+                with _interrupt_after("onnxruntime"):
+                    import onnxruntime as ort
             except ImportError as err:
                 raise MissingDependencyError("onnxruntime", "vad", "Silero VAD") from err
             options = ort.SessionOptions()
@@ -63,6 +67,27 @@ def _load_session():
                 str(_model_path()), sess_options=options, providers=["CPUExecutionProvider"]
             )
         return _session
+
+
+@contextlib.contextmanager
+def _interrupt_after(module: str) -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the first import of ``module`` is done, then raise it.
+
+    An interrupt inside onnxruntime's first import leaves it half initialised, and every later import in the
+    process (the next ``%transcribe`` in the same kernel) fails with "ImportError: initialization failed".
+    Signal handlers belong to the main thread; elsewhere, or once imported, this does nothing.
+    """
+    if module in sys.modules or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def speech_probabilities(blocks: Iterable[np.ndarray]) -> np.ndarray:
