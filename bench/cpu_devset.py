@@ -100,6 +100,9 @@ def main() -> None:
         # Candidates for the chunk_s default (28 s): re-decided on the tune part, confirmed on the other.
         "chunk-24": ("whisperkit_nb chunk_s=24", lambda: WhisperKit(args.model, chunk_s=24.0)),
         "chunk-30": ("whisperkit_nb chunk_s=30", lambda: WhisperKit(args.model, chunk_s=30.0)),
+        # Candidates for the vad_pad_s default (0.1 s): more of each pause kept where speech regions join.
+        "pad-0.2": ("whisperkit_nb vad_pad_s=0.2", lambda: WhisperKit(args.model, vad_pad_s=0.2)),
+        "pad-0.4": ("whisperkit_nb vad_pad_s=0.4", lambda: WhisperKit(args.model, vad_pad_s=0.4)),
         "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",
                            lambda: FasterWhisper(args.model, args.fw_batch_size)),
     }

@@ -9,8 +9,9 @@ conversation; the pyannote sample's two speakers are enrolled from their turns i
 file is the rest (12 s). Every voice of the set has a sample except the file's ``unknown`` ones: so each file also has decoy
 samples of absent voices, and in most files one voice that has no sample and must stay unnamed.
 
-Each file is diarized once (the offline pipeline, `wk.diarize`, which records ``speaker_embeddings``); the
-names then come from `identify.match_speakers` (the code `speaker_samples` runs) for each threshold.
+Each file is diarized once (the offline pipeline, `wk.diarize`, which records ``speaker_embeddings``) and its
+turns embedded as `diarize` embeds them; the names then come from `identify.name_speakers` (the code
+`speaker_samples` runs: each turn of at least 1 s named by its own voice) for each threshold.
 Per file: share of talk time named right (a sampled voice named as its sample, a voice without a sample left
 unnamed; goal >= 95 %; speech the diarization left out of every turn counts as not named right, so the share
 of the talk it found is given too), seconds and voices without a sample that took a name (goal: none). The tune part
@@ -118,13 +119,20 @@ def score(reference, named: pd.DataFrame, unknown: set[str]) -> dict:
 
 
 def run_file(spec, embedder) -> dict:
+    import torch
+
     import whisperkit_nb as wk
+    from whisperkit_nb.audio.source import open_audio
+    from whisperkit_nb.speakers.diarize import turn_embeddings
     from whisperkit_nb.speakers.identify import sample_embeddings
 
     path, reference, samples, unknown = build(spec)
     started = time.perf_counter()
     turns = wk.diarize(str(path), progress=False)
     seconds = time.perf_counter() - started
+    audio = open_audio(str(path)).in_memory().samples
+    # the turn embeddings diarize computes for speaker_samples (the same turns, the same embedder)
+    embedded = turn_embeddings(turns, torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), embedder)
     voices = sample_embeddings(samples, embedder)
     centroids = turns.attrs["speaker_embeddings"]
     similarity = {label: {name: round(float(np.dot(c, v)), 4) for name, v in voices.items()}
@@ -132,18 +140,15 @@ def run_file(spec, embedder) -> dict:
     return {"file": spec[0], "path": str(path), "voices": sorted({v for _, _, v in reference}),
             "unknown": sorted(unknown), "speakers": len(centroids), "diarize_s": round(seconds, 1),
             "similarity": similarity, "turns": turns[["start", "end", "speaker"]].to_dict("records"),
-            "reference": reference, "_voices": voices,
-            "_centroids": {label: np.array(c) for label, c in centroids.items()}}
+            "reference": reference, "_voices": voices, "_turns": turns, "_embedded": embedded}
 
 
 def evaluate(result: dict, threshold: float) -> dict:
-    from whisperkit_nb.speakers.identify import match_speakers
+    from whisperkit_nb.speakers.identify import name_speakers
 
-    turns = pd.DataFrame(result["turns"])
-    matches = match_speakers(result["_centroids"], result["_voices"], threshold)
-    names = {label: m["name"] for label, m in matches.items() if m["name"]}
-    turns["speaker"] = turns.speaker.map(lambda s: names.get(s, s))
-    return {**score(result["reference"], turns, set(result["unknown"])), "matches": matches}
+    named = name_speakers(result["_turns"], result["_voices"], threshold, result["_embedded"])
+    matches = named.attrs["speaker_matches"]
+    return {**score(result["reference"], named, set(result["unknown"])), "matches": matches}
 
 
 def main(argv: list[str] | None = None) -> int:

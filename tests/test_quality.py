@@ -25,15 +25,28 @@ def share(text: str, vocabulary: set[str]) -> float:
 
 
 @pytest.mark.parametrize("lang, lead", [("es", "english"), ("fr", "silence"), ("fr", "english")])
-def test_language_detected_past_a_misleading_start(lang, lead):
+def test_language_detected_past_a_misleading_start(lang, lead, monkeypatch):
     from assets import asterisk_language_file
 
+    from whisperkit_nb.engines.ctranslate2_engine import Ct2Engine
+
+    encoded_rows = []
+    encode = Ct2Engine.encode
+
+    def counting_encode(self, features):  # the real encoder; only the rows it encodes are counted
+        encoded_rows.append(features.shape[0])
+        return encode(self, features)
+
+    monkeypatch.setattr(Ct2Engine, "encode", counting_encode)
     fixture = asterisk_language_file(lang, lead=lead, lead_s=35.0, speech_s=60.0)
     # batch_size=2 forces the spread-window detection path (more chunks than one batch).
     df = wk.transcribe(str(fixture.path), model="base", progress=False, batch_size=2)
     info = df.attrs["files"][str(fixture.path)]
     assert info["language"] == lang, info
     assert 0.3 < info["language_probability"] <= 1.0
+    # The windows that voted are decoded from the same encoder output: every window is encoded once (the
+    # English leads give 4 chunks, so their vote is the spread-window one; after silence, 2 in one batch).
+    assert sum(encoded_rows) == info["chunks"] + info["tails"], (encoded_rows, info)
 
 
 @pytest.fixture(scope="module")

@@ -40,13 +40,7 @@ def frame(files):
 def talk_time_by_name(frame, fixture, voice):
     """Seconds of ``voice``'s turns under each speaker of the file's diarized turns (as named; the segments
     take their speakers from these, but a segment spanning two voices takes one of them)."""
-    rows = pd.DataFrame(frame.attrs["files"][str(fixture.path)]["speaker_turns"])
-    seconds = {}
-    for turn in (t for t in fixture.turns if t.speaker == voice):
-        overlap = np.clip(np.minimum(rows.end, turn.end) - np.maximum(rows.start, turn.start), 0, None)
-        for speaker, s in zip(rows.speaker, overlap):
-            seconds[speaker] = seconds.get(speaker, 0.0) + s
-    return seconds
+    return _talk_time(pd.DataFrame(frame.attrs["files"][str(fixture.path)]["speaker_turns"]), fixture, voice)
 
 
 def test_speakers_are_named_after_their_samples(frame, files):
@@ -89,6 +83,38 @@ def test_player_title_shows_the_match(frame, files):
     assert widget.speaker_about["Sally"].startswith("matched the sample of Sally, similarity 0.")
     assert any(label.startswith("SPEAKER_") and "matched no sample (closest:" in about
                for label, about in widget.speaker_about.items())
+
+
+def test_voices_merged_by_diarization_are_named_turn_by_turn():
+    """bench/speaker_samples.py's c2, a confirm file (the threshold was chosen on other files): diarization
+    finds 2 speakers for 3 voices, putting awb (no sample) and the Asterisk French speaker together. Named
+    turn by turn, the French speaker takes her name and awb stays unnamed; named as one speaker, both had
+    the same label."""
+    from assets import voice_conversation, voice_sample
+
+    fixture = voice_conversation(["flite:slt", "flite:awb", "asterisk:fr"], 14, seed=4)
+    samples = {"Sally": str(voice_sample("flite:slt")), "Francoise": str(voice_sample("asterisk:fr")),
+               "Ed": str(voice_sample("asterisk:en")), "Roy": str(voice_sample("flite:rms"))}
+    turns = wk.diarize(str(fixture.path), progress=False, speaker_samples=samples)
+    matches = turns.attrs["speaker_matches"]
+    french = set(matches["Francoise"]["diarized"])  # the diarized speaker awb shares with her
+    assert any(m["name"] is None and french & set(m["diarized"]) for m in matches.values()), matches
+    for voice, name in (("flite:slt", "Sally"), ("asterisk:fr", "Francoise")):
+        seconds = _talk_time(turns, fixture, voice)
+        assert seconds.get(name, 0.0) >= 0.9 * sum(seconds.values()), (voice, seconds)
+    awb = _talk_time(turns, fixture, "flite:awb")
+    assert all(label.startswith("SPEAKER_") for label, s in awb.items() if s > 0), awb
+    assert set(turns.attrs["speaker_embeddings"]) == set(matches)  # one voice per speaker of the result
+
+
+def _talk_time(turns, fixture, voice):
+    """Seconds of ``voice``'s reference turns under each speaker of ``turns``."""
+    seconds = {}
+    for turn in (t for t in fixture.turns if t.speaker == voice):
+        overlap = np.clip(np.minimum(turns.end, turn.end) - np.maximum(turns.start, turn.start), 0, None)
+        for speaker, s in zip(turns.speaker, overlap):
+            seconds[speaker] = seconds.get(speaker, 0.0) + s
+    return seconds
 
 
 def test_one_name_per_speaker_and_threshold():

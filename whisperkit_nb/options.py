@@ -28,11 +28,11 @@ SegmentTimes = Literal["tokens", "alignment"]
 CodeSwitching = Literal["off", "hybrid", "english"]
 CorruptAudio = Literal["skip", "fail"]
 
-# Cosine similarities between CAM++ voice centroids. speaker_match_threshold: chosen on the tune part of
-# bench/speaker_samples.py (no voice without a sample named for 0.575-0.875, the middle taken; same voice
-# 0.86-0.94 synthetic and Asterisk, 0.76-0.88 the real phone call; other voices at most 0.55), see
-# bench/README.md. speaker_link_threshold: provisional, for corpus linking to tune.
-SPEAKER_MATCH_THRESHOLD = 0.725
+# Cosine similarities between CAM++ voices. speaker_match_threshold: a turn's voice against a sample's, chosen
+# on the tune part of bench/speaker_samples.py (the most talk time named right and no voice without a sample
+# named for 0.6-0.675, the median taken; per turn the same voice scores 0.70-0.89 on flite and Asterisk voices,
+# another voice at most 0.66), see bench/README.md. speaker_link_threshold: speakers' centroids across files.
+SPEAKER_MATCH_THRESHOLD = 0.637
 SPEAKER_LINK_THRESHOLD = 0.65  # chosen on the tune part of bench/speaker_linking.py (bench/README.md)
 
 
@@ -240,15 +240,16 @@ class TranscribeOptions:
         None,
         "Enrolment samples naming the speakers: {'Interviewer': 'interviewer.wav', 'Ana': ['ana1.m4a', "
         "'ana2.m4a']}, a few seconds to a minute of one voice each (CLI: NAME=PATH,..., a name repeated for "
-        "several paths). Each diarized speaker takes the name of the sample its voice matches (one speaker per "
-        "name); a speaker matching none keeps its SPEAKER_xx label. Needs diarize=True.",
+        "several paths). Each turn of 1 s or more takes the name of the sample its voice matches (the turns of "
+        "one name form one speaker; shorter turns follow their diarized speaker's nearest turn); a turn "
+        "matching none keeps its SPEAKER_xx label. Needs diarize=True.",
         group="speakers",
         label="Speaker samples",
     )
     speaker_match_threshold: float = _option(
         SPEAKER_MATCH_THRESHOLD,
-        "Cosine similarity between a speaker's voice (all its turns) and a sample's above which the speaker "
-        "takes the sample's name. Lower names more speakers, and more of them wrongly.",
+        "Cosine similarity between a turn's voice and a sample's above which the turn takes the sample's "
+        "name. Lower names more turns, and more of them wrongly.",
         low=-1.0, high=1.0, group="speakers",
         label="Sample match threshold",
     )

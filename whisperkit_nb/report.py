@@ -57,10 +57,11 @@ class FileReport:
         Keyed by the speakers of ``speaker_turns`` (a sample's name where ``speaker_samples`` named one; before
         ``speaker_names``). Recorded whenever diarization runs; corpus linking compares them across files.
     speaker_matches : dict of str to dict
-        With ``speaker_samples``: for each speaker the diarization found (its ``SPEAKER_xx`` label),
-        ``{"name", "similarity", "closest"}``: the sample name it took (None when it matched none),
-        its cosine similarity to that sample (unmatched: to the closest sample, ``closest``), so doubtful
-        matches can be checked against ``speaker_match_threshold``.
+        With ``speaker_samples``: for each speaker of the result (a sample's name, or a ``SPEAKER_xx`` whose
+        turns matched no sample), ``{"name", "similarity", "closest", "diarized"}``: the name (None when
+        unnamed), the cosine similarity of its voice (the centroid of its turns) to that sample (unnamed: to
+        the closest sample, ``closest``), and the diarization's labels its turns had, so doubtful matches
+        can be checked against ``speaker_match_threshold``.
     seconds : float
         Wall-clock seconds the input took, diarization included. In a corpus run, where inputs share
         batches, from its first batch to its stored result (so the inputs' seconds overlap).

@@ -12,9 +12,6 @@ from collections import Counter
 import numpy as np
 import torch
 
-from whisperkit_nb.audio.log_mel import LogMel
-from whisperkit_nb.audio.source import AudioSource
-from whisperkit_nb.engines.base import Engine
 from whisperkit_nb.speech.chunks import Chunk
 
 
@@ -37,15 +34,3 @@ def vote(probs: torch.Tensor, codes: list[str], weights: list[float]) -> tuple[s
     totals = (probs * probs.new_tensor(weights)[:, None]).sum(dim=0)
     language = max(tied, key=lambda code: float(totals[codes.index(code)]))
     return language, float(probs[:, codes.index(language)].mean())
-
-
-def detect_file_language(engine: Engine, source: AudioSource, chunks: list[Chunk],
-                         windows: int) -> tuple[str, float]:
-    """Language of a file from up to ``windows`` voiced chunks spread over it."""
-    sample = spread(chunks, windows)
-    spans = [span for chunk in sample for span in chunk.spans]
-    audio = source.read_spans(spans)
-    samples = [np.concatenate([next(audio) for _ in chunk.spans]) for chunk in sample]
-    encoded = engine.encode(LogMel(engine.n_mels, engine.device)(samples))
-    probs, codes = engine.language_probabilities(encoded)
-    return vote(probs, codes, [c.duration for c in sample])

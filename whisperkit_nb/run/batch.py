@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from whisperkit_nb.engines.base import Engine
 from whisperkit_nb.options import TranscribeOptions
 from whisperkit_nb.report import FileReport
 from whisperkit_nb.speech.chunks import Chunk
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -54,6 +57,7 @@ class BatchItem:
     file: BatchFile
     tail_language: str | None = None  # a tail re-decodes in the language its chunk was decoded in
     chunk_language: str | None = None  # a fresh chunk's own language, detected in its batch (code-switching)
+    encoded: torch.Tensor | None = None  # encoder output, when computed before its batch (language vote)
 
     @property
     def fresh(self) -> bool:
@@ -123,7 +127,7 @@ class BatchPass:
     def _once(self, batch: list[BatchItem]) -> tuple[list, list]:
         engine, opts = self.engine, self.opts
         chunks = [item.chunk for item in batch]
-        encoded = engine.encode(self.mel([item.samples for item in batch]))
+        encoded = self._encode(batch)
         # Tails bring their languages; fresh chunks take their input's, detected here when not known yet.
         detect = [i for i, item in enumerate(batch)
                   if item.fresh and (self.per_chunk_language or item.file.language is None)]
@@ -142,6 +146,16 @@ class BatchPass:
             else [None] * len(batch)
         )
         return decoded, words
+
+    def _encode(self, batch: list[BatchItem]) -> torch.Tensor:
+        """The batch's encoder output; rows encoded earlier (``item.encoded``) are not encoded again."""
+        import torch
+
+        todo = [item for item in batch if item.encoded is None]
+        if len(todo) == len(batch):
+            return self.engine.encode(self.mel([item.samples for item in batch]))
+        new = iter(self.engine.encode(self.mel([item.samples for item in todo])) if todo else ())
+        return torch.stack([item.encoded if item.encoded is not None else next(new) for item in batch])
 
     def _detect(self, encoded, items: list[BatchItem]) -> None:
         """Each chunk's own language (code-switching), or each input's vote over its chunks in this batch."""

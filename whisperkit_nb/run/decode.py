@@ -1,6 +1,7 @@
 """Batches that span inputs: the chunks of several prepared inputs share the model's batches.
 
-One input's chunks fill batches in order (its tails first), and when an input has no chunks left to fill a
+One input's chunks fill batches in order (its tails first; a long file whose language is detected starts
+with the chunks that voted on it, already encoded), and when an input has no chunks left to fill a
 batch, the next input's chunks fill the rest. A folder of short clips then runs at the speed of one long
 file instead of one small batch per clip. Each input keeps its own language, facts, seeds and progress;
 its segments come back in time order as its batches finish, and the input is reported finished once its
@@ -12,13 +13,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from whisperkit_nb.audio.log_mel import LogMel
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
-from whisperkit_nb.decoding.language import detect_file_language
+from whisperkit_nb.decoding.language import spread, vote
 from whisperkit_nb.decoding.tails import plan_tail
 from whisperkit_nb.engines.base import Engine
 from whisperkit_nb.events import ProgressCallback, ProgressEvent
@@ -50,6 +52,7 @@ class FileRun:
     done: dict[int, list[Segment]] = field(default_factory=dict)
     waiting: set[int] = field(default_factory=set)  # chunks whose tail is still to be decoded
     spoken: dict[str, float] = field(default_factory=dict)  # speech seconds per chunk language
+    voted: deque[BatchItem] = field(default_factory=deque)  # chunks that voted on its language, encoded
     error: BaseException | None = None
 
     @property
@@ -96,7 +99,7 @@ def decode_inputs(inputs: Iterable[Prepared], opts: TranscribeOptions, engine: E
     try:
         while True:
             while sum(run.left for run in active) < batch_size and (prepared := next(queue, None)) is not None:
-                run = _admit(prepared, opts, engine, language, batch_size, per_chunk_language, notify)
+                run = _admit(prepared, opts, engine, mel, language, batch_size, per_chunk_language, notify)
                 if run.finished:  # failed, or no speech: nothing to decode
                     _finish(run, per_chunk_language)
                     yield run, []
@@ -121,7 +124,7 @@ def decode_inputs(inputs: Iterable[Prepared], opts: TranscribeOptions, engine: E
             for run in _runs_of(batch):
                 run.report.batch_size = batch_size
                 ready: list[Segment] = []
-                while run.next_out < run.taken and run.next_out not in run.waiting:
+                while run.next_out in run.done and run.next_out not in run.waiting:
                     ready += run.done.pop(run.next_out, [])
                     run.next_out += 1
                 if run.finished:
@@ -150,8 +153,8 @@ def finished_inputs(inputs: Iterable[Prepared], opts: TranscribeOptions, engine:
             yield run, gathered.pop(id(run))
 
 
-def _admit(prepared: Prepared, opts: TranscribeOptions, engine: Engine, language: str | None, batch_size: int,
-           per_chunk_language: bool, notify: ProgressCallback) -> FileRun:
+def _admit(prepared: Prepared, opts: TranscribeOptions, engine: Engine, mel: LogMel, language: str | None,
+           batch_size: int, per_chunk_language: bool, notify: ProgressCallback) -> FileRun:
     """A prepared input's run: its facts started, its language settled when it can be before decoding."""
     report = prepared.report
     run = FileRun(prepared, language, iter(()), error=prepared.error)
@@ -167,11 +170,31 @@ def _admit(prepared: Prepared, opts: TranscribeOptions, engine: Engine, language
     if run.language is None and not engine.tokens.multilingual:
         run.language = "en"
     if run.language is None and not per_chunk_language and len(prepared.chunks) > batch_size:
-        run.language, probability = detect_file_language(engine, prepared.source, prepared.chunks,
-                                                         opts.language_detection_segments)
+        # A long file's language is voted on by windows spread over it, not by its first batch. Those chunks
+        # are read and encoded first, and keep their encoder output for their batch: none is encoded twice.
+        voters = spread(prepared.chunks, opts.language_detection_segments)
+        picked = {chunk.index for chunk in voters}
+        order = voters + [chunk for chunk in prepared.chunks if chunk.index not in picked]
+        run.fresh = _chunk_audio(prepared.source, order, len(voters), depth=2 * batch_size)
+        run.voted = deque(BatchItem(chunk, samples, run) for chunk, samples in islice(run.fresh, len(voters)))
+        run.language, probability = _vote_on_language(engine, mel, list(run.voted), batch_size)
         report.language, report.language_probability = run.language, round(probability, 4)
-    run.fresh = _chunk_audio(prepared.source, prepared.chunks, depth=2 * batch_size)
+    else:
+        run.fresh = _chunk_audio(prepared.source, prepared.chunks, 0, depth=2 * batch_size)
     return run
+
+
+def _vote_on_language(engine: Engine, mel: LogMel, items: list[BatchItem], batch_size: int) -> tuple[str, float]:
+    """The language ``items`` (one input's voting chunks) vote for, and its mean probability; each item keeps
+    its encoder output (``item.encoded``) for the batch that decodes it. Encoded ``batch_size`` at a time."""
+    import torch
+
+    encoded = torch.cat([engine.encode(mel([item.samples for item in items[at : at + batch_size]]))
+                         for at in range(0, len(items), batch_size)])
+    for item, row in zip(items, encoded):
+        item.encoded = row
+    probs, codes = engine.language_probabilities(encoded)
+    return vote(probs, codes, [item.chunk.duration for item in items])
 
 
 def _fill(active: list[FileRun], batch_size: int) -> list[BatchItem]:
@@ -182,8 +205,11 @@ def _fill(active: list[FileRun], batch_size: int) -> list[BatchItem]:
             batch.append(run.tails.popleft())
     for run in active:
         while run.taken < len(run.chunks) and len(batch) < batch_size:
-            chunk, samples = next(run.fresh)
-            batch.append(BatchItem(chunk, samples, run))
+            if run.voted:
+                batch.append(run.voted.popleft())
+            else:
+                chunk, samples = next(run.fresh)
+                batch.append(BatchItem(chunk, samples, run))
             run.taken += 1
     return batch
 
@@ -231,12 +257,16 @@ def _runs_of(batch: list[BatchItem]) -> list[FileRun]:
     return list({id(item.file): item.file for item in batch}.values())  # type: ignore[misc]
 
 
-def _chunk_audio(source: AudioSource, chunks: list[Chunk], depth: int) -> Iterator[tuple[Chunk, np.ndarray]]:
-    """Each chunk with its samples; a file that streams from disk is read on a thread ahead of the model."""
+def _chunk_audio(source: AudioSource, chunks: list[Chunk], first: int,
+                 depth: int) -> Iterator[tuple[Chunk, np.ndarray]]:
+    """Each chunk with its samples, in the order given: the ``first`` chunks (language voters, in time
+    order), then the rest in time order; a file that streams from disk is read on a thread ahead of the
+    model (one pass over the file for each of the two groups)."""
 
     def read() -> Iterator[tuple[Chunk, np.ndarray]]:
-        spans = source.read_spans([span for chunk in chunks for span in chunk.spans])
-        for chunk in chunks:
-            yield chunk, np.concatenate([next(spans) for _ in chunk.spans])
+        for group in (chunks[:first], chunks[first:]):
+            spans = source.read_spans([span for chunk in group for span in chunk.spans])
+            for chunk in group:
+                yield chunk, np.concatenate([next(spans) for _ in chunk.spans])
 
     return read() if source.samples is not None else ahead(read(), depth=depth)

@@ -114,8 +114,8 @@ def diarize(audio: Any, options: TranscribeOptions | None = None, *, callback: P
         first speech), sorted by start, one speaker at a time. ``attrs["overlapping"]`` lists the turns with
         overlapped speech kept (``{"start", "end", "speaker"}`` dicts); ``attrs["file"]`` names the input;
         ``attrs["speaker_embeddings"]`` holds each speaker's voice (see `whisperkit_nb.report.FileReport`).
-        With ``speaker_samples``, speakers matching a sample have its name and ``attrs["speaker_matches"]``
-        gives each ``SPEAKER_xx`` its name (or None) and similarity.
+        With ``speaker_samples``, turns whose voice matches a sample have its name and
+        ``attrs["speaker_matches"]`` describes each speaker (name or None, similarity, diarized labels).
 
     Raises
     ------

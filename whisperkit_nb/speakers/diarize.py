@@ -30,6 +30,7 @@ import pandas as pd
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.errors import MissingDependencyError, ModelError
 from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.speakers.voices import speaker_centroids
 
 # Before any pyannote import (all are inside functions below): pyannote 4 sends telemetry unless told not to.
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
@@ -155,7 +156,7 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
         from whisperkit_nb.speakers.identify import identify_speakers
 
         turns = identify_speakers(turns, options.speaker_samples, options.speaker_match_threshold,
-                                  sample_embedder(options))
+                                  sample_embedder(options), embedded=embedded)
     return turns
 
 
@@ -266,7 +267,8 @@ def turn_embeddings(turns: Turns, waveform: torch.Tensor, embedder: Any,
                     min_s: float = EMBED_MIN_S) -> tuple[np.ndarray, np.ndarray]:
     """Unit-normalised embeddings of every turn of at least ``min_s`` (the middle `REFINE_MAX_S` of a long one).
 
-    Returns the turns' row positions and their embeddings, (n, dim), for `refine_turns` and `speaker_centroids`.
+    Returns the turns' row positions and their embeddings, (n, dim), for `refine_turns` and
+    `whisperkit_nb.speakers.voices.speaker_centroids`.
     """
     import torch
 
@@ -284,28 +286,6 @@ def turn_embeddings(turns: Turns, waveform: torch.Tensor, embedder: Any,
     keep = np.isfinite(embeddings).all(axis=1)
     embeddings = embeddings[keep] / (np.linalg.norm(embeddings[keep], axis=1, keepdims=True) + 1e-9)
     return rows[keep], embeddings
-
-
-def speaker_centroids(turns: Turns, rows: np.ndarray, embeddings: np.ndarray,
-                      min_s: float = REFINE_MIN_S) -> dict[str, list[float]]:
-    """Each speaker's voice: the unit-normalised, duration-weighted mean of its turns' embeddings.
-
-    Turns of at least ``min_s`` only, where the speaker has any (short turns embed a voice less surely);
-    a speaker with no embedded turn at all is left out.
-    """
-    duration = (turns.end - turns.start).to_numpy()[rows]
-    speakers = turns.speaker.to_numpy()[rows]
-    centroids = {}
-    for speaker in dict.fromkeys(turns.speaker):
-        mine = speakers == speaker
-        if (mine & (duration >= min_s)).any():
-            mine &= duration >= min_s
-        if not mine.any():
-            continue
-        centroid = (embeddings[mine] * duration[mine, None]).sum(axis=0)
-        centroid /= np.linalg.norm(centroid) + 1e-9
-        centroids[str(speaker)] = [round(float(v), 6) for v in centroid]
-    return centroids
 
 
 def refine_turns(turns: Turns, waveform: torch.Tensor, embedder: Any, *, min_s: float = REFINE_MIN_S,

@@ -1,12 +1,17 @@
-"""Stage "speakers", naming: diarized speakers matched to enrolment samples of known voices.
+"""Stage "speakers", naming: diarized speech matched to enrolment samples of known voices.
 
 ``speaker_samples={"Ana": "ana.wav", "Ben": ["ben1.m4a", "ben2.m4a"]}`` names the speakers of each file.
 Each sample is embedded with the diarization pipeline's own embedding model (CAM++ offline), in windows
-averaged over all of a name's files, and compared by cosine similarity with each speaker's voice (the
-centroid of its turns' embeddings, `whisperkit_nb.speakers.diarize.speaker_centroids`). Names are given
-one-to-one (Hungarian assignment on the similarities), only where the similarity reaches
-``speaker_match_threshold``; other speakers keep their ``SPEAKER_xx`` label. Sample embeddings are cached
-per process, so a corpus embeds each sample once.
+averaged over all of a name's files, and compared by cosine similarity with the voice of each turn of at
+least `TURN_MIN_S` (its embedding, `whisperkit_nb.speakers.diarize.turn_embeddings`). A turn takes the
+name of its most similar sample where the similarity reaches ``speaker_match_threshold``, and otherwise
+keeps its ``SPEAKER_xx`` label; shorter turns follow the nearest named-or-not turn of their diarized
+speaker. Turns are judged one by one because diarization merges similar voices into one speaker: a merged
+speaker named as a whole would give one voice's name to the other, even to a voice that has no sample.
+Turns that take the same name form one speaker, so no two speakers of a file share a name (and a voice
+that diarization split in two is joined again). A diarized speaker with no turn long enough is matched as
+a whole (its centroid), one speaker per name. Sample embeddings are cached per process, so a corpus embeds
+each sample once.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ import pandas as pd
 
 from whisperkit_nb.audio.source import SAMPLE_RATE
 from whisperkit_nb.errors import AudioError
+from whisperkit_nb.speakers.voices import VOICE_MIN_S, speaker_centroids
 
 #: Shortest sample file (seconds of audio): below it one voice is not embedded reliably.
 MIN_SAMPLE_S = 2.0
+#: Turns at least this long are named one by one: the turns that decide a speaker's voice.
+TURN_MIN_S = VOICE_MIN_S
 #: Long samples are embedded in windows of this length (CAM++ saw utterances of a few seconds in training),
 #: whose unit embeddings are averaged, weighted by length; a last window shorter than `MIN_WINDOW_S` is dropped.
 WINDOW_S = 10.0
@@ -33,8 +41,9 @@ _lock = threading.Lock()
 _cache: dict[tuple[Any, ...], tuple[np.ndarray, float]] = {}  # (file, mtime, size, embedder) -> (sum, seconds)
 
 
-def identify_speakers(turns: pd.DataFrame, samples: dict[str, Any], threshold: float, embedder: Any) -> pd.DataFrame:
-    """Turns with matched speakers renamed to their samples' names; ``attrs["speaker_matches"]`` says how.
+def identify_speakers(turns: pd.DataFrame, samples: dict[str, Any], threshold: float, embedder: Any,
+                      embedded: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+    """Turns renamed after the samples their voices match; ``attrs["speaker_matches"]`` says how.
 
     Parameters
     ----------
@@ -43,31 +52,77 @@ def identify_speakers(turns: pd.DataFrame, samples: dict[str, Any], threshold: f
     samples : dict
         ``speaker_samples``: name -> path or list of paths.
     threshold : float
-        ``speaker_match_threshold``: the least cosine similarity that names a speaker.
+        ``speaker_match_threshold``: the least cosine similarity between a turn's voice and a sample that
+        names the turn.
     embedder : Any
         The diarization pipeline's embedder (`whisperkit_nb.speakers.diarize.speaker_embedder`), which made
         the turns' embeddings.
+    embedded : (rows, embeddings), optional
+        `whisperkit_nb.speakers.diarize.turn_embeddings` of ``turns``; without them speakers are matched as
+        wholes, by their centroids.
 
     Returns
     -------
     DataFrame
         A copy: ``speaker`` (and ``attrs["overlapping"]``) renamed, ``attrs["speaker_embeddings"]`` keyed by
-        the new names, ``attrs["speaker_matches"]``: ``SPEAKER_xx`` -> ``{"name", "similarity", "closest"}``.
+        the new speakers, ``attrs["speaker_matches"]``: speaker -> ``{"name", "similarity", "closest",
+        "diarized"}`` (``diarized``: the diarization's labels its turns had).
 
     Raises
     ------
     AudioError
         A sample is missing, unreadable or shorter than `MIN_SAMPLE_S`.
     """
-    from whisperkit_nb.speakers.assign import rename_speakers
+    return name_speakers(turns, sample_embeddings(samples, embedder), threshold, embedded)
 
-    voices = turns.attrs.get("speaker_embeddings") or {}
-    matches = match_speakers(voices, sample_embeddings(samples, embedder), threshold)
-    names = {label: m["name"] for label, m in matches.items() if m["name"] is not None}
-    named = rename_speakers(turns, names)
-    named.attrs["speaker_embeddings"] = {names.get(label, label): v for label, v in voices.items()}
-    named.attrs["speaker_matches"] = matches
+
+def name_speakers(turns: pd.DataFrame, voices: dict[str, np.ndarray], threshold: float,
+                  embedded: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+    """`identify_speakers` with the samples' voices already embedded (name -> unit vector)."""
+    rows, embeddings = embedded if embedded is not None else (np.zeros(0, dtype=np.int64), np.zeros((0, 0)))
+    labels = name_turns(turns, rows, embeddings, voices, threshold)
+    named = turns.copy()
+    named["speaker"] = labels
+    if isinstance(turns.attrs.get("overlapping"), list):
+        named.attrs["overlapping"] = _follow(turns.attrs["overlapping"], turns, labels)
+    centroids = _centroids(turns, named, rows, embeddings)
+    named.attrs["speaker_embeddings"] = centroids
+    named.attrs["speaker_matches"] = _describe(turns, named, centroids, voices)
     return named
+
+
+def name_turns(turns: pd.DataFrame, rows: np.ndarray, embeddings: np.ndarray, voices: dict[str, np.ndarray],
+               threshold: float) -> list[str]:
+    """Each turn's speaker: the sample name its voice matches, else its diarized label (see the module)."""
+    names = list(voices)
+    speakers = turns.speaker.astype(str).to_numpy()
+    duration = (turns.end - turns.start).to_numpy()
+    middle = ((turns.start + turns.end) / 2).to_numpy()
+    judged: dict[int, str] = {}
+    if names:
+        stacked = np.stack([voices[n] for n in names])
+        for row, embedding in zip(rows, embeddings):
+            if duration[row] >= TURN_MIN_S:
+                similarity = stacked @ embedding
+                best = int(similarity.argmax())
+                judged[int(row)] = names[best] if similarity[best] >= threshold else speakers[row]
+    judged_rows: dict[str, list[int]] = {}
+    for row in judged:
+        judged_rows.setdefault(speakers[row], []).append(row)
+    wholes = {label: voice for label, voice in (turns.attrs.get("speaker_embeddings") or {}).items()
+              if label not in judged_rows}
+    as_whole = {label: m["name"] or label for label, m in match_speakers(wholes, voices, threshold).items()}
+    mine = {speaker: np.array(found) for speaker, found in judged_rows.items()}
+    labels = []
+    for row, speaker in enumerate(speakers):
+        if row in judged:
+            labels.append(judged[row])
+        elif speaker in mine:
+            nearest = mine[speaker][np.abs(middle[mine[speaker]] - middle[row]).argmin()]
+            labels.append(judged[int(nearest)])
+        else:
+            labels.append(as_whole.get(speaker, speaker))
+    return labels
 
 
 def match_speakers(voices: dict[str, list[float]], samples: dict[str, np.ndarray],
@@ -147,3 +202,52 @@ def _embed_file(path: Any, embedder: Any) -> tuple[np.ndarray, float]:
     with _lock:
         _cache[key] = result
     return result
+
+
+def _follow(overlapping: list[dict], turns: pd.DataFrame, labels: list[str]) -> list[dict]:
+    """The overlapped-speech turns renamed as the exclusive turns of the same diarized speaker they overlap
+    most (or lie nearest to)."""
+    speakers = turns.speaker.astype(str).to_numpy()
+    starts, ends = turns.start.to_numpy(), turns.end.to_numpy()
+    renamed = []
+    for turn in overlapping:
+        mine = np.flatnonzero(speakers == str(turn.get("speaker")))
+        if not len(mine):
+            renamed.append(dict(turn))
+            continue
+        overlap = np.minimum(ends[mine], turn["end"]) - np.maximum(starts[mine], turn["start"])
+        renamed.append({**turn, "speaker": labels[int(mine[int(overlap.argmax())])]})
+    return renamed
+
+
+def _centroids(turns: pd.DataFrame, named: pd.DataFrame, rows: np.ndarray,
+               embeddings: np.ndarray) -> dict[str, list[float]]:
+    """Each new speaker's voice from its turns' embeddings; one matched as a whole keeps its old centroid."""
+    old = turns.attrs.get("speaker_embeddings") or {}
+    centroids = speaker_centroids(named, rows, embeddings) if len(rows) else {}
+    for label, speaker in zip(named.speaker, turns.speaker.astype(str)):
+        if label not in centroids and speaker in old:
+            centroids[label] = old[speaker]
+    return centroids
+
+
+def _describe(turns: pd.DataFrame, named: pd.DataFrame, centroids: dict[str, list[float]],
+              voices: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """``speaker_matches``: for each speaker of the result, its name (None for a SPEAKER_xx), its voice's
+    similarity to that sample (unnamed: to the closest one, ``closest``) and its diarized labels."""
+    origin: dict[str, list[str]] = {}
+    for label, speaker in zip(named.speaker, turns.speaker.astype(str)):
+        origin.setdefault(label, [])
+        if speaker not in origin[label]:
+            origin[label].append(speaker)
+    matches = {}
+    for label, diarized in origin.items():
+        centroid = centroids.get(label)
+        name = label if label in voices else None
+        similarity = closest = None
+        if centroid is not None and voices:
+            scores = {n: float(np.dot(centroid, v)) for n, v in voices.items()}
+            closest = name or max(scores, key=scores.get)
+            similarity = round(scores[closest], 4)
+        matches[label] = {"name": name, "similarity": similarity, "closest": closest, "diarized": sorted(diarized)}
+    return matches
