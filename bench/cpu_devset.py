@@ -103,6 +103,10 @@ def main() -> None:
         # Candidates for the vad_pad_s default (0.1 s): more of each pause kept where speech regions join.
         "pad-0.2": ("whisperkit_nb vad_pad_s=0.2", lambda: WhisperKit(args.model, vad_pad_s=0.2)),
         "pad-0.4": ("whisperkit_nb vad_pad_s=0.4", lambda: WhisperKit(args.model, vad_pad_s=0.4)),
+        # Fewer, fuller windows: speech regions across long pauses share a chunk (faster-whisper packs that way).
+        "gap-off": ("whisperkit_nb vad_max_gap_s=3600", lambda: WhisperKit(args.model, vad_max_gap_s=3600.0)),
+        "gap-off-30": ("whisperkit_nb vad_max_gap_s=3600, chunk_s=30",
+                       lambda: WhisperKit(args.model, vad_max_gap_s=3600.0, chunk_s=30.0)),
         "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",
                            lambda: FasterWhisper(args.model, args.fw_batch_size)),
     }
