@@ -8,7 +8,10 @@ basic one for Spanish and French), inserted words, the speed ratio against faste
 files whose reference words have spans (flite), how many of our chunk cuts fall inside a word. Each
 system is warmed up once on the same 26 s of speech, all systems use the same number of threads, and
 the systems take turns on each file, so a slow spell of the machine hits them alike. Languages are
-detected (no language passed), as a user's first call would. Writes a new results file per run.
+detected (no language passed), as a user's first call would. Also counts, per system, the segments whose
+time span covers a whole pause of 2 s or more (our default never lets one chunk hold such a pause; without
+that rule, or in faster-whisper's 30 s chunks, a segment can run across one). Writes a new results file per
+run.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from result_file import new_result_path  # noqa: E402
 from whisperkit_nb.scoring.words import wer_details  # noqa: E402
 
 SPLIT_TOLERANCE_S = 0.02  # a cut this close to a word's edge is at its edge (flite's phone ends are exact)
+LONG_PAUSE_S = 2.0  # vad_max_gap_s's default: the pauses no segment should span
 
 
 class WhisperKit:
@@ -60,14 +64,25 @@ class FasterWhisper:
         return [(s.start, s.end, s.text) for s in segments]
 
 
-def chunk_cuts(path: str) -> list[float]:
+def chunk_cuts(chunks) -> list[float]:
     """Seconds at which our default chunk plan cuts speech (one chunk ends where the next begins)."""
-    chunks, _ = wk.plan_chunks(path)
     cuts = []
     for before, after in zip(chunks, chunks[1:]):
         if before.spans[-1][1] == after.spans[0][0]:
             cuts.append(after.spans[0][0] / 16000)
     return cuts
+
+
+def long_pauses(chunks, at_least_s: float = LONG_PAUSE_S) -> list[tuple[float, float]]:
+    """Pauses of at least ``at_least_s`` between the default plan's (padded) speech spans, in seconds."""
+    spans = sorted(span for chunk in chunks for span in chunk.spans)
+    return [(end / 16000, start / 16000) for (_, end), (start, _) in zip(spans, spans[1:])
+            if (start - end) / 16000 >= at_least_s]
+
+
+def over_pauses(segments, pauses) -> int:
+    """Segments whose time span covers a whole long pause (subtitles would show them across the silence)."""
+    return sum(1 for start, end, _ in segments for a, b in pauses if start <= a and end >= b)
 
 
 def words_cut(cuts: list[float], words) -> int:
@@ -122,7 +137,8 @@ def main() -> None:
         path = str(f.fixture.path)
         duration = f.fixture.duration
         normalize = "english" if f.fixture.language == "en" else "basic"
-        cuts = chunk_cuts(path) if "default" in keys else []
+        plan, _ = wk.plan_chunks(path)
+        cuts, pauses = (chunk_cuts(plan) if "default" in keys else []), long_pauses(plan)
         for key in keys:
             started = time.perf_counter()
             segments = runners[key](path)
@@ -131,7 +147,8 @@ def main() -> None:
             row = {"file": f.name, "part": f.part, "minutes": round(duration / 60, 2), "system": key,
                    "wall_s": round(seconds, 2), "x_real_time": round(duration / seconds, 1),
                    "wer": round(errors.wer, 4), "errors": errors.errors, "inserted_words": errors.insertions,
-                   "reference_words": errors.reference_words}
+                   "reference_words": errors.reference_words, "long_pauses": len(pauses),
+                   "segments_over_long_pause": over_pauses(segments, pauses)}
             if key == "default":
                 row["chunk_cuts"] = len(cuts)
                 row["words_cut"] = words_cut(cuts, f.words) if f.words else None
@@ -143,6 +160,11 @@ def main() -> None:
     print(f"\n{stamp} · {machine} · model {args.model} · one timed run per system and file, after one "
           f"warm-up on the same 26 s")
     print(table(rows, keys, systems))
+    print(f"\nSegments spanning a whole pause of {LONG_PAUSE_S:g} s or more (of the default plan's pauses):")
+    for name in dict.fromkeys(r["file"] for r in rows):
+        mine = {r["system"]: r for r in rows if r["file"] == name}
+        print(f"- {name} ({next(iter(mine.values()))['long_pauses']} pauses): "
+              + ", ".join(f"{k} {mine[k]['segments_over_long_pause']}" for k in keys))
     path = new_result_path(args.out, "cpu_devset")
     path.write_text(json.dumps({"date": stamp, "machine": machine, "model": args.model,
                                 "systems": {k: systems[k][0] for k in keys}, "rows": rows}, indent=2))
