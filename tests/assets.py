@@ -440,21 +440,35 @@ def flite_conversation(
         raise ValueError("a conversation needs at least two speakers")
     rng = np.random.default_rng(seed)
     sentences: list[str] = []
+
+    def pick(previous: str | None) -> tuple[str, Path, int, str]:
+        if not sentences:
+            sentences.extend(SENTENCES[i] for i in rng.permutation(len(SENTENCES)))
+        text = sentences.pop()
+        speaker = str(rng.choice([s for s in speakers if s != previous]))
+        utterance = _flite_utterance(speaker, text)
+        return speaker, utterance, _n_frames(utterance)[0], text
+
+    path = FIXTURE_DIR / f"flite_{'-'.join(speakers)}_{turns}turns_seed{seed}_v{FORMAT_VERSION}.wav"
+    result = _conversation(path, turns, rng, pick)
+    return Fixture(path, _join(result), result, [], "en")
+
+
+def _conversation(path: Path, turns: int, rng: np.random.Generator,
+                  pick: Callable[[str | None], tuple[str, Path, int, str]]) -> list[Turn]:
+    """Render ``turns`` utterances one after another from 0.3 s, each followed by a `FLITE_GAP_S` pause.
+
+    ``pick(previous speaker)`` gives the next (speaker, clip, its frames at 16 kHz, text); it draws from ``rng``
+    before the pause does, so a fixture's draws (and its cached file) depend only on its builder.
+    """
     pieces, result, pos, speaker = [], [], round(0.3 * SAMPLE_RATE), None
     for _ in range(turns):
-        if not sentences:
-            sentences = [SENTENCES[i] for i in rng.permutation(len(SENTENCES))]
-        text = sentences.pop()
-        speaker = str(rng.choice([s for s in speakers if s != speaker]))
-        utterance = _flite_utterance(speaker, text)
-        n, _ = _n_frames(utterance)
-        pieces.append(_Piece(pos, n, _clip_chunks(utterance, n)))
+        speaker, clip, n, text = pick(speaker)
+        pieces.append(_Piece(pos, n, _clip_chunks(clip, n)))
         result.append(Turn(pos / SAMPLE_RATE, (pos + n) / SAMPLE_RATE, text, speaker, "en"))
         pos += n + round(rng.uniform(*FLITE_GAP_S) * SAMPLE_RATE)
-    name = f"flite_{'-'.join(speakers)}_{turns}turns_seed{seed}_v{FORMAT_VERSION}.wav"
-    path = FIXTURE_DIR / name
     _render(path, pos, pieces)
-    return Fixture(path, _join(result), result, [], "en")
+    return result
 
 
 SENTENCES = (
@@ -934,19 +948,17 @@ def voice_conversation(voices: Sequence[str], turns: int = 24, *, seed: int = 0)
     rng = np.random.default_rng(seed)
     pools = {v: list(_voice_clips(v, enrolment=False)) for v in voices}
     queues: dict[str, list[tuple[Path, str]]] = {v: [] for v in voices}
-    pieces, result, pos, speaker = [], [], round(0.3 * SAMPLE_RATE), None
-    for _ in range(turns):
-        speaker = str(rng.choice([v for v in voices if v != speaker]))
+
+    def pick(previous: str | None) -> tuple[str, Path, int, str]:
+        speaker = str(rng.choice([v for v in voices if v != previous]))
         if not queues[speaker]:
             queues[speaker] = [pools[speaker][i] for i in rng.permutation(len(pools[speaker]))]
         clip, text = queues[speaker].pop()
-        n = _n_frames_16k(clip)
-        pieces.append(_Piece(pos, n, _clip_chunks(clip, n)))
-        result.append(Turn(pos / SAMPLE_RATE, (pos + n) / SAMPLE_RATE, text, speaker, "en"))
-        pos += n + round(rng.uniform(*FLITE_GAP_S) * SAMPLE_RATE)
+        return speaker, clip, _n_frames_16k(clip), text
+
     name = f"voices_{'-'.join(v.replace(':', '_') for v in voices)}_{turns}turns_seed{seed}_v{FORMAT_VERSION}.wav"
     path = FIXTURE_DIR / name
-    _render(path, pos, pieces)
+    result = _conversation(path, turns, rng, pick)
     return Fixture(path, _join(result), result, [], None)
 
 

@@ -457,6 +457,11 @@ def _validate_speakers(o: TranscribeOptions) -> None:
         raise OptionsError("speaker_names must map speaker labels to names, e.g. {'SPEAKER_00': 'Ana'}.")
 
 
+def sample_paths(paths: Any) -> list[Any]:
+    """One name's ``speaker_samples`` value as a list: a path, or a list or tuple of paths."""
+    return list(paths) if isinstance(paths, (list, tuple)) else [paths]
+
+
 def _validate_samples(samples: dict) -> None:
     """Names to a path or a non-empty list of paths (the files themselves are checked when embedded)."""
     import os
@@ -467,7 +472,7 @@ def _validate_samples(samples: dict) -> None:
     for name, paths in samples.items():
         if not isinstance(name, str) or not name.strip():
             raise OptionsError(f"speaker_samples: {name!r} is not a speaker name; {example}.")
-        listed = paths if isinstance(paths, (list, tuple)) else [paths]
+        listed = sample_paths(paths)
         if not listed or not all(isinstance(p, (str, os.PathLike)) and str(p).strip() for p in listed):
             raise OptionsError(f"speaker_samples[{name!r}] must be a path or a list of paths, got {paths!r}; "
                                f"{example}.")

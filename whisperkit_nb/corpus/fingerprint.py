@@ -17,7 +17,7 @@ import json
 import os
 from typing import Any
 
-from whisperkit_nb.options import TranscribeOptions, option_fields
+from whisperkit_nb.options import TranscribeOptions, option_fields, sample_paths
 
 BLOCK = 1 << 20
 
@@ -77,13 +77,9 @@ def speaker_options(options: TranscribeOptions) -> dict[str, Any]:
     values = {name: _jsonable(getattr(options, name)) for name in SPEAKER_OPTIONS}
     if options.speaker_samples is not None:
         # by content: a sample re-recorded under the same name re-assigns speakers, a renamed one does not
-        values["speaker_samples"] = {name: sorted(_sample_hash(p) for p in _paths(paths))
+        values["speaker_samples"] = {name: sorted(_sample_hash(p) for p in sample_paths(paths))
                                      for name, paths in sorted(options.speaker_samples.items())}
     return values
-
-
-def _paths(paths: Any) -> list[Any]:
-    return list(paths) if isinstance(paths, (list, tuple)) else [paths]
 
 
 def _sample_hash(path: Any) -> str:

@@ -223,7 +223,7 @@ def default_threshold() -> float:
 
 
 def _matched_names(facts: Mapping[str, Any]) -> set[str]:
-    """The names given from voice samples (facts ``speaker_matches``: label -> ``{"name", ...}``); the
+    """The names given from voice samples (facts ``speaker_matches``: speaker -> ``{"name", ...}``); the
     speaker's embedding is keyed by that name."""
     matches = facts.get("speaker_matches") or {}
     return {m["name"] for m in matches.values() if isinstance(m, Mapping) and isinstance(m.get("name"), str)}

@@ -26,6 +26,7 @@ import pandas as pd
 
 from whisperkit_nb.audio.source import SAMPLE_RATE
 from whisperkit_nb.errors import AudioError
+from whisperkit_nb.options import sample_paths
 from whisperkit_nb.speakers.voices import VOICE_MIN_S, speaker_centroids
 
 #: Shortest sample file (seconds of audio): below it one voice is not embedded reliably.
@@ -154,8 +155,7 @@ def sample_embeddings(samples: dict[str, Any], embedder: Any) -> dict[str, np.nd
     """
     voices = {}
     for name, paths in samples.items():
-        paths = list(paths) if isinstance(paths, (list, tuple)) else [paths]
-        total = sum(_embed_file(path, embedder)[0] for path in paths)
+        total = sum(_embed_file(path, embedder)[0] for path in sample_paths(paths))
         voices[name] = total / (np.linalg.norm(total) + 1e-9)
     return voices
 
