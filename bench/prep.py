@@ -493,10 +493,11 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)  # log-mel: one thread per worker, so k workers use k cores
+    from whisperkit_nb.engines.registry import settle
     from whisperkit_nb.options import TranscribeOptions
     from whisperkit_nb.run.prepare import default_workers
 
-    opts = TranscribeOptions()
+    opts = settle(TranscribeOptions())  # the chunk plan of a default run (its engine's gap rule)
     start_time = dt.datetime.now(dt.timezone.utc)
     result_path = new_result_path(args.out, "prep-quick" if args.quick else "prep", start_time)
 

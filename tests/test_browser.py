@@ -267,31 +267,34 @@ def test_corrections_in_the_player_change_the_kernels_df(lab):
     assert after["text"][0] == before["text"][0] and not after["edited"][0]
     assert lab.locator(".wk-player .wk-line").nth(1).locator(".wk-text").text_content() == after["text"][1]
 
-    caret = _kernel(lab, "from whisperkit_nb.transcript.edits import locate_words\nt = df.text[2]\n"
-                         "print(json.dumps(locate_words(t, df.words[2])[2][0] - (len(t) - len(t.lstrip()))))")
-    area = _open_editor(lab, 2)
+    # Split the first later row of three words or more before its third word, then merge it back.
+    row = _kernel(lab, "print(json.dumps(next(i for i in range(2, len(df)) if len(df.words[i]) >= 3)))")
+    caret = _kernel(lab, f"from whisperkit_nb.transcript.edits import locate_words\nt = df.text[{row}]\n"
+                         f"print(json.dumps(locate_words(t, df.words[{row}])[2][0] - (len(t) - len(t.lstrip()))))")
+    area = _open_editor(lab, row)
     area.evaluate("(el, at) => el.setSelectionRange(at, at)", caret)
     lab.locator(".wk-player .wk-edit-split").click()
     _settled(lab)
-    split = _kernel(lab, state + "\nprint(json.dumps([len(df.words[2]), len(df.words[3])]))")
+    split = _kernel(lab, state + f"\nprint(json.dumps([len(df.words[{row}]), len(df.words[{row + 1}])]))")
     assert split[0] == 2 and len(_kernel(lab, state)["text"]) == before["n"] + 1
 
-    _open_editor(lab, 2)
+    _open_editor(lab, row)
     lab.locator(".wk-player .wk-edit-merge").click()
     _settled(lab)
     merged = _kernel(lab, state)
-    assert merged["n"] == before["n"] and " ".join(merged["text"][2].split()) == " ".join(before["text"][2].split())
+    assert merged["n"] == before["n"]
+    assert " ".join(merged["text"][row].split()) == " ".join(before["text"][row].split())
 
-    _open_editor(lab, 3)
+    _open_editor(lab, row + 1)
     who = lab.locator(".wk-player .wk-edit-speaker")
     who.fill("Caller C")
     who.press("Enter")
     _settled(lab)
-    assert _kernel(lab, state)["speaker"][3] == "Caller C"
+    assert _kernel(lab, state)["speaker"][row + 1] == "Caller C"
     lab.locator(".wk-player").focus()
     lab.keyboard.press("Control+z")
     _settled(lab)
-    assert _kernel(lab, state)["speaker"][3] == merged["speaker"][3], "undone"
+    assert _kernel(lab, state)["speaker"][row + 1] == merged["speaker"][row + 1], "undone"
     assert not lab.errors
 
 

@@ -69,7 +69,8 @@ def test_one_file_is_named_once_and_its_text_shown_whole(shell, transcript):
         assert format_time(start) in text
     assert re.search(r"\b0:0\d\.\d\b", text), "m:ss.s"
     assert "chunk avg_logprob" in text and "chunk no_speech_prob" in text
-    assert f"{len(transcript.words.iloc[0])} words" in text
+    n = len(transcript.words.iloc[0])
+    assert f"{n} word{'s' if n != 1 else ''}" in text
     assert "0:30 of audio" in text and f"{len(transcript)} segments" in text
     assert f"{len(transcript)} rows × {len(columns)} columns" in text
     assert list(transcript.columns) == columns, "display only"
@@ -214,7 +215,7 @@ def test_text_column_is_wide_and_whole_under_jupyterlab_css(transcript):
     """In Chromium, under JupyterLab's own table CSS, the text column keeps a readable width and shows each
     segment's whole text, wrapped, at a notebook's width and at a narrow one."""
     long_text = transcript.copy()
-    long_text.loc[0, "text"] = " ".join([transcript.text.iloc[0]] * 6)  # a very long segment wraps
+    long_text.loc[0, "text"] = " ".join(transcript.text)  # a very long segment (the whole call) wraps
     with chromium() as browser:
         for width in (1000, 600):
             page = browser.new_page(viewport={"width": width, "height": 800})

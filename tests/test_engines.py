@@ -108,6 +108,28 @@ def test_check_agrees_with_the_capabilities(name, option, value):
             registry.engine_class(name).check(options)
 
 
+def test_automatic_decoding_values_are_settled_by_the_engine():
+    """segment_times="auto", beam_size=None and vad_max_gap_s=None become what the engine runs (alignment
+    and a beam of 2 on CTranslate2, timestamp tokens and greedy on transformers), the gap rule following
+    the segment times; values given stay as given."""
+    ct2 = registry.settle(wk.TranscribeOptions(), "ctranslate2")
+    assert (ct2.segment_times, ct2.beam_size, ct2.vad_max_gap_s) == ("alignment", 2, 3600.0)
+    hf = registry.settle(wk.TranscribeOptions(), "transformers")
+    assert (hf.segment_times, hf.beam_size, hf.vad_max_gap_s) == ("tokens", 1, 2.0)
+    fixed = registry.settle(wk.TranscribeOptions(chunking="fixed"), "transformers")
+    assert fixed.segment_times == "tokens"
+    given = registry.settle(wk.TranscribeOptions(segment_times="tokens", beam_size=1, vad_max_gap_s=5.0),
+                            "ctranslate2")
+    assert (given.segment_times, given.beam_size, given.vad_max_gap_s) == ("tokens", 1, 5.0)
+    assert registry.settle(wk.TranscribeOptions(segment_times="tokens"), "ctranslate2").vad_max_gap_s == 2.0
+    assert registry.settle(ct2, "ctranslate2") == ct2
+    with pytest.raises(RuntimeError, match="settled"):
+        _ = wk.TranscribeOptions().decodes_timestamps
+    # Without an engine named, the one transcribe would load here (CTranslate2 on this CPU, base's pack).
+    assert registry.settle(wk.TranscribeOptions(model="base", device="cpu")) == registry.settle(
+        wk.TranscribeOptions(model="base", device="cpu"), "ctranslate2")
+
+
 @pytest.mark.parametrize("name", ENGINES)
 def test_an_engine_passed_in_refuses_what_it_cannot_do_before_decoding(name, librivox):
     """Options that another engine honours, given with an engine object that cannot: refused before any

@@ -506,8 +506,9 @@ def test_review_aids(browser, whisper):
     assert page.evaluate(f"{audio}.currentTime") == pytest.approx(max(0, paused - 2), abs=0.05)
     page.locator(".wk-play").click()
 
-    segment = frame.iloc[1]
-    page.locator(".wk-line").nth(1).locator(".wk-time").click()
+    row = next(i for i in range(1, len(frame)) if frame.end.iloc[i] - frame.start.iloc[i] >= 2.0)  # room to loop
+    segment = frame.iloc[row]
+    page.locator(".wk-line").nth(row).locator(".wk-time").click()
     page.locator(".wk-loop").click()
     assert page.locator(".wk-loop").get_attribute("aria-pressed") == "true"
     page.evaluate(f"{audio}.currentTime = {segment.end - 0.4}; {audio}.play()")

@@ -6,6 +6,7 @@ import numpy as np
 
 from whisperkit_nb.audio.source import SAMPLE_RATE, open_audio
 from whisperkit_nb.speech.chunks import Chunk, pack_chunks, split_long_regions
+from whisperkit_nb.engines.registry import settle
 from whisperkit_nb.options import TranscribeOptions
 from whisperkit_nb.speech.plan import plan_chunks
 from whisperkit_nb.speech.vad import FRAME_SAMPLES, SpeechRegion, speech_probabilities, speech_regions
@@ -19,7 +20,7 @@ def covered(turn, spans) -> float:
 
 
 def test_chunks_cover_speech_skip_silence_and_fit_the_window(long_english):
-    options = TranscribeOptions()
+    options = settle(TranscribeOptions())  # the stage takes options settled for their engine, as runs pass them
     chunks, duration = plan_chunks(open_audio(str(long_english.path)), options)
     assert abs(duration - long_english.turns[-1].end) < 3.0
     spans = [span for c in chunks for span in c.spans]

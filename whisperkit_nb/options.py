@@ -24,7 +24,7 @@ Task = Literal["transcribe", "translate"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 Attention = Literal["auto", "sdpa", "eager", "flash_attention_2"]
 Timestamps = Literal["segment", "word"]
-SegmentTimes = Literal["tokens", "alignment"]
+SegmentTimes = Literal["auto", "tokens", "alignment"]
 CodeSwitching = Literal["off", "hybrid", "english"]
 CorruptAudio = Literal["skip", "fail"]
 
@@ -34,6 +34,12 @@ CorruptAudio = Literal["skip", "fail"]
 # another voice at most 0.66), see bench/README.md. speaker_link_threshold: speakers' centroids across files.
 SPEAKER_MATCH_THRESHOLD = 0.637
 SPEAKER_LINK_THRESHOLD = 0.65  # chosen on the tune part of bench/speaker_linking.py (bench/README.md)
+
+
+# vad_max_gap_s=None: with timestamp tokens a chunk never holds a pause over 2 s; with alignment, whose
+# segments end at every removed pause, speech across long pauses shares chunks (fewer, fuller windows).
+AUTO_GAP_S = 2.0
+NO_GAP_LIMIT_S = 3600.0
 
 
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
@@ -104,10 +110,11 @@ class TranscribeOptions:
         label="Word timestamps", choice_labels={"segment": "off (segment times only)", "word": "on (words column)"},
     )
     segment_times: SegmentTimes = _option(
-        "tokens",
+        "auto",
         "tokens: Whisper decodes timestamp tokens and its own phrases are the segments. alignment: Whisper "
         "decodes text only (fewer tokens, as faster-whisper's batched mode), the words are aligned by "
-        "cross-attention and segments are cut at sentence ends and pauses. vad chunking only.",
+        "cross-attention and segments are cut at sentence ends and pauses (vad chunking only). auto: "
+        "alignment on the ctranslate2 engine (the CPU default), tokens on transformers.",
         label="Segment boundaries",
     )
     engine: str = _option(
@@ -142,9 +149,10 @@ class TranscribeOptions:
         group="advanced",
         label="Compile the decoder",
     )
-    beam_size: int = _option(
-        1, "Beam search width at temperature 0 (1: greedy, the fastest). Above 1 runs on the ctranslate2 "
-        "engine, which auto then picks (faster-whisper's batched pipeline uses 5).",
+    beam_size: int | None = _option(
+        None, "Beam search width at temperature 0 (1: greedy, the fastest). Above 1 runs on the ctranslate2 "
+        "engine, which auto then picks (faster-whisper's batched pipeline uses 5). None: 2 on the "
+        "ctranslate2 engine, 1 on transformers (which decodes greedily).",
         low=1, high=16, group="advanced",
         label="Beam size",
     )
@@ -191,10 +199,12 @@ class TranscribeOptions:
         0.1, "Audio kept before and after each speech region.", low=0.0, high=2.0, group="advanced",
         label="Padding around speech (s)",
     )
-    vad_max_gap_s: float = _option(
-        2.0,
+    vad_max_gap_s: float | None = _option(
+        None,
         "Speech regions further apart than this never share a chunk, so no segment can span a long "
-        "silence (Whisper would otherwise join sentences across the removed pause).",
+        "silence (Whisper's timestamp tokens would otherwise join sentences across the removed pause). "
+        "None: 2.0 with segment_times='tokens'; no limit with 'alignment', whose segments end at every "
+        "removed pause anyway.",
         low=0.0, high=3600.0, group="advanced",
         label="Longest gap in a chunk (s)",
     )
@@ -305,8 +315,18 @@ class TranscribeOptions:
 
     @property
     def decodes_timestamps(self) -> bool:
-        """Whether Whisper decodes timestamp tokens (segment_times='tokens') or text only."""
+        """Whether Whisper decodes timestamp tokens (segment_times='tokens') or text only. Asked of options
+        settled for their engine (`whisperkit_nb.engines.registry.settle`)."""
+        if self.segment_times == "auto":
+            raise RuntimeError("segment_times='auto' is settled for the engine first (engines.registry.settle).")
         return self.segment_times == "tokens"
+
+    @property
+    def max_gap_s(self) -> float:
+        """The longest pause one chunk may hold: ``vad_max_gap_s``, or what None means for the segment times."""
+        if self.vad_max_gap_s is not None:
+            return self.vad_max_gap_s
+        return AUTO_GAP_S if self.decodes_timestamps else NO_GAP_LIMIT_S
 
     def replace(self, **changes: Any) -> TranscribeOptions:
         """A copy with some options changed (validated again)."""

@@ -153,7 +153,10 @@ class _Run:
         # (linking is corpus-level: done here after the inputs, never by `transcribe`.)
         unset = (*SPEAKER_OPTIONS, "link_speakers")
         defaults = {f.name: f.default for f in dataclasses.fields(TranscribeOptions) if f.name in unset}
-        self.transcript_opts = opts.replace(**defaults)
+        from whisperkit_nb.engines.registry import settle
+
+        # Settled (segment_times, beam_size, vad_max_gap_s as the engine runs them), so the key names them.
+        self.transcript_opts = settle(opts.replace(**defaults), self.identity["engine"])
         self.manifest: dict[str, Any] = {}
         self.saved = 0.0
 

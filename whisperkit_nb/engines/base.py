@@ -57,11 +57,15 @@ class Capabilities:
     chunking: tuple[str, ...]  # "vad" (whisperkit_nb's batching), "fixed" (transformers' ASR pipeline)
     dtypes: tuple[str, ...]  # values of the dtype option
     attention: tuple[str, ...]  # values of the attn_implementation option
+    # What the automatic values mean on this engine (segment_times="auto", beam_size=None), see
+    # `registry.settle`: the decoding that measured best for the engine's usual device.
+    auto_segment_times: str = "tokens"
+    auto_beam_size: int = 1
 
     def allows(self, option: str, value: Any) -> bool:
         """Whether this engine honours ``option=value`` (options not in `ENGINE_OPTIONS`: always)."""
         if option == "beam_size":
-            return value == 1 or self.beam_search
+            return value in (None, 1) or self.beam_search
         if option == "compile":
             return not value or self.compile
         if option == "chunking":

@@ -77,7 +77,7 @@ def resolve_engine(options: TranscribeOptions, device: torch.device, name: str) 
     for ``name`` are at hand; transformers otherwise. ``beam_size > 1`` needs CTranslate2 on any device."""
     if options.engine != "auto":
         return options.engine
-    beams = options.beam_size > 1  # only CTranslate2 searches beams here, on any device
+    beams = (options.beam_size or 1) > 1  # only CTranslate2 searches beams here, on any device
     runs_on_ct2 = (
         device.type == "cpu" and options.chunking == "vad"
         and not options.compile and options.dtype == "auto" and options.attn_implementation == "auto"
@@ -91,6 +91,31 @@ def resolve_engine(options: TranscribeOptions, device: torch.device, name: str) 
                            "pip install \"whisperkit_nb[faster-whisper]\" and use a model with CTranslate2 "
                            f"weights (a short name or a CTranslate2 directory, not {name!r}), or beam_size=1.")
     return "transformers"
+
+
+def settle(options: TranscribeOptions, engine: str | None = None) -> TranscribeOptions:
+    """``options`` with their automatic decoding values made concrete for ``engine`` (by default the one
+    `load_model` would pick for them): ``segment_times="auto"`` and ``beam_size=None`` take the engine's
+    choice (`base.Capabilities`), and ``vad_max_gap_s=None`` what the segment times need
+    (`TranscribeOptions.max_gap_s`). Every run settles its options once, before planning chunks, so the
+    plan, the decoding and the per-file facts agree. Loads nothing."""
+    if engine is None:
+        from whisperkit_nb.device import resolve_device
+        from whisperkit_nb.engines.weights import default_model_name
+
+        device = resolve_device(options.device)
+        engine = resolve_engine(options, device, options.model or default_model_name(device))
+    caps = capabilities(engine)
+    changes: dict = {}
+    if options.segment_times == "auto":
+        # The fixed strategy stitches windows at their timestamp tokens: it always decodes them.
+        changes["segment_times"] = caps.auto_segment_times if options.chunking == "vad" else "tokens"
+    if options.beam_size is None:
+        changes["beam_size"] = caps.auto_beam_size
+    settled = options.replace(**changes) if changes else options
+    if settled.vad_max_gap_s is None:
+        settled = settled.replace(vad_max_gap_s=settled.max_gap_s)
+    return settled
 
 
 _cache_lock = threading.Lock()

@@ -169,9 +169,11 @@ def _admit(prepared: Prepared, opts: TranscribeOptions, engine: Engine, mel: Log
     engine.new_input()  # its sampled fallbacks depend on this input alone (as far as batches allow)
     if run.language is None and not engine.tokens.multilingual:
         run.language = "en"
-    if run.language is None and not per_chunk_language and len(prepared.chunks) > batch_size:
-        # A long file's language is voted on by windows spread over it, not by its first batch. Those chunks
-        # are read and encoded first, and keep their encoder output for their batch: none is encoded twice.
+    if run.language is None and not per_chunk_language:
+        # The language is voted on by windows spread over the file, not by its first batch (detection costs
+        # a tenth of an encoder pass per row on CTranslate2, so every chunk of a short file voting was not
+        # free either). Those chunks are read and encoded first, and keep their encoder output for their
+        # batch: none is encoded twice.
         voters = spread(prepared.chunks, opts.language_detection_segments)
         picked = {chunk.index for chunk in voters}
         order = voters + [chunk for chunk in prepared.chunks if chunk.index not in picked]

@@ -74,7 +74,10 @@ def plan_chunks(audio: Any, options: TranscribeOptions | None = None, *, callbac
     """
     from whisperkit_nb.speech.plan import plan_chunks as plan
 
+    from whisperkit_nb.engines.registry import settle
+
     opts = node_options("plan_chunks", options, kwargs)
+    opts = settle(opts)  # vad_max_gap_s=None means what transcribe's engine and segment times need
     return plan(_source(audio, opts), opts, callback=callback)
 
 

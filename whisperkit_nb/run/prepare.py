@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from whisperkit_nb.audio.source import ARRAY_NAME, AudioSource, open_audio
+from whisperkit_nb.engines.registry import settle
 from whisperkit_nb.errors import AudioError, OptionsError, user_stacklevel
 from whisperkit_nb.options import TranscribeOptions
 from whisperkit_nb.report import FileReport
@@ -74,6 +75,8 @@ def prepare_input(key: Any, audio: Any, opts: TranscribeOptions, *, in_memory: b
     decode it again. None decides by length: inputs up to `IN_MEMORY_MAX_S` (and any with ``diarize``).
     """
     report = FileReport()
+    if opts.vad_max_gap_s is None:  # options not settled for an engine yet (a run settles them once)
+        opts = settle(opts)
     try:
         source = open_audio(audio, opts.corrupt_audio)
         report.name = source.name
@@ -116,6 +119,8 @@ def prepare_ahead(inputs: Iterable[tuple[Any, Any]], opts: TranscribeOptions, *,
     prepared on a thread finishes in the background (a thread is not interruptible), worker processes are
     terminated.
     """
+    if opts.vad_max_gap_s is None:
+        opts = settle(opts)  # once here, not in every worker
     if workers <= 0:
         if processes:
             raise OptionsError("preparing in worker processes needs num_workers of 1 or more, not 0.")

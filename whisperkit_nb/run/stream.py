@@ -7,7 +7,7 @@ from typing import Any
 
 from whisperkit_nb.audio.source import AudioSource, open_audio
 from whisperkit_nb.engines.base import Engine
-from whisperkit_nb.engines.registry import load_model
+from whisperkit_nb.engines.registry import load_model, settle
 from whisperkit_nb.engines.tokens import normalize_language
 from whisperkit_nb.errors import OptionsError
 from whisperkit_nb.events import ProgressCallback
@@ -52,6 +52,7 @@ def stream_input(audio: Any, opts: TranscribeOptions, engine: Engine | None, rep
             callback: ProgressCallback | None, batch_fit: BatchFit | None) -> Iterator[Segment]:
     """`stream_segments` without taking the run (`transcribe` holds it for all of its inputs)."""
     engine = engine or load_model(opts)
+    opts = settle(opts, engine.name)
     report = FileReport() if report is None else report
     source = audio if isinstance(audio, AudioSource) else open_audio(audio, opts.corrupt_audio)
     report.name = source.name

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from whisperkit_nb.audio.source import ARRAY_NAME, SAMPLE_RATE, AudioSource, expand_inputs, is_array_pair, open_audio
-from whisperkit_nb.engines.registry import load_model
+from whisperkit_nb.engines.registry import load_model, settle
 from whisperkit_nb.errors import AudioError, OptionsError, TranscriptionFailures, user_stacklevel
 from whisperkit_nb.events import ProgressCallback, ProgressEvent
 from whisperkit_nb.options import TranscribeOptions, resolve_options
@@ -78,6 +78,7 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     inputs = expand_inputs(audio)
     single = len(inputs) == 1 and (not isinstance(audio, (list, tuple)) or is_array_pair(audio))
     engine = load_model(opts)
+    opts = settle(opts, engine.name)  # the automatic decoding values, as this engine runs them
     check_model_options(opts, engine)  # fails once, not once per file
     if opts.diarize:
         from whisperkit_nb.speakers.diarize import check_samples, load_pipeline

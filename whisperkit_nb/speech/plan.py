@@ -48,6 +48,6 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions, *,
     pause_below = quiet_below(opts.vad_threshold)
     energy_db = energy.energy_db()
     regions = split_long_regions(regions, probs, longest, energy_db=energy_db, pause_below=pause_below)
-    chunks = pack_chunks(regions, longest, opts.vad_max_gap_s, probs=probs, energy_db=energy_db,
+    chunks = pack_chunks(regions, longest, opts.max_gap_s, probs=probs, energy_db=energy_db,
                          pause_below=pause_below)
     return chunks, total / SAMPLE_RATE
