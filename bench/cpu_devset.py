@@ -106,7 +106,7 @@ def main() -> None:
     if args.files:
         files = [f for f in files if f.name in args.files.split(",")]
     systems = {
-        "default": ("whisperkit_nb defaults (ctranslate2 on CPU: segment_times='alignment', beam_size=2, "
+        "default": ("whisperkit_nb defaults (ctranslate2 on CPU: segment_times='alignment', beam_size=3, "
                     "no gap limit)", lambda: WhisperKit(args.model)),
         "accurate": ("whisperkit_nb beam_size=5", lambda: WhisperKit(args.model, beam_size=5)),
         # The default until 2026-12-03: timestamp tokens, greedy, chunks closed at pauses over 2 s.
@@ -115,6 +115,9 @@ def main() -> None:
         "tokens-beam2": ("whisperkit_nb segment_times='tokens', beam_size=2",
                          lambda: WhisperKit(args.model, segment_times="tokens", beam_size=2)),
         "align-greedy": ("whisperkit_nb beam_size=1", lambda: WhisperKit(args.model, beam_size=1)),
+        # Wider beams, measured once two CTranslate2 workers made decoding cheaper (2026-12-04).
+        "beam-3": ("whisperkit_nb beam_size=3", lambda: WhisperKit(args.model, beam_size=3)),
+        "beam-4": ("whisperkit_nb beam_size=4", lambda: WhisperKit(args.model, beam_size=4)),
         "gap-2": ("whisperkit_nb vad_max_gap_s=2.0", lambda: WhisperKit(args.model, vad_max_gap_s=2.0)),
         # Candidates for the chunk_s default (28 s): re-decided on the tune part, confirmed on the other.
         "chunk-24": ("whisperkit_nb chunk_s=24", lambda: WhisperKit(args.model, chunk_s=24.0)),

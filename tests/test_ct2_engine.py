@@ -61,7 +61,7 @@ def test_auto_engine_picks_ctranslate2_on_cpu_only_where_it_can():
 
 
 def test_beam_search_runs_on_ctranslate2_and_is_refused_elsewhere(librivox):
-    greedy = wk.transcribe(str(librivox.path), model="base", language="en", progress=False)
+    greedy = wk.transcribe(str(librivox.path), model="base", language="en", beam_size=1, progress=False)
     beam = wk.transcribe(str(librivox.path), model="base", language="en", beam_size=5, progress=False)
     assert word_error_rate(librivox.reference, " ".join(beam.text)) <= 0.03
     assert beam.attrs["files"][str(librivox.path)]["engine"] == "ctranslate2"
@@ -108,6 +108,35 @@ def test_ct2_engine_keeps_the_torch_thread_count(librivox):
                            logprob_threshold=-0.001, temperature_step=0.5)  # fallbacks load the sampler too
         assert len(df) and df.attrs["files"][str(librivox.path)]["fallbacks"] > 0
         assert torch.get_num_threads() == 1
+    finally:
+        release_models()
+        torch.set_num_threads(before)
+
+
+def test_ct2_engine_workers_return_what_one_worker_does(long_english, monkeypatch):
+    """On a CPU the engine runs two CTranslate2 calls at once (encoder windows, halves of a decoding batch
+    and of the alignment pass): the rows are independent, so the transcript is the one a single worker
+    writes, to the token and the millisecond."""
+    import torch
+
+    from whisperkit_nb.engines import ctranslate2_engine
+    from whisperkit_nb.engines.registry import load_model, release_models
+    from whisperkit_nb.options import TranscribeOptions
+
+    before = torch.get_num_threads()
+    options = dict(model="tiny.en", engine="ctranslate2", progress=False, timestamps="word")
+    try:
+        torch.set_num_threads(2)
+        frames = {}
+        for workers in (1, 2):
+            monkeypatch.setattr(ctranslate2_engine, "CPU_WORKERS", workers)
+            release_models()
+            assert load_model(TranscribeOptions(model="tiny.en", engine="ctranslate2")).workers == workers
+            frames[workers] = wk.transcribe(str(long_english.path), **options)
+        one, two = frames[1], frames[2]
+        assert len(one) > 8 and one.attrs["files"][str(long_english.path)]["chunks"] > 2
+        assert one.drop(columns="words").equals(two.drop(columns="words"))
+        assert list(one.words) == list(two.words)
     finally:
         release_models()
         torch.set_num_threads(before)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from whisperkit_nb.transcript.words import WordTiming
 
 CPU_ENCODE_ROWS = 1  # rows per CTranslate2 encoder call on a CPU (see `Ct2Engine.encode`)
+# Calls run at once on a CPU, each on its share of the threads (see `cpu_workers`).
+CPU_WORKERS = 2
 
 HUB_REPOS = {
     "tiny": "Systran/faster-whisper-tiny", "tiny.en": "Systran/faster-whisper-tiny.en",
@@ -55,9 +57,10 @@ class Ct2Engine:
         beam_search=True, compile=False, chunking=("vad",),
         dtypes=("auto", "float32", "float16", "bfloat16"),  # passed on as CTranslate2 compute types
         attention=("auto",),
-        # Text-only decoding (fewer tokens) with a beam of 2, segments cut from aligned words: on the CPU
-        # development set more accurate than greedy timestamp tokens at the same speed (bench/README.md).
-        auto_segment_times="alignment", auto_beam_size=2,
+        # Text-only decoding (fewer tokens) with a beam of 3, segments cut from aligned words: on the CPU
+        # development set's tune part the fewest word errors among the settings at least 1.2x faster-whisper's
+        # speed on every file (bench/README.md).
+        auto_segment_times="alignment", auto_beam_size=3,
     )
 
     resolved: ResolvedModel
@@ -70,6 +73,7 @@ class Ct2Engine:
     # A second instance for temperature fallback, fresh for each input (see `_sampling_model`).
     sampler: Any = field(default=None, repr=False)
     sampler_args: dict | None = field(default=None, repr=False)
+    workers: int = 1  # CTranslate2 calls run at once (`cpu_workers`); 1 on a GPU
     attn_implementation: ClassVar[str] = "ctranslate2"
 
     @classmethod
@@ -111,13 +115,18 @@ class Ct2Engine:
         directory = _ct2_directory(name, is_ct2_whisper_dir)
         compute_type = {"auto": "int8" if device.type == "cpu" else "float16"}.get(options.dtype, options.dtype)
         # As many threads as torch uses, so torch.set_num_threads and OMP_NUM_THREADS cap both engines.
+        threads = torch.get_num_threads()
+        workers = cpu_workers(threads) if device.type == "cpu" else 1
         args = dict(model_path=str(directory), device="cuda" if device.type == "cuda" else "cpu",
-                    device_index=device.index or 0, compute_type=compute_type, intra_threads=torch.get_num_threads())
-        model = _new_model(args)
+                    device_index=device.index or 0, compute_type=compute_type)
+        model = _new_model(dict(args, intra_threads=threads // workers, inter_threads=workers))
         tokenizer = _tokenizer(directory / "tokenizer.json")
         tokens = SpecialTokens.from_tokenizer(tokenizer, bool(model.is_multilingual))
+        # The sampler keeps one worker with every thread: which worker takes a call is not fixed, and a
+        # seeded input must draw from one generator in one order (see `_sampling_model`).
         return cls(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
-                   compute_type, int(model.n_mels), sampler_args=args)
+                   compute_type, int(model.n_mels), sampler_args=dict(args, intra_threads=threads, inter_threads=1),
+                   workers=workers)
 
     @property
     def model_name(self) -> str:
@@ -132,7 +141,8 @@ class Ct2Engine:
 
         On a CPU the rows are encoded one at a time: CTranslate2's int8 encoder costs more per row the
         more rows a call holds (base, 2 threads: 0.34 s a row alone, 0.44 s in calls of 8, 0.55 s in
-        calls of 16; bench/README.md), while decoding gains from large batches. A GPU takes the batch whole.
+        calls of 16; bench/README.md), while decoding gains from large batches; the `workers` take rows
+        in turn. A GPU takes the batch whole.
         """
         import ctranslate2
         import numpy as np
@@ -140,10 +150,12 @@ class Ct2Engine:
 
         rows = features.float().cpu().numpy()
         step = CPU_ENCODE_ROWS if self.device.type == "cpu" else max(1, len(rows))
-        pieces = []
-        for at in range(0, len(rows), step):
+
+        def encoded(at: int):
             view = ctranslate2.StorageView.from_array(np.ascontiguousarray(rows[at : at + step]))
-            pieces.append(np.array(self.ct2.encode(view, to_cpu=True)))
+            return np.array(self.ct2.encode(view, to_cpu=True))
+
+        pieces = self._at_once(encoded, range(0, len(rows), step))
         return torch.from_numpy(np.concatenate(pieces) if len(pieces) != 1 else pieces[0])
 
     def language_probabilities(self, encoded: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
@@ -174,14 +186,20 @@ class Ct2Engine:
         model = self._sampling_model(seeds[0] if seeds else 0) if temperature > 0 else self.ct2
         # With <|notimestamps|> in the prompt CTranslate2 leaves the timestamp rules out, as Whisper does.
         prompts = [self.tokens.prompt(lang, task, timestamps=timestamps) for lang, task in zip(languages, tasks)]
-        results = model.generate(
-            # CTranslate2's Whisper generates at most max_length // 2 tokens (measured with 4.8: 20 -> 10,
-            # 448 -> 224), so twice the budget gives the decoder the tokens the option promises.
-            _view(encoded), prompts, beam_size=beam_size if temperature == 0 else 1, max_length=2 * max_new_tokens,
-            return_scores=True,
-            return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1], max_initial_timestamp_index=50,
-            sampling_topk=0 if temperature > 0 else 1, sampling_temperature=temperature or 1.0,
-        )
+
+        def generated(part: slice) -> list:
+            return model.generate(
+                # CTranslate2's Whisper generates at most max_length // 2 tokens (measured with 4.8: 20 -> 10,
+                # 448 -> 224), so twice the budget gives the decoder the tokens the option promises.
+                _view(encoded[part]), prompts[part], beam_size=beam_size if temperature == 0 else 1,
+                max_length=2 * max_new_tokens, return_scores=True,
+                return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1], max_initial_timestamp_index=50,
+                sampling_topk=0 if temperature > 0 else 1, sampling_temperature=temperature or 1.0,
+            )
+
+        # Rows decode independently (the same tokens whichever call holds them); the sampler stays one call.
+        parts = _parts(len(prompts), self.workers if model is self.ct2 else 1)
+        results = [result for part in self._at_once(generated, parts) for result in part]
         decoded = []
         for result, lang, task in zip(results, languages, tasks):
             seq = [t for t in result.sequences_ids[0] if t != self.tokens.eot]
@@ -213,11 +231,30 @@ class Ct2Engine:
         for (language, task), rows in by_prompt.items():
             prompt = self.tokens.prompt(language, task)  # CTranslate2 appends <|notimestamps|> itself
             frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
-            paths = self._paths(encoded[rows], prompt, [texts[i] for i in rows], frames)
+            parts = _parts(len(rows), self.workers)
+            paths = [path for part in self._at_once(
+                lambda p: self._paths(encoded[rows[p]], prompt, [texts[i] for i in rows[p]], frames[p]), parts)
+                for path in part]
             for i, (token_index, frame_index, probs) in zip(rows, paths):
                 timings[i] = words_on_path(self.tokenizer, eot, texts[i], probs, token_index, frame_index,
                                            results[i].language)
         return timings
+
+    def _at_once(self, call, items) -> list:
+        """``call`` on each of ``items``, up to `workers` at a time, results in order.
+
+        CTranslate2 releases the GIL and runs each call on its own worker (``inter_threads``), so the
+        calls overlap. Two single-thread workers decode 16 rows in 0.25 s a row where one worker with both
+        threads takes 0.40 s, with the same tokens (base, int8, beam 2, 2 cores; bench/README.md): the
+        decoder's per-step products are too small for two threads to share one well.
+        """
+        items = list(items)
+        if self.workers == 1 or len(items) < 2:
+            return [call(item) for item in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(self.workers, len(items)), thread_name_prefix="whisperkit-ct2") as pool:
+            return list(pool.map(call, items))
 
     def new_input(self) -> None:
         """Forget the sampling instance: the next input's fallback draws start from its seed again."""
@@ -225,7 +262,8 @@ class Ct2Engine:
 
     def default_batch_size(self, max_new_tokens: int) -> int:
         """16 on CPU and on GPU: CTranslate2 manages its own memory. On a CPU, decoding 16 rows together
-        costs 0.32 s a row against 0.37 s in eights (base, greedy, 2 threads; bench/README.md)."""
+        costs 0.32 s a row against 0.37 s in eights (base, greedy, 2 threads; bench/README.md); split
+        between two workers, 16 rows cost 0.25 s a row against 0.27 s for 32 (text only, beam 2)."""
         return 16
 
     def release(self) -> None:
@@ -262,6 +300,19 @@ class Ct2Engine:
             ctranslate2.set_random_seed(int(seed))
             self.sampler = _new_model(self.sampler_args)
         return self.sampler
+
+
+def cpu_workers(threads: int) -> int:
+    """CTranslate2 calls to run at once on a CPU with ``threads`` threads: `CPU_WORKERS`, each with
+    ``threads // workers`` threads, when there are threads for each (measured on 2 cores only)."""
+    return max(1, min(CPU_WORKERS, threads))
+
+
+def _parts(rows: int, workers: int) -> list[slice]:
+    """``rows`` rows in up to ``workers`` contiguous parts of nearly equal size."""
+    count = max(1, min(workers, rows))
+    bounds = [round(k * rows / count) for k in range(count + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 def _new_model(args: dict):
