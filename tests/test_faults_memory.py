@@ -47,6 +47,8 @@ from pathlib import Path
 import pytest
 from assets import proc_status as _status
 
+from whisperkit_nb.scoring.words import word_error_rate
+
 SAMPLE_RATE = 16_000
 SHORT_NOISE_S, LONG_NOISE_S = 60.0, 300.0
 MIB = 2**20
@@ -88,7 +90,7 @@ def _measure(path: str) -> dict:
     frame = wk.transcribe(path, callback=on_event, **options)
     info = frame.attrs["files"][path]
     return {"decode_peak": decode_peak, "transcribe_live": live["transcribe"], "diarize_live": live["diarize"],
-            "duration": info["duration"], "speakers": info["speakers"], "rows": len(frame)}
+            "duration": info["duration"], "speakers": info["speakers"], "text": " ".join(frame.text)}
 
 
 def _measure_in_children(paths: list[str]) -> list[dict]:
@@ -116,7 +118,10 @@ def test_diarizing_a_longer_file_costs_one_waveform_copy_more(noisy_calls) -> No
         pytest.skip("needs Linux's /proc/self/clear_refs to reset the peak RSS")
     short, long = _measure_in_children([str(fixture.path) for fixture in noisy_calls])
     assert long["duration"] - short["duration"] == LONG_NOISE_S - SHORT_NOISE_S
-    assert short["speakers"] == long["speakers"] >= 2 and short["rows"] == long["rows"]  # the same speech
+    # The same speech: the same speakers, and nearly the same words (the noise stretch moves chunk edges, so
+    # the segmentation and a word or two may differ).
+    assert short["speakers"] == long["speakers"] >= 2
+    assert word_error_rate(short["text"], long["text"]) <= 0.1, (short["text"], long["text"])
 
     extra = (long["duration"] - short["duration"]) * SAMPLE_RATE * 4  # bytes of float32 the longer file adds
     growth = {key: (long[key] - short[key]) / extra for key in ("decode_peak", "transcribe_live", "diarize_live")}
