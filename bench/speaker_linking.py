@@ -28,7 +28,11 @@ keep a margin on both sides. The CONFIRM corpus only reports.
 Runs: speaker-linking-2026-12-03-1725.json (5 files per part, thresholds to 0.85: the tune plateau reached
 the sweep's end, so the sweep was extended to 0.95 before the next run; that run's confirm table had been
 printed), speaker-linking-2026-12-03-1728.json (8 files per part, the first five the same files), and
-speaker-linking-2026-12-03-1730.json (the same diarizations, the split column added: the reported run).
+speaker-linking-2026-12-03-1730.json (the same diarizations, the split column added: the reported run, 0.65).
+Then, 2026-12-04: ``--tune-seeds 1-16 --confirm-seeds 17-32`` (speaker-linking-2026-12-04-0532.json: the old
+tune and confirm files as one tune corpus, 0.65 again; on 16 fresh files 0.65 merged two voices) and
+``--tune-seeds 1-32 --confirm-seeds 33-48`` (speaker-linking-2026-12-04-0539.json: 0.70 chosen, no merge on 16
+fresh files): the default since.
 Diarizations are cached beside each built file (``*.diarized.json``), so a rerun only links.
 """
 
@@ -192,9 +196,19 @@ def choose(sweep: list[dict]) -> float:
     return top[(len(top) - 1) // 2]
 
 
+def _seeds(text: str) -> list[int]:
+    """"1-16" -> [1, ..., 16]; "" -> []."""
+    if not text:
+        return []
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=8, help="files per part")
+    parser.add_argument("--files", type=int, default=8, help="files per part (odd seeds tune, even confirm)")
+    parser.add_argument("--tune-seeds", default="", help="e.g. 1-16: these seeds tune instead of the odd ones")
+    parser.add_argument("--confirm-seeds", default="", help="e.g. 17-32: these seeds confirm instead of the even ones")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
@@ -205,8 +219,10 @@ def main() -> None:
     folder = assets.FIXTURE_DIR / "speaker_linking"
     folder.mkdir(parents=True, exist_ok=True)
     pool = voice_pool()
-    parts = {"tune": [2 * i + 1 for i in range(args.files)], "confirm": [2 * i + 2 for i in range(args.files)]}
-    result: dict = {"pool": {v: len(c) for v, c in pool.items()}, "thresholds": THRESHOLDS, "parts": {}}
+    parts = {"tune": _seeds(args.tune_seeds) or [2 * i + 1 for i in range(args.files)],
+             "confirm": _seeds(args.confirm_seeds) or [2 * i + 2 for i in range(args.files)]}
+    result: dict = {"pool": {v: len(c) for v, c in pool.items()}, "thresholds": THRESHOLDS, "parts": {},
+                    "seeds": parts}
     for part, seeds in parts.items():
         files = []
         for seed in seeds:

@@ -33,7 +33,8 @@ CorruptAudio = Literal["skip", "fail"]
 # named for 0.6-0.675, the median taken; per turn the same voice scores 0.70-0.89 on flite and Asterisk voices,
 # another voice at most 0.66), see bench/README.md. speaker_link_threshold: speakers' centroids across files.
 SPEAKER_MATCH_THRESHOLD = 0.637
-SPEAKER_LINK_THRESHOLD = 0.65  # chosen on the tune part of bench/speaker_linking.py (bench/README.md)
+# Chosen on 32 tune files of bench/speaker_linking.py, no voices merged on 16 fresh ones (bench/README.md).
+SPEAKER_LINK_THRESHOLD = 0.70
 
 
 # vad_max_gap_s=None: with timestamp tokens a chunk never holds a pause over 2 s; with alignment, whose
