@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from whisperkit_nb.engines.base import Capabilities, DecodedChunk
 from whisperkit_nb.engines.registry import check_engine
@@ -20,11 +20,16 @@ from whisperkit_nb.errors import MissingDependencyError, ModelError, OptionsErro
 from whisperkit_nb.transcript.words import FRAMES_PER_SECOND, text_and_probabilities, words_on_path
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     import torch
 
     from whisperkit_nb.engines.tokens import SpecialTokens
     from whisperkit_nb.options import TranscribeOptions
     from whisperkit_nb.transcript.words import WordTiming
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 CPU_ENCODE_ROWS = 1  # rows per CTranslate2 encoder call on a CPU (see `Ct2Engine.encode`)
 # Calls run at once on a CPU, each on its share of the threads (see `cpu_workers`).
@@ -240,13 +245,13 @@ class Ct2Engine:
                                            results[i].language)
         return timings
 
-    def _at_once(self, call, items) -> list:
+    def _at_once(self, call: Callable[[_Item], _Result], items: Iterable[_Item]) -> list[_Result]:
         """``call`` on each of ``items``, up to `workers` at a time, results in order.
 
         CTranslate2 releases the GIL and runs each call on its own worker (``inter_threads``), so the
-        calls overlap. Two single-thread workers decode 16 rows in 0.25 s a row where one worker with both
-        threads takes 0.40 s, with the same tokens (base, int8, beam 2, 2 cores; bench/README.md): the
-        decoder's per-step products are too small for two threads to share one well.
+        calls overlap. Two single-thread workers decode 13-16 rows in 0.21-0.22 s a row where one worker
+        with both threads takes 0.33-0.43 s, with the same tokens (base, int8, beam 2, 2 cores;
+        bench/ct2_workers.py): the decoder's per-step products are too small for two threads to share well.
         """
         items = list(items)
         if self.workers == 1 or len(items) < 2:
