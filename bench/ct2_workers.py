@@ -3,10 +3,10 @@
     .venv/bin/python bench/ct2_workers.py [--files flite-slt-6m,asterisk-en-18m,asterisk-es-6m] [--rows 16]
 
 Part 1, the engine's three calls on the same real windows (the first ``--rows`` windows of each
-development-set file, as the pipeline builds them): encoder, decoding (text only, beam 2, the CPU
-default) and the alignment pass, seconds per window with ``CPU_WORKERS`` 1 and 2, two interleaved rounds,
-and whether the two give the same tokens. Part 2, the whole default pipeline on each file with 1 and 2
-workers: wall seconds and whether the DataFrames are identical. Writes a new results file per run.
+development-set file, as the pipeline builds them): encoder, decoding (text only, beam 2, the CPU default
+when this was written; now 3) and the alignment pass, seconds per window with ``CPU_WORKERS`` 1 and 2, two
+interleaved rounds, and whether the two give the same tokens. Part 2, the whole default pipeline on each
+file with 1 and 2 workers: wall seconds and whether the DataFrames are identical. Writes a new results file per run.
 """
 
 from __future__ import annotations

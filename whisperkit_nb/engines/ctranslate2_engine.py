@@ -78,7 +78,6 @@ class Ct2Engine:
     # A second instance for temperature fallback, fresh for each input (see `_sampling_model`).
     sampler: Any = field(default=None, repr=False)
     sampler_args: dict | None = field(default=None, repr=False)
-    workers: int = 1  # CTranslate2 calls run at once (`cpu_workers`); 1 on a GPU
     attn_implementation: ClassVar[str] = "ctranslate2"
 
     @classmethod
@@ -130,8 +129,12 @@ class Ct2Engine:
         # The sampler keeps one worker with every thread: which worker takes a call is not fixed, and a
         # seeded input must draw from one generator in one order (see `_sampling_model`).
         return cls(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
-                   compute_type, int(model.n_mels), sampler_args=dict(args, intra_threads=threads, inter_threads=1),
-                   workers=workers)
+                   compute_type, int(model.n_mels), sampler_args=dict(args, intra_threads=threads, inter_threads=1))
+
+    @property
+    def workers(self) -> int:
+        """CTranslate2 calls the model runs at once (`cpu_workers` on a CPU, 1 on a GPU)."""
+        return int(self.ct2.num_workers)
 
     @property
     def model_name(self) -> str:
@@ -202,9 +205,8 @@ class Ct2Engine:
                 sampling_topk=0 if temperature > 0 else 1, sampling_temperature=temperature or 1.0,
             )
 
-        # Rows decode independently (the same tokens whichever call holds them); the sampler stays one call.
-        parts = _parts(len(prompts), self.workers if model is self.ct2 else 1)
-        results = [result for part in self._at_once(generated, parts) for result in part]
+        # Rows decode independently (the same tokens whichever call holds them); the sampler has one worker.
+        results = self._in_parts(generated, len(prompts), int(model.num_workers))
         decoded = []
         for result, lang, task in zip(results, languages, tasks):
             seq = [t for t in result.sequences_ids[0] if t != self.tokens.eot]
@@ -236,10 +238,9 @@ class Ct2Engine:
         for (language, task), rows in by_prompt.items():
             prompt = self.tokens.prompt(language, task)  # CTranslate2 appends <|notimestamps|> itself
             frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
-            parts = _parts(len(rows), self.workers)
-            paths = [path for part in self._at_once(
-                lambda p: self._paths(encoded[rows[p]], prompt, [texts[i] for i in rows[p]], frames[p]), parts)
-                for path in part]
+            paths = self._in_parts(
+                lambda p: self._paths(encoded[rows[p]], prompt, [texts[i] for i in rows[p]], frames[p]),
+                len(rows), self.workers)
             for i, (token_index, frame_index, probs) in zip(rows, paths):
                 timings[i] = words_on_path(self.tokenizer, eot, texts[i], probs, token_index, frame_index,
                                            results[i].language)
@@ -260,6 +261,10 @@ class Ct2Engine:
 
         with ThreadPoolExecutor(min(self.workers, len(items)), thread_name_prefix="whisperkit-ct2") as pool:
             return list(pool.map(call, items))
+
+    def _in_parts(self, call: Callable[[slice], list[_Result]], rows: int, workers: int) -> list[_Result]:
+        """``call`` on ``rows`` rows cut into up to ``workers`` contiguous parts, run at once, results in row order."""
+        return [result for part in self._at_once(call, _parts(rows, workers)) for result in part]
 
     def new_input(self) -> None:
         """Forget the sampling instance: the next input's fallback draws start from its seed again."""
