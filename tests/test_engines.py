@@ -166,6 +166,40 @@ def test_compiled_decoding_keeps_the_task(librivox, monkeypatch):
         registry.release_models()  # nobody else gets the model whose forward was "compiled" as itself
 
 
+
+def test_compiled_decoding_runs_the_prompt_step_outside_the_compiled_graph(librivox, monkeypatch):
+    """The static KV cache is allocated by the first forward (the prompt). Inside a compiled graph with CUDA
+    graphs that allocation lands in the graphs' memory pool and the next replay overwrites it (seen on an
+    H200: "accessing tensor output of CUDAGraphs that has been overwritten"). So only the one-token steps may
+    go through the compiled call, and they must come after the cache exists."""
+    from assets import read_wav
+
+    from whisperkit_nb.audio.log_mel import LogMel
+
+    through_compiled: list[tuple[int, bool]] = []
+
+    def recording_compile(fn, **kwargs):
+        def compiled(*args, **kw):
+            cache = kw.get("past_key_values")
+            through_compiled.append((kw["decoder_input_ids"].shape[1], cache is not None and cache.get_seq_length() > 0))
+            return fn(*args, **kw)
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    registry.release_models()
+    try:
+        engine = wk.load_model(model="tiny.en", engine="transformers")
+        audio = read_wav(librivox.path)[0] / 32768.0
+        encoded = engine.encode(LogMel(engine.n_mels)([audio[: 16000 * 10], audio[16000 * 10 : 16000 * 20]]))
+        results = engine.decode(encoded, ["en", "en"], ["transcribe", "transcribe"], max_new_tokens=24, compiled=True)
+        assert all(r.tokens for r in results)
+        assert through_compiled, "compile=True decoded without ever calling the compiled forward"
+        assert all(length == 1 for length, _ in through_compiled), f"prompt went through the graph: {through_compiled}"
+        assert all(filled for _, filled in through_compiled), "a compiled step ran before the cache held the prompt"
+    finally:
+        registry.release_models()
+
 def test_release_models_frees_the_fixed_strategys_pipeline(librivox):
     registry.release_models()
     wk.transcribe(str(librivox.path), model="tiny.en", engine="transformers", chunking="fixed", progress=False)

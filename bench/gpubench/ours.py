@@ -14,7 +14,6 @@ from gpubench.systems import Setup, full_batch_s, memory_start, timed_row
 from gpubench.timed_engine import TimedEngine
 from gpubench.timing import StageTimer
 
-COMPILED_MARK = "_whisperkit_compiled"  # set on the model by the library's compile step, which then skips it
 
 
 def load_engine(options) -> Any:
@@ -132,19 +131,15 @@ class FixedWindows:
 
 def precompile(engine: Any, backend: str, notes: list[str]) -> None:
     """compile=True with another torch.compile backend (the smoke test's "eager": static cache, no inductor):
-    compile the model's forward here and set the library's mark, so its own compile step leaves it alone."""
-    import torch
+    the library's compiled decoder takes its backend from `compiled.BACKEND`, which this sets for the process."""
+    from whisperkit_nb.engines.transformers import compiled
 
-    marked = [p for p in (REPO / "whisperkit_nb" / "engines").rglob("*.py") if COMPILED_MARK in p.read_text()]
-    if not marked:
-        raise AttachError(f"--compile-backend {backend}: no module of whisperkit_nb/engines checks {COMPILED_MARK} "
-                          "any more, so the library would compile again with its own backend")
-    model = getattr(engine, "model", None)
-    if model is None or not callable(getattr(model, "forward", None)):
-        raise AttachError(f"--compile-backend {backend}: the engine has no .model.forward to compile")
-    if not getattr(model, COMPILED_MARK, False):
-        model.forward = torch.compile(model.forward, backend=backend)
-        setattr(model, COMPILED_MARK, True)
+    if not hasattr(compiled, "BACKEND") or not callable(getattr(compiled, "compile_config", None)):
+        raise AttachError(f"--compile-backend {backend}: whisperkit_nb.engines.transformers.compiled no longer "
+                          "has BACKEND and compile_config(), so the backend cannot be chosen")
+    if getattr(engine, "model", None) is None:
+        raise AttachError(f"--compile-backend {backend}: the engine has no .model to compile")
+    compiled.BACKEND = backend
     notes.append(f"torch.compile backend {backend!r}")
 
 

@@ -3,6 +3,12 @@ cache and a `torch.compile`d forward.
 
 A static cache has fixed shapes, which is what lets the compiled graph (and CUDA graphs) be reused every
 step; the price is that finished rows keep their slots until the whole batch is done.
+
+The compiling is left to `generate` itself (its `compile_config`): it runs the first step (the prompt) through
+the plain forward, which allocates the static cache outside the compiled graph, and only the one-token steps
+through the compiled one. Compiling `model.forward` ourselves put that allocation inside the graph, and with CUDA
+graphs ("reduce-overhead") the cache then lived in the graphs' memory pool and the next replay overwrote it
+(RuntimeError "accessing tensor output of CUDAGraphs that has been overwritten", H200, 2026-12-04).
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ def decode_compiled(
     from transformers import GenerationMixin, LogitsProcessorList
     from transformers.modeling_outputs import BaseModelOutput
 
-    compile_once(engine)
     tokens = engine.tokens
     prompts = torch.tensor([tokens.prompt(lang, task, timestamps=timestamps) for lang, task in zip(languages, tasks)],
                            device=engine.device)
@@ -58,7 +63,14 @@ def decode_compiled(
         eos_token_id=tokens.eot,
         pad_token_id=tokens.eot,
         logits_processor=processors,
+        compile_config=compile_config(engine.device),
     )
+    if not hasattr(engine.model, "_compiled_call"):  # generate decided not to compile: say so, never run slow silently
+        raise RuntimeError(
+            "compile=True: transformers' generate did not compile the decoder (its auto-compile criteria refused "
+            "this model or cache); use compile=False, or a transformers version whose generate compiles "
+            "a static cache"
+        )
     if not torch.is_tensor(sequences):
         sequences = sequences["sequences"]
     if sequences.shape[1] > 0 and int(sequences[0, 0]) == tokens.sot:
@@ -105,11 +117,18 @@ class _ChosenLogprobs:
         return scores
 
 
-def compile_once(engine: LoadedWhisper) -> None:
-    """Compile the model's forward the first time compile=True decodes with it (marked on the model)."""
-    if getattr(engine.model, "_whisperkit_compiled", False):
-        return
-    # CUDA graphs ("reduce-overhead") remove the per-step launch cost that dominates batched decoding.
-    mode = "reduce-overhead" if engine.device.type == "cuda" else "default"
-    engine.model.forward = torch.compile(engine.model.forward, mode=mode, fullgraph=False)
-    engine.model._whisperkit_compiled = True
+BACKEND = "inductor"  # torch.compile's backend; bench/gpubench sets "eager" for seconds of warm-up instead of minutes
+
+
+def compile_config(device: torch.device):
+    """What `generate` compiles the one-token decoder step with: CUDA graphs on a GPU, where the per-step launch
+    cost dominates batched decoding; plain inductor elsewhere (compiled on every device, so the CPU tests run
+    the path a GPU runs)."""
+    from transformers import CompileConfig
+
+    if BACKEND != "inductor":  # modes belong to inductor
+        config = CompileConfig(backend=BACKEND, mode=None, fullgraph=False)
+    else:
+        config = CompileConfig(mode="reduce-overhead" if device.type == "cuda" else "default", fullgraph=False)
+    config._compile_all_devices = True
+    return config
