@@ -348,7 +348,7 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
 
     # 1-2: throughput, the same audio and forced tokens for every system of a run (gpu.py's own method).
     # Limits in seconds: (GPU, CPU rehearsal).
-    for model, caps, rehearsal_model in (("large-v3", (190, 120), "tiny-random"),
+    for model, caps, rehearsal_model in (("large-v3", (240, 120), "tiny-random"),
                                          ("large-v3-turbo", (130, 120), "tiny.en")):
         cap = caps[cpu]
         name = f"throughput-{model}"
@@ -378,7 +378,7 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
     # cache, no inductor code generation) keeps each child's warm-up to seconds (GPU_CHECK_MEMORY_BACKEND=inductor
     # for the library's own backend, a minute or more per length).
     backend = os.environ.get("GPU_CHECK_MEMORY_BACKEND", "eager")
-    for minutes, rehearsal_minutes, caps in ((10, 1, (50, 90)), (30, 2, (60, 100))):
+    for minutes, rehearsal_minutes, caps in ((10, 1, (55, 90)), (30, 2, (60, 100))):
         m = rehearsal_minutes if cpu else minutes
         cap = caps[cpu]
         folder = work / f"memory-{minutes}min"
@@ -421,7 +421,7 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
     command = [py, str(Path(__file__)), "--corpus-child", "--model", corpus_model, *clips_args,
                "--corpus-out", str(work / "corpus-a" / "corpus.json")] + (["--threads", "1"] if cpu else [])
     steps.append(Step("corpus-a", f"bench/corpus.py case (a), {corpus_model}, device auto "
-                      f"({'CPU rehearsal' if cpu else 'cuda'})", 90 if cpu else 75, command, skip=skip, kind="corpus", min_s=30,
+                      f"({'CPU rehearsal' if cpu else 'cuda'})", 90 if cpu else 60, command, skip=skip, kind="corpus", min_s=30,
                       extra={"model": corpus_model, "note": note}))
     return steps
 
@@ -433,7 +433,7 @@ def main() -> int:
     parser.add_argument("--work", default=os.environ.get("GPU_CHECK_WORK", "/tmp/gpu-check-work"))
     parser.add_argument("--cpu-rehearsal", action="store_true")
     parser.add_argument("--deadline", type=float, default=0.0, help="epoch seconds by which every step must end "
-                        "(default: now + 450 s; gpu_check.sh passes its start + its budget)")
+                        "(default: now + 470 s; gpu_check.sh passes its start + its budget)")
     parser.add_argument("--steps", default="", help="comma list of step names to run (default: all)")
     parser.add_argument("--probe-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--corpus-child", action="store_true", help=argparse.SUPPRESS)
@@ -449,7 +449,7 @@ def main() -> int:
     if args.corpus_child:
         return corpus_child(args)
 
-    deadline = args.deadline or time.time() + 450
+    deadline = args.deadline or time.time() + 470
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work, ignore_errors=True)

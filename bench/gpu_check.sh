@@ -8,7 +8,7 @@
 #
 # Installs the carried wheels (.whl/*.whl) into /tmp/gpu-check-site, prints what the machine has, then runs
 # bench/gpu_check.py: the steps most important first, each with its own time limit, all inside
-# GPU_CHECK_TOTAL_S seconds from this script's start (default 450 on a GPU, 480 in the rehearsal).
+# GPU_CHECK_TOTAL_S seconds from this script's start (default 470 on a GPU, 480 in the rehearsal).
 # Writes $OUT/gpu-check.md, gpu-check.json and gpu-check.log ($OUT defaults to ./gpu-check-out).
 # Other arguments go to bench/gpu_check.py (e.g. --steps throughput-large-v3,memory-10min).
 set -u
@@ -20,7 +20,7 @@ OUT="${OUT:-$PWD/gpu-check-out}"
 mkdir -p "$OUT"
 LOG="$OUT/gpu-check.log"
 : >"$LOG"
-if [ "$REHEARSAL" = 1 ]; then TOTAL="${GPU_CHECK_TOTAL_S:-480}"; else TOTAL="${GPU_CHECK_TOTAL_S:-450}"; fi
+if [ "$REHEARSAL" = 1 ]; then TOTAL="${GPU_CHECK_TOTAL_S:-480}"; else TOTAL="${GPU_CHECK_TOTAL_S:-470}"; fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYANNOTE_METRICS_ENABLED=0 TOKENIZERS_PARALLELISM=false
 export WHISPERKIT_NB_CACHE="${WHISPERKIT_NB_CACHE:-$PWD/.cache/whisperkit_nb}"
 export WHISPERKIT_NB_FIXTURES="${WHISPERKIT_NB_FIXTURES:-$PWD/.cache/fixtures}"

@@ -29,7 +29,9 @@ VAD and the chunk plan have to keep up. This measures, on this machine, audio se
 2. One long file (``--long-minutes``, 18 by default), one thread, stage by stage: decoding alone
    (``open_audio(path).in_memory()``: demux, decode, resample, downmix), the VAD alone (`speech_probabilities`
    over the decoded samples), the rest of the plan (regions, splitting, packing), the log-mel features of its
-   chunks; which part dominates.
+   chunks; which part dominates. And `prepare_input` whole, as the pipeline runs it (the file decoded on a
+   thread a few blocks ahead of the VAD, `whisperkit_nb.speech.plan.DECODE_AHEAD`) and with the decoding and
+   the VAD one after the other (``DECODE_AHEAD = False``; the plan and samples must be identical).
 3. The same stages with k copies run at once on k threads (one long file each): whether each stage scales
    across threads, to find what a second worker cannot overlap.
 
@@ -333,17 +335,27 @@ def stage_times(path: Path, opts) -> dict:
     """Case 2: one file, one thread, each stage on its own (seconds)."""
     from whisperkit_nb.audio.source import open_audio
     from whisperkit_nb.run.prepare import prepare_input
-    from whisperkit_nb.speech.plan import plan_chunks
+    from whisperkit_nb.speech import plan
     from whisperkit_nb.speech.vad import speech_probabilities
 
     source = open_audio(str(path))
     memory, decode_s, _ = timed(source.in_memory)
     _, vad_s, _ = timed(lambda: speech_probabilities(memory.blocks()))
-    (chunks, duration), plan_s, _ = timed(lambda: plan_chunks(memory, opts))
+    (chunks, duration), plan_s, _ = timed(lambda: plan.plan_chunks(memory, opts))
+    # prepare_input as the pipeline runs it (the file decoded on a thread beside the VAD), then with the
+    # decoding and the VAD one after the other (plan.DECODE_AHEAD off): what the overlap saves.
     prepared, prepare_s, _ = timed(lambda: prepare_input(0, str(path), opts))
+    try:
+        plan.DECODE_AHEAD = False
+        serial, serial_s, _ = timed(lambda: prepare_input(0, str(path), opts))
+    finally:
+        plan.DECODE_AHEAD = True
+    if serial.chunks != prepared.chunks or not np.array_equal(serial.source.samples, prepared.source.samples):
+        raise SystemExit(f"{path.name}: decoding beside the VAD changed the plan or the samples")
     _, mel_s, _ = timed(lambda: mel_of(prepared))
     return {"audio_s": round(duration, 2), "chunks": len(chunks), "decode_s": decode_s, "vad_s": vad_s,
-            "plan_rest_s": max(plan_s - vad_s, 0.0), "plan_s": plan_s, "prepare_input_s": prepare_s, "mel_s": mel_s}
+            "plan_rest_s": max(plan_s - vad_s, 0.0), "plan_s": plan_s, "prepare_input_s": prepare_s,
+            "prepare_serial_s": serial_s, "mel_s": mel_s}
 
 
 def stage_scaling(path: Path, opts, k: int) -> dict:
@@ -375,7 +387,7 @@ def long_file_runs(long_files: dict[str, Path], workers: list[int], rounds: int,
     for fmt, path in long_files.items():
         runs = [stage_times(path, opts) for _ in range(rounds)]
         row = {"format": fmt, "file": path.name, "audio_s": runs[0]["audio_s"], "chunks": runs[0]["chunks"]}
-        for key in ("decode_s", "vad_s", "plan_rest_s", "plan_s", "prepare_input_s", "mel_s"):
+        for key in ("decode_s", "vad_s", "plan_rest_s", "plan_s", "prepare_input_s", "prepare_serial_s", "mel_s"):
             row[key] = round(median([r[key] for r in runs]), 3)
             row[key + "_rounds"] = [round(r[key], 3) for r in runs]
         stages.append(row)
@@ -440,15 +452,17 @@ def target_lines(rows: list[dict]) -> list[str]:
 
 
 def stage_table(rows: list[dict]) -> str:
-    lines = [("| input | audio min | decode + resample s | VAD s | rest of plan s | prepare_input s | log-mel s | "
-             "x real time: decode / VAD / log-mel (one core) | decode / VAD share of prepare_input |"),
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| input | audio min | decode + resample s | VAD s | rest of plan s | prepare_input s: decode then VAD / "
+              "decode beside VAD | saved | log-mel s | x real time: decode / VAD / log-mel (one core) | "
+              "decode / VAD share of prepare_input (one after the other) |"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        a = r["audio_s"]
+        a, serial = r["audio_s"], r.get("prepare_serial_s", r["prepare_input_s"])
         lines.append(f"| {FORMAT_LABEL[r['format']]} | {a / 60:.1f} | {r['decode_s']:.2f} | {r['vad_s']:.2f} | "
-                     f"{r['plan_rest_s']:.3f} | {r['prepare_input_s']:.2f} | {r['mel_s']:.2f} | "
+                     f"{r['plan_rest_s']:.3f} | {serial:.2f} / {r['prepare_input_s']:.2f} | "
+                     f"{1 - r['prepare_input_s'] / serial:.0%} | {r['mel_s']:.2f} | "
                      f"{a / r['decode_s']:.0f} / {a / r['vad_s']:.0f} / {a / r['mel_s']:.0f} | "
-                     f"{r['decode_s'] / r['prepare_input_s']:.0%} / {r['vad_s'] / r['prepare_input_s']:.0%} |")
+                     f"{r['decode_s'] / serial:.0%} / {r['vad_s'] / serial:.0%} |")
     return "\n".join(lines)
 
 

@@ -125,12 +125,12 @@ def test_stage_timer_counts_each_stage_once_exclusive_of_nested_ones():
 
 def test_switches_the_ablations_flip_exist_and_missing_ones_raise():
     from whisperkit_nb.audio.log_mel import LogMel
-    from whisperkit_nb.run import prefetch, stream
+    from whisperkit_nb.run import prefetch, prepare
 
     stream_segments_with_engine()  # takes engine=
     _, rules = rules_class()  # the logit rules forcing subclasses
     assert callable(rules.apply)
-    assert callable(LogMel.__call__) and callable(stream.plan_chunks)
+    assert callable(LogMel.__call__) and callable(prepare.plan_chunks)
     before = prefetch.PREFETCH
     with replaced(prefetch, "PREFETCH", not before):
         assert prefetch.PREFETCH is (not before)

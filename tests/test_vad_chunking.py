@@ -162,3 +162,37 @@ def test_a_cut_inside_speech_needs_the_energy_to_agree_with_the_vad():
     regions = [SpeechRegion(0, 5 * sec), SpeechRegion(6 * sec, len(audio))]
     filled = pack_chunks(regions, 28.0, probs=probs, energy_db=energy, pause_below=0.35)
     assert filled[0].spans == ((0, 5 * sec),)
+
+
+def test_decoding_beside_the_vad_gives_the_same_plan_and_samples(long_english, tmp_path, monkeypatch):
+    """A file is decoded on a thread a few blocks ahead of the VAD, and an input wanted in memory is kept
+    during that pass instead of decoded first: the chunk plan and the samples must not change."""
+    import threading
+
+    from assets import encode_audio, read_wav
+
+    from whisperkit_nb.run.prepare import prepare_input
+    from whisperkit_nb.speech import plan
+
+    m4a = encode_audio(tmp_path / "long.m4a", read_wav(long_english.path)[0], container="mp4", codec="aac")
+    options = settle(TranscribeOptions())
+    decoders: set[str] = set()
+    decode = open_audio(str(m4a)).blocks.__func__
+
+    def recorded(self):
+        decoders.add(threading.current_thread().name)
+        yield from decode(self)
+
+    monkeypatch.setattr(type(open_audio(str(m4a))), "blocks", recorded)
+    monkeypatch.setattr(plan, "DECODE_AHEAD", False)
+    one_after_the_other = plan_chunks(open_audio(str(m4a)), options)
+    decoded_first = open_audio(str(m4a)).in_memory()
+    monkeypatch.setattr(plan, "DECODE_AHEAD", True)
+    decoders.clear()
+    beside = plan_chunks(open_audio(str(m4a)), options)
+    assert decoders == {"whisperkit-decode"}, f"the file was not decoded beside the VAD: {decoders}"
+    assert beside == one_after_the_other and len(beside[0]) > 3
+    kept = prepare_input("long", str(m4a), options, in_memory=True)
+    assert kept.error is None and kept.source.samples is not None
+    assert np.array_equal(kept.source.samples, decoded_first.samples)
+    assert kept.chunks == one_after_the_other[0] and kept.duration == decoded_first.duration

@@ -84,9 +84,10 @@ class ProgressClock:
     """A progress callback that times the VAD pass from `ProgressEvent`s.
 
     The VAD pass ends with the last "vad" event (the library sends one after the chunk plan is made); its
-    time, from `start` on, less the time this thread spent inside timed stages meanwhile (decoding the audio
-    for the VAD), is the VAD's own. "transcribe" events follow each batch; the last must report all speech
-    done.
+    time, from `start` on, less the time this thread spent inside timed stages meanwhile, is the VAD's own. A
+    file is decoded on a thread of its own beside the VAD (`whisperkit_nb.speech.plan.DECODE_AHEAD`), so that
+    decoding is not subtracted and a wait for it counts as VAD; with DECODE_AHEAD off, this thread decodes and
+    its decoding is subtracted. "transcribe" events follow each batch; the last must report all speech done.
     """
 
     def __init__(self, timer: StageTimer) -> None:

@@ -32,7 +32,8 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
     from whisperkit_nb.output.dataframe import segments_to_dataframe
     from whisperkit_nb.report import FileReport
     from whisperkit_nb.run import prefetch as reading_ahead
-    from whisperkit_nb.run import stream
+    from whisperkit_nb.run import prepare
+    from whisperkit_nb.run.prepare import IN_MEMORY_MAX_S
 
     stream_segments = stream_segments_with_engine()
     # attn "auto": Flash Attention 2 when flash-attn and a GPU are there, else SDPA (the library's best).
@@ -50,7 +51,7 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
     with contextlib.ExitStack() as attached:
         attached.enter_context(replaced(reading_ahead, "PREFETCH", prefetch))
         if plan is not None:
-            attached.enter_context(replaced(stream, "plan_chunks", plan))
+            attached.enter_context(replaced(prepare, "plan_chunks", plan))  # what plan_input calls
         attached.enter_context(forced_library_decoding(setup.forced))
         # Warm-up (model load, compile, first-call costs) on the head of the audio, the same path untimed, as in
         # a notebook where the model is already loaded and warm.
@@ -87,12 +88,17 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
     clock.check_transcribed()
     check_applied(setup.forced, applied)
     if plan is not None and plan.calls == calls:
-        raise AttachError("the fixed-window plan replaced whisperkit_nb.run.stream.plan_chunks but was never "
+        raise AttachError("the fixed-window plan replaced whisperkit_nb.run.prepare.plan_chunks but was never "
                           "called: stream_segments plans its chunks elsewhere now")
     readers = timer.threads["audio_read"] - {threading.get_ident()}
-    if bool(readers) != prefetch:
+    # An input up to IN_MEMORY_MAX_S is kept in memory from its VAD pass and its chunks are cut from there, on
+    # the calling thread: reading ahead is for inputs streamed from disk, so only those can show PREFETCH.
+    streamed = len(setup.samples) / SAMPLE_RATE > IN_MEMORY_MAX_S
+    if (readers and not prefetch) or (streamed and prefetch and not readers):
         raise AttachError(f"PREFETCH={prefetch} did not take: chunk audio was read on "
                           f"{'another thread' if readers else 'the calling thread'}")
+    if not streamed:
+        notes.append(f"input kept in memory (up to {IN_MEMORY_MAX_S / 60:g} min): PREFETCH has nothing to read ahead")
     row = timed_row(setup, timer, wall, memory, vad_s=clock.vad_seconds(), main_thread=threading.get_ident(),
                     batch_size=report.batch_size, windows=dict(counts.windows))
     row["warmup_s"] = round(warmup, 2)
@@ -123,7 +129,12 @@ class FixedWindows:
         from whisperkit_nb.speech.chunks import Chunk
 
         self.calls += 1
-        total = sum(len(block) for block in source.blocks())
+        keep = kwargs.get("keep")  # the input's samples, gathered as the plan reads them (plan_chunks' keep=)
+        total = 0
+        for block in source.blocks():
+            total += len(block)
+            if keep is not None:
+                keep.add(block)
         size = int(self.window_s * SAMPLE_RATE)
         chunks = [Chunk(i, ((start, min(start + size, total)),)) for i, start in enumerate(range(0, total, size))]
         return chunks, total / SAMPLE_RATE

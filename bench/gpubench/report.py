@@ -9,7 +9,9 @@ from pathlib import Path
 STAGE_NOTE = (
     "Stage columns: seconds inside each stage, exclusive of nested stages, host clock; on GPUs the device stages "
     "(features, encoder, decoder) synchronise CUDA at entry and exit. Ours: encoder and decoder (+ language "
-    "detection, word alignment) from the engine's protocol methods (TimedEngine), VAD from progress events, "
+    "detection, word alignment) from the engine's protocol methods (TimedEngine), VAD from progress events (the "
+    "VAD pass's wall time less the calling thread's own timed stages: the file decodes on a thread beside it, so "
+    "a wait for decoding counts as VAD), "
     "audio decode from the AudioSource's reads, features from LogMel, assembly = segments to DataFrame; other = "
     "the calling thread outside every timed stage (per-batch segment assembly, fallback checks, waiting for "
     "prefetched audio). With prefetch, audio decode runs beside the model and the stages can sum past the wall "

@@ -80,18 +80,14 @@ class AudioSource:
         """The same input with all its samples decoded once into memory (for stages that need them all)."""
         if self.samples is not None:
             return self
-        # One buffer, sized from the container's duration and grown or trimmed in place (realloc, which moves
-        # pages rather than copying them), so the file is never held twice: concatenating a list of blocks
-        # would hold the blocks and their concatenation at once. No view of it exists until it is returned.
-        samples = np.empty(round((self.duration or 0.0) * SAMPLE_RATE) + BLOCK_SAMPLES, np.float32)
-        filled = 0
+        buffer = SampleBuffer(self.duration)
         for block in self.blocks():
-            if filled + len(block) > len(samples):
-                samples.resize(max(2 * len(samples), filled + len(block)), refcheck=False)
-            samples[filled : filled + len(block)] = block
-            filled += len(block)
-        samples.resize(filled, refcheck=False)
-        return dataclasses.replace(self, samples=samples, duration=filled / SAMPLE_RATE)  # gaps shared
+            buffer.add(block)
+        return self.with_samples(buffer.samples())
+
+    def with_samples(self, samples: np.ndarray) -> AudioSource:
+        """The same input (name, path, gaps shared) holding ``samples``, its whole 16 kHz audio."""
+        return dataclasses.replace(self, samples=samples, duration=len(samples) / SAMPLE_RATE)
 
     def read_spans(self, spans: Sequence[tuple[int, int]]) -> Iterator[np.ndarray]:
         """Yield the samples of each (start, end) span, in order; spans must be sorted and disjoint."""
@@ -100,6 +96,31 @@ class AudioSource:
                 yield self.samples[start:end]
             return
         yield from _spans_from_blocks(self.blocks(), spans)
+
+
+class SampleBuffer:
+    """An input's blocks gathered, as they are decoded, into one buffer that is never held twice.
+
+    The buffer is sized from the container's duration and grown or trimmed in place (realloc, which moves pages
+    rather than copying them): concatenating a list of blocks would hold the blocks and their concatenation at
+    once. No view of it exists until `samples` returns it.
+    """
+
+    def __init__(self, duration: float | None) -> None:
+        self._samples = np.empty(round((duration or 0.0) * SAMPLE_RATE) + BLOCK_SAMPLES, np.float32)
+        self._filled = 0
+
+    def add(self, block: np.ndarray) -> None:
+        end = self._filled + len(block)
+        if end > len(self._samples):
+            self._samples.resize(max(2 * len(self._samples), end), refcheck=False)
+        self._samples[self._filled : end] = block
+        self._filled = end
+
+    def samples(self) -> np.ndarray:
+        """The samples added so far, trimmed (the buffer is handed over: add nothing after this)."""
+        self._samples.resize(self._filled, refcheck=False)
+        return self._samples
 
 
 def expand_inputs(audio: Any) -> list[Any]:

@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from whisperkit_nb.audio.source import ARRAY_NAME, AudioSource, open_audio
+from whisperkit_nb.audio.source import ARRAY_NAME, AudioSource, SampleBuffer, open_audio
 from whisperkit_nb.engines.registry import settle
 from whisperkit_nb.errors import AudioError, OptionsError, user_stacklevel
+from whisperkit_nb.events import ProgressCallback
 from whisperkit_nb.options import TranscribeOptions
 from whisperkit_nb.report import FileReport
 from whisperkit_nb.speech.chunks import Chunk
@@ -80,15 +81,29 @@ def prepare_input(key: Any, audio: Any, opts: TranscribeOptions, *, in_memory: b
     try:
         source = open_audio(audio, opts.corrupt_audio)
         report.name = source.name
-        if in_memory is None:
-            in_memory = opts.diarize or (source.duration or 0.0) <= IN_MEMORY_MAX_S
-        if in_memory:
-            source = source.in_memory()
-        chunks, duration = plan_chunks(source, opts)
+        source, chunks, duration = plan_input(source, opts, in_memory=in_memory)
     except Exception as err:  # noqa: BLE001 - the caller decides: a failed row, or raise
         return Prepared(key, None, report=report, error=err)
     record_plan(report, source, chunks, duration)
     return Prepared(key, source, chunks, duration, report)
+
+
+def plan_input(source: AudioSource, opts: TranscribeOptions, *, in_memory: bool | None = None,
+               callback: ProgressCallback | None = None) -> tuple[AudioSource, list[Chunk], float]:
+    """Run the VAD over ``source`` and plan its chunks: (source, chunks, duration).
+
+    An input wanted in memory (``in_memory``; None: up to `IN_MEMORY_MAX_S` long, or any with ``diarize``)
+    comes back holding its samples, gathered during the VAD pass, so the file is decoded once: reading its
+    chunks later (and diarizing it) decodes nothing. ``callback`` gets the VAD's progress events.
+    """
+    if in_memory is None:
+        in_memory = opts.diarize or (source.duration or 0.0) <= IN_MEMORY_MAX_S
+    if not in_memory or source.samples is not None:
+        chunks, duration = plan_chunks(source, opts, callback=callback)
+        return source, chunks, duration
+    kept = SampleBuffer(source.duration)
+    chunks, duration = plan_chunks(source, opts, callback=callback, keep=kept)
+    return source.with_samples(kept.samples()), chunks, duration
 
 
 def record_plan(report: FileReport, source: AudioSource, chunks: list[Chunk], duration: float) -> None:

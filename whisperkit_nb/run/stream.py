@@ -16,8 +16,7 @@ from whisperkit_nb.report import FileReport
 from whisperkit_nb.run.batch import BatchFit
 from whisperkit_nb.run.decode import decode_inputs
 from whisperkit_nb.run.lock import RUN
-from whisperkit_nb.run.prepare import Prepared, record_plan
-from whisperkit_nb.speech.plan import plan_chunks
+from whisperkit_nb.run.prepare import Prepared, plan_input, record_plan
 from whisperkit_nb.transcript.segments import Segment
 
 
@@ -71,8 +70,9 @@ def stream_input(audio: Any, opts: TranscribeOptions, engine: Engine | None, rep
 def _vad_segments(source: AudioSource, opts: TranscribeOptions, engine: Engine,
                   language: str | None, report: FileReport, callback: ProgressCallback | None,
                   fit: BatchFit | None = None) -> Iterator[Segment]:
-    """One input through the batches of `decode_inputs`, its VAD first (with its progress events)."""
-    chunks, duration = plan_chunks(source, opts, callback=callback)
+    """One input through the batches of `decode_inputs`, its VAD first (with its progress events); an input up
+    to `IN_MEMORY_MAX_S` long is kept in memory from that pass, so its chunks are not decoded a second time."""
+    source, chunks, duration = plan_input(source, opts, callback=callback)
     record_plan(report, source, chunks, duration)
     prepared = Prepared(source.name, source, chunks, duration, report)
     for run, segments in decode_inputs([prepared], opts, engine, language, callback=callback, fit=fit):
