@@ -12,11 +12,13 @@ machine (no real weights, no carried clips, too little time left) is reported "n
                               pipeline, fp16, SDPA, batch 24; flash-attn row if installed) and whisperkit_nb's
                               best, 30 min of audio, random weights, the same forced tokens (gpu.py's own method)
 2. throughput-large-v3-turbo  the same with large-v3-turbo
-3. memory-10min, memory-30min bench/gpu.py --memory-scan (large-v3-turbo, the library's GPU default), one
-                              length per step: peak GPU memory and RSS of one transcribe(file)
+3. memory-10min, -30min,     bench/gpu.py --memory-scan (large-v3-turbo, the library's GPU default), one
+   -60min                     length per step: peak GPU memory and RSS of one transcribe(file) (60 min: two
+                              batches of 64 chunks, so flatness past one full batch shows)
 4. check-text                 bench/gpu.py --check-text on the real weights found on the machine
 5. corpus-a                   bench/corpus.py case (a) on the GPU (device auto): a few clips as a corpus, a
-                              loop and one file; real weights if found, else random large-v3-turbo forced
+                              loop and one file, 3 rounds in rotating order; real weights if found, else random
+                              large-v3-turbo forced
 
 Writes under --out (the device tool's $OUT): gpu-check.md (what was found, the summary, every step's table),
 gpu-check.json (the same and every step's full JSON), rewritten after each step; gpu_check.sh adds
@@ -146,7 +148,9 @@ def corpus_child(args) -> int:
 
     ensure_vad_model()  # silero-vad, or a stub around the carried ONNX file
     device = resolve_device("auto")  # what corpus.py's transcribe calls pick (device="auto")
-    argv = ["corpus.py", "--cases", "a", "--rounds", "1", "--out", args.corpus_out]
+    # Three rounds in rotating order on the GPU (the median): with one, the first run carries the first batch of
+    # its shape after a one-chunk warm-up (2026-12-04: one file 5.2 s against 1.5 s for the same chunks as a corpus).
+    argv = ["corpus.py", "--cases", "a", "--rounds", "1" if args.quick else "3", "--out", args.corpus_out]
     argv += ["--quick"] if args.quick else ["--clips", str(args.clips)]
     if args.threads:
         argv += ["--threads", str(args.threads)]
@@ -378,7 +382,8 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
     # cache, no inductor code generation) keeps each child's warm-up to seconds (GPU_CHECK_MEMORY_BACKEND=inductor
     # for the library's own backend, a minute or more per length).
     backend = os.environ.get("GPU_CHECK_MEMORY_BACKEND", "eager")
-    for minutes, rehearsal_minutes, caps in ((10, 1, (55, 90)), (30, 2, (60, 100))):
+    # 60 min: two batches of 64 chunks where 30 min fills one, so flat memory in audio length shows from 30 to 60.
+    for minutes, rehearsal_minutes, caps in ((10, 1, (55, 90)), (30, 2, (60, 100)), (60, 3, (70, 110))):
         m = rehearsal_minutes if cpu else minutes
         cap = caps[cpu]
         folder = work / f"memory-{minutes}min"
@@ -421,7 +426,7 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
     command = [py, str(Path(__file__)), "--corpus-child", "--model", corpus_model, *clips_args,
                "--corpus-out", str(work / "corpus-a" / "corpus.json")] + (["--threads", "1"] if cpu else [])
     steps.append(Step("corpus-a", f"bench/corpus.py case (a), {corpus_model}, device auto "
-                      f"({'CPU rehearsal' if cpu else 'cuda'})", 90 if cpu else 60, command, skip=skip, kind="corpus", min_s=30,
+                      f"({'CPU rehearsal' if cpu else 'cuda'})", 90 if cpu else 75, command, skip=skip, kind="corpus", min_s=30,
                       extra={"model": corpus_model, "note": note}))
     return steps
 
