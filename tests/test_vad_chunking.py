@@ -196,3 +196,25 @@ def test_decoding_beside_the_vad_gives_the_same_plan_and_samples(long_english, t
     assert kept.error is None and kept.source.samples is not None
     assert np.array_equal(kept.source.samples, decoded_first.samples)
     assert kept.chunks == one_after_the_other[0] and kept.duration == decoded_first.duration
+
+
+def test_a_vad_pass_that_fails_stops_the_decoding_thread(long_english, monkeypatch):
+    """The failed input's row keeps its error, traceback and all; the thread decoding ahead of the VAD must
+    not live on with it (polling, the file open)."""
+    import threading
+    import time
+
+    from whisperkit_nb.run.prepare import prepare_input
+    from whisperkit_nb.speech import plan
+
+    def failing(blocks):
+        next(iter(blocks))
+        raise RuntimeError("the VAD broke")
+
+    monkeypatch.setattr(plan, "speech_probabilities", failing)
+    failed = prepare_input("long", str(long_english.path), settle(TranscribeOptions()), in_memory=False)
+    assert isinstance(failed.error, RuntimeError) and "the VAD broke" in str(failed.error)
+    deadline = time.monotonic() + 5.0
+    while any(t.name == "whisperkit-decode" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "whisperkit-decode" for t in threading.enumerate()), "the decoding thread outlived the pass"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -45,7 +46,10 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions, *, callback: Progr
                 callback(ProgressEvent("vad", source.name, round(read, 3), round(max(read, expected), 3)))
             yield block
 
-    probs = speech_probabilities(counted())
+    # Closed however the pass ends: an error kept with its traceback (a failed input's row) would otherwise keep
+    # the reading thread polling, and the file open, for as long as the error is held.
+    with contextlib.closing(blocks):
+        probs = speech_probabilities(counted())
     regions = speech_regions(
         probs,
         total,
