@@ -34,6 +34,13 @@ tune and confirm files as one tune corpus, 0.65 again; on 16 fresh files 0.65 me
 ``--tune-seeds 1-32 --confirm-seeds 33-48`` (speaker-linking-2026-12-04-0539.json: 0.70 chosen, no merge on 16
 fresh files): the default since.
 Diarizations are cached beside each built file (``*.diarized.json``), so a rerun only links.
+
+Same-file margin (2026-12-04, `whisperkit_nb.corpus.link.SAME_FILE_MARGIN`): every pair of the tune corpus that
+the threshold left unlinked was a voice diarization had split in two speakers of one file, which the old rule
+(two speakers of one file never share a label) could not rejoin. Linking now lets clusters sharing a file merge
+through other files' speakers at threshold + margin; the margin is swept at the default threshold (`MARGINS`) and
+chosen on the tune corpus by `choose_margin` (its rule fixed before the run). Different-voice merges now count
+pairs inside one file too, and each file is also linked alone (a one-file corpus must never merge its speakers).
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ FLITE = ("slt", "rms", "awb", "kal16")
 ASTERISK = ("en", "es", "fr")
 ESPEAK = ("en-us", "en+Annie")
 THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.20, 0.951, 0.05))
+# SAME_FILE_MARGIN values swept at the default threshold; 1.0 is the rule before it (one file's speakers never join)
+MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 1.0)
 GAP_S = (0.3, 0.8)
 
 
@@ -152,10 +161,13 @@ def diarize_file(item: dict) -> dict:
             "speaker_embeddings": embeddings, "cpu_s": round(cpu, 1)}
 
 
-def score(files: list[dict], threshold: float) -> dict:
-    from whisperkit_nb.corpus.link import link_files
+def score(files: list[dict], threshold: float, margin: float | None = None) -> dict:
+    """Linking of ``files`` at ``threshold`` (``margin``: `SAME_FILE_MARGIN`, None for the default)."""
+    from whisperkit_nb.corpus.link import SAME_FILE_MARGIN, link_files
 
-    linking = link_files({f["file"]: {"speaker_embeddings": f["speaker_embeddings"]} for f in files}, threshold)
+    margin = SAME_FILE_MARGIN if margin is None else margin
+    linking = link_files({f["file"]: {"speaker_embeddings": f["speaker_embeddings"]} for f in files}, threshold,
+                         same_file_margin=margin)
     points = [(f["file"], s, f["speaker_voice"][s], linking.labels[f["file"]][s])
               for f in files for s in f["speaker_embeddings"]]
     # A voice diarization split into two speakers of one file: only one of them can share its label with
@@ -163,8 +175,17 @@ def score(files: list[dict], threshold: float) -> dict:
     split = {(f["file"], v) for f in files for v in f["speaker_voice"].values()
              if list(f["speaker_voice"].values()).count(v) > 1}
     same, linked, merged, pairs, blocked = 0, 0, 0, [], 0
+    split_pairs, rejoined = 0, 0
     for a, b in itertools.combinations(points, 2):
-        if a[0] == b[0] or a[2] is None or b[2] is None:
+        if a[2] is None or b[2] is None:
+            continue
+        if a[0] == b[0]:  # two speakers of one file: a split voice rejoined, or two voices merged
+            if a[2] == b[2]:
+                split_pairs += 1
+                rejoined += a[3] == b[3]
+            elif a[3] == b[3]:
+                merged += 1
+                pairs.append({"voices": [a[2], b[2]], "files": [Path(a[0]).name], "label": a[3]})
             continue
         if a[2] == b[2]:
             same += 1
@@ -182,9 +203,25 @@ def score(files: list[dict], threshold: float) -> dict:
     return {"threshold": threshold, "same_voice_pairs": same, "same_voice_linked": linked,
             "same_voice_rate": round(linked / same, 4) if same else None,
             "same_voice_missed_by_diarization_split": blocked, "different_voice_merges": merged,
+            "split_voices_in_one_file": split_pairs, "split_voices_rejoined": rejoined, "margin": margin,
             "mixed_clusters": sorted(k for k, v in clusters.items() if len(v) > 1), "labels": len(clusters),
             "voices": len({p[2] for p in points}), "failures": pairs,
             "per_file": {Path(f).name: labels for f, labels in linking.labels.items()}}
+
+
+def alone_merges(files: list[dict], threshold: float, margin: float | None = None) -> int:
+    """Different-voice merges when each file is linked alone (a one-file corpus: nothing ties its speakers)."""
+    return sum(score([f], threshold, margin)["different_voice_merges"] for f in files)
+
+
+def choose_margin(sweep: list[dict]) -> float:
+    """The margin rule, fixed before its first run: among the margins with no different-voice merge on the tune
+    corpus (linked together, and each file alone), those linking the most same-voice pairs (across files, and
+    split voices rejoined inside one); the middle one (the lower of two middles)."""
+    clean = [r for r in sweep if r["different_voice_merges"] == 0 and r["alone_merges"] == 0]
+    best = max(r["same_voice_linked"] + r["split_voices_rejoined"] for r in clean)
+    top = [r["margin"] for r in clean if r["same_voice_linked"] + r["split_voices_rejoined"] == best]
+    return top[(len(top) - 1) // 2]
 
 
 def choose(sweep: list[dict]) -> float:
@@ -215,6 +252,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from whisperkit_nb.options import TranscribeOptions
+
+    default = TranscribeOptions.speaker_link_threshold
     out = new_result_path(args.out, "speaker-linking")
     folder = assets.FIXTURE_DIR / "speaker_linking"
     folder.mkdir(parents=True, exist_ok=True)
@@ -236,12 +276,27 @@ def main() -> None:
             print(f"{part} seed {seed}: {files[-1]['voices']} -> {files[-1]['speakers']} speakers "
                   f"{files[-1]['speaker_voice']} ({files[-1]['cpu_s']} CPU s)", flush=True)
         sweep = [score(files, t) for t in THRESHOLDS]
-        result["parts"][part] = {"files": files, "sweep": sweep}
+        margins = [{**score(files, default, m), "alone_merges": alone_merges(files, default, m)} for m in MARGINS]
+        result["parts"][part] = {"files": files, "sweep": sweep, "margin_sweep": margins}
         out.write_text(json.dumps(result, indent=1, default=str))
     chosen = choose(result["parts"]["tune"]["sweep"])
     result["chosen"] = chosen
+    result["chosen_margin"] = choose_margin(result["parts"]["tune"]["margin_sweep"])
     out.write_text(json.dumps(result, indent=1, default=str))
-    print(f"\nchosen on tune: {chosen}  ({out})\n")
+    print(f"\nchosen on tune: threshold {chosen}, same-file margin {result['chosen_margin']} "
+          f"(at the default threshold {default})  ({out})\n")
+    print("| part | same-file margin | same-voice pairs linked (two files) | split voices rejoined (one file) "
+          "| different-voice merges | merges with each file linked alone | labels / voices |")
+    print("|---|---|---|---|---|---|---|")
+    for part in parts:
+        for r in result["parts"][part]["margin_sweep"]:
+            mark = " **chosen**" if r["margin"] == result["chosen_margin"] else ""
+            margin = "never (before)" if r["margin"] >= 1.0 else r["margin"]
+            print(f"| {part} | {margin}{mark} | {r['same_voice_linked']}/{r['same_voice_pairs']} "
+                  f"({100 * (r['same_voice_rate'] or 0):.1f} %) | {r['split_voices_rejoined']}/"
+                  f"{r['split_voices_in_one_file']} | {r['different_voice_merges']} | {r['alone_merges']} | "
+                  f"{r['labels']} / {r['voices']} |")
+    print()
     print("| part | threshold | same-voice pairs linked | of them missed where diarization split the voice "
           "| different-voice merges | mixed clusters | labels / voices |")
     print("|---|---|---|---|---|---|---|")

@@ -13,11 +13,14 @@ Each file is diarized once (the offline pipeline, `wk.diarize`, which records ``
 turns embedded as `diarize` embeds them; the names then come from `identify.name_speakers` (the code
 `speaker_samples` runs: each turn of at least 1 s named by its own voice) for each threshold.
 Per file: share of talk time named right (a sampled voice named as its sample, a voice without a sample left
-unnamed; goal >= 95 %; speech the diarization left out of every turn counts as not named right, so the share
-of the talk it found is given too), seconds and voices without a sample that took a name (goal: none). The tune part
-chooses ``speaker_match_threshold``: among the thresholds (0 to 0.95, step 0.025) where no voice without a
-sample takes a name (by the majority of its talk time) in any tune file, those within 0.5 s of the most talk
-time named right over the tune files; the median of those. The confirm part only reports, at that threshold.
+unnamed; goal >= 95 %), of the reference's speech (each built turn trimmed to its speech, `speech_spans`: since
+2026-12-04) and, as before, of the turn spans (which count an Asterisk prompt's silent lead-in and tail as talk;
+the threshold rule below uses these, as it did when fixed). Speech the diarization left out of every turn counts
+as not named right, so the share of the talk it found is given too. Also: seconds and voices without a sample
+that took a name (goal: none). The tune part chooses ``speaker_match_threshold``: among the thresholds (0 to
+0.95, step 0.025) where no voice without a sample takes a name (by the majority of its talk time) in any tune file,
+those within 0.5 s of the most talk time named right over the tune files; the median of those. The confirm part
+only reports, at that threshold.
 """
 
 from __future__ import annotations
@@ -90,6 +93,30 @@ def pyannote_file():
     return path, reference, samples, set()
 
 
+def speech_spans(reference: list, path: Path, margin_s: float = 0.02) -> list:
+    """The reference turns trimmed to their speech: leading and trailing 10 ms frames more than 40 dB below the
+    turn's loudest frame dropped, ``margin_s`` kept (the rule `assets` trims every flite clip with, here applied
+    to the turns as mixed). Talk time is speech: an Asterisk prompt keeps its recording's lead-in and tail
+    silence (0.05-0.3 s each side) inside its turn, which no diarization labels; flite turns are already trimmed.
+    """
+    audio, rate = assets.read_wav(path)
+    audio = audio.astype(np.float64)
+    audio = audio.mean(axis=1) if audio.ndim > 1 else audio
+    frame = rate // 100
+    trimmed = []
+    for start, end, voice in reference:
+        turn = audio[int(round(start * rate)) : int(round(end * rate))]
+        n = len(turn) // frame
+        energy = np.sqrt(np.mean(turn[: n * frame].reshape(n, frame) ** 2, axis=1)) if n else np.zeros(0)
+        active = np.flatnonzero(energy > energy.max() * 10 ** (-40 / 20)) if n and energy.max() > 0 else []
+        if not len(active):
+            trimmed.append((start, end, voice))
+            continue
+        trimmed.append((start + max(0.0, active[0] * frame / rate - margin_s),
+                        start + min(len(turn) / rate, (active[-1] + 1) * frame / rate + margin_s), voice))
+    return trimmed
+
+
 def score(reference, named: pd.DataFrame, unknown: set[str]) -> dict:
     """Talk time named right, and what voices without a sample were called."""
     right = total = unknown_named = 0.0
@@ -137,10 +164,14 @@ def run_file(spec, embedder) -> dict:
     centroids = turns.attrs["speaker_embeddings"]
     similarity = {label: {name: round(float(np.dot(c, v)), 4) for name, v in voices.items()}
                   for label, c in centroids.items()}
+    # The real call's reference is people's annotation, kept as it is; the built files' turns are trimmed to speech.
+    speech = reference if spec[1] is None else speech_spans(reference, path)
     return {"file": spec[0], "path": str(path), "voices": sorted({v for _, _, v in reference}),
+            "speech_s": round(sum(e - b for b, e, _ in speech), 2),
+            "turns_s": round(sum(e - b for b, e, _ in reference), 2),
             "unknown": sorted(unknown), "speakers": len(centroids), "diarize_s": round(seconds, 1),
             "similarity": similarity, "turns": turns[["start", "end", "speaker"]].to_dict("records"),
-            "reference": reference, "_voices": voices, "_turns": turns, "_embedded": embedded}
+            "reference": reference, "_speech": speech, "_voices": voices, "_turns": turns, "_embedded": embedded}
 
 
 def evaluate(result: dict, threshold: float) -> dict:
@@ -148,7 +179,9 @@ def evaluate(result: dict, threshold: float) -> dict:
 
     named = name_speakers(result["_turns"], result["_voices"], threshold, result["_embedded"])
     matches = named.attrs["speaker_matches"]
-    return {**score(result["reference"], named, set(result["unknown"])), "matches": matches}
+    of_speech = score(result["_speech"], named, set(result["unknown"]))
+    return {**score(result["reference"], named, set(result["unknown"])), "matches": matches,
+            "named_right_speech": of_speech["named_right"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,13 +228,15 @@ def main(argv: list[str] | None = None) -> int:
         record[part + "_files"] = [{**_public(r), **s} for r, s in rows]
         out.write_text(json.dumps(record, indent=1, default=str))
         print(f"\n{part} part, speaker_match_threshold={threshold}\n")
-        print("| file | voices (no sample) | speakers found | named right | of talk found | no-sample voices named "
-              "| similarities (named) |")
-        print("|---|---|---|---|---|---|---|")
+        print("| file | voices (no sample) | speakers found | named right, of speech | named right, of turn spans "
+              "| of talk found | no-sample voices named | similarities (named) |")
+        print("|---|---|---|---|---|---|---|---|")
         for r, s in rows:
             sims = ", ".join(f"{m['name'] or label}: {m['similarity']:.2f}" for label, m in s["matches"].items())
             print(f"| {r['file']} | {', '.join(r['voices'])} ({', '.join(r['unknown']) or '-'}) | {r['speakers']} | "
-                  f"{100 * s['named_right']:.1f} % | {100 * s['named_right_of_found']:.1f} % | {len(s['unknown_voices_named'])} ({s['unknown_named_s']} s) | {sims} |")
+                  f"{100 * s['named_right_speech']:.1f} % | {100 * s['named_right']:.1f} % | "
+                  f"{100 * s['named_right_of_found']:.1f} % | {len(s['unknown_voices_named'])} "
+                  f"({s['unknown_named_s']} s) | {sims} |")
         if part == "tune":
             print(f"\nthresholds naming no voice without a sample and the most talk time right (within 0.5 s): "
                   f"{record['tune']['feasible_thresholds']}"

@@ -127,12 +127,64 @@ def test_unlinked_corpus_has_no_corpus_speaker(linked, conversations, tmp_path) 
     assert corpus.frame["corpus_speaker"].nunique() == 3  # slt, rms, awb
 
 
+def test_a_voice_split_in_one_file_rejoins_through_other_files(linked, conversations) -> None:
+    """Diarization now and then splits one voice into two speakers of a file. Here slt's turns of the first file
+    are given two labels (real CAM++ embeddings of each half, as `diarize` embeds turns): linked with the
+    corpus, both halves take slt's corpus label; the same file linked alone keeps them apart."""
+    import torch
+
+    from whisperkit_nb.audio.source import open_audio
+    from whisperkit_nb.speakers.diarize import sample_embedder, turn_embeddings
+    from whisperkit_nb.speakers.voices import speaker_centroids
+
+    _, _, corpus = linked
+    _, turns = conversations
+    facts = {file: dict(f) for file, f in corpus.frame.attrs["files"].items()}
+    first = sorted(turns)[0]  # slt and rms
+    labels, slt_turns = [], 0
+    for turn in turns[first]:
+        if turn.speaker == "slt":
+            labels.append(("SPEAKER_00", "SPEAKER_02")[slt_turns % 2])
+            slt_turns += 1
+        else:
+            labels.append("SPEAKER_01")
+    split = pd.DataFrame({"start": [t.start for t in turns[first]], "end": [t.end for t in turns[first]],
+                          "speaker": labels})
+    audio = torch.from_numpy(np.ascontiguousarray(open_audio(first).in_memory().samples, dtype=np.float32))
+    rows, embeddings = turn_embeddings(split, audio, sample_embedder(wk.TranscribeOptions(diarize=True)))
+    facts[first] = {"speaker_embeddings": speaker_centroids(split, rows, embeddings)}
+    assert sorted(facts[first]["speaker_embeddings"]) == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]
+
+    linking = link_files(facts, wk.TranscribeOptions().speaker_link_threshold)
+    voices = _voices(corpus.frame, turns)
+    slt_elsewhere = {linking.labels[file][speaker] for (file, speaker), voice in voices.items()
+                     if voice == "slt" and file != first}
+    rms_elsewhere = {linking.labels[file][speaker] for (file, speaker), voice in voices.items()
+                     if voice == "rms" and file != first}
+    assert len(slt_elsewhere) == 1 and len(rms_elsewhere) == 1, linking.labels
+    mine = linking.labels[first]
+    assert mine["SPEAKER_00"] == mine["SPEAKER_02"] == next(iter(slt_elsewhere)), linking.labels
+    assert mine["SPEAKER_01"] == next(iter(rms_elsewhere)) != mine["SPEAKER_00"]
+    # Alone, nothing ties the two halves together: diarization's word (two speakers) stands.
+    alone = link_files({first: facts[first]}, wk.TranscribeOptions().speaker_link_threshold).labels[first]
+    assert len(set(alone.values())) == 3, alone
+
+
 def test_clustering_rules() -> None:
-    """Speakers of one file never merge; names from samples are kept, and two names never merge."""
+    """Speakers of one file join only through another file's speaker, at the threshold plus SAME_FILE_MARGIN;
+    names from samples are kept, and two names never merge."""
     rng = np.random.default_rng(0)
     voice = rng.normal(size=(2, 16))
     near = np.array([voice[0], voice[0] + 0.01, voice[0] + 0.02, voice[1]])
-    assert cluster_speakers(near, ["a", "a", "b", "b"], [None] * 4, 0.5).tolist() == [0, 1, 1, 2]  # nearest
+    assert cluster_speakers(near, ["a", "a", "b", "b"], [None] * 4, 0.5).tolist() == [0, 0, 0, 1]  # via b
+    assert cluster_speakers(near[:2], ["a", "a"], [None] * 2, 0.5).tolist() == [0, 1]  # nothing between them
+    # Two speakers of file a, the second one identical to file b's: a's first joins them only at a mean
+    # similarity of at least threshold + margin.
+    for similarity, joined in ((0.52, False), (0.56, True)):
+        other = [similarity, np.sqrt(1 - similarity**2)]
+        points = np.array([other, [1.0, 0.0], [1.0, 0.0]])
+        clusters = cluster_speakers(points, ["a", "a", "b"], [None] * 3, 0.5, same_file_margin=0.04).tolist()
+        assert clusters == ([0, 0, 0] if joined else [0, 1, 1]), (similarity, clusters)
     assert cluster_speakers(near, ["a", "b", "c", "c"], ["Ana", "Bo", None, None], 0.5).tolist() == [0, 1, 1, 2]
     files = {
         "one": {"speaker_embeddings": {"SPEAKER_00": list(voice[1]), "Ana": list(voice[0])},

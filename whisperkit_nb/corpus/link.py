@@ -7,8 +7,13 @@ the same voice under one corpus-wide label, ``corpus_speaker``, beside the per-f
   embeddings, CAM++ with the offline pipeline); every (file, speaker) is one point;
 - the points are clustered bottom-up (agglomerative, **average linkage** on cosine similarity): the two
   most similar clusters merge while the mean similarity between their members is above the threshold
-  (``speaker_link_threshold``), except that two speakers of one file never share a cluster (diarization
-  already said they are different voices);
+  (``speaker_link_threshold``);
+- two speakers of one file (diarization said they are different voices) come together only through other
+  files: clusters that share a file merge only when one of them also holds another file's speakers, and
+  only at a mean similarity of at least the threshold plus `SAME_FILE_MARGIN`. Diarization splits a voice
+  in two now and then (a pause, a change of tone); its two halves then rejoin under the label that voice has
+  in the rest of the corpus, while two speakers of one file that no other file's voice ties together stay
+  apart (`bench/speaker_linking.py` measured both);
 - speakers named from voice samples (facts ``speaker_matches``) and through ``speaker_names`` keep their
   names: speakers of the same name start in one cluster, clusters of two different names never merge, and
   a cluster holding a name is labelled with it; the unnamed clusters are labelled ``S01``, ``S02``, ... in
@@ -31,6 +36,11 @@ from whisperkit_nb.corpus.store import Store
 
 #: The column linking adds, right after ``speaker``.
 CORPUS_SPEAKER = "corpus_speaker"
+#: How much more alike (mean cosine similarity above ``speaker_link_threshold``) two clusters that hold speakers
+#: of one file must be to merge. Chosen on the 32-file tune corpus of `bench/speaker_linking.py` (0.0-0.08 rejoin
+#: the same split voices with no merge there, 0.10 fewer; on an 8-file corpus 0.0 merged two voices of one file),
+#: confirmed on 16 held-aside files (speaker-linking-2026-12-04-1023.json).
+SAME_FILE_MARGIN = 0.04
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,8 @@ class Linking:
 
 
 def link_files(files: Mapping[str, Mapping[str, Any]], threshold: float,
-               speaker_names: Mapping[str, str] | None = None) -> Linking:
+               speaker_names: Mapping[str, str] | None = None, *,
+               same_file_margin: float = SAME_FILE_MARGIN) -> Linking:
     """Link the speakers of ``files`` (name -> facts, in corpus order) into corpus labels.
 
     Parameters
@@ -77,6 +88,8 @@ def link_files(files: Mapping[str, Mapping[str, Any]], threshold: float,
         Two clusters merge while the mean cosine similarity between their members is above it.
     speaker_names : mapping, optional
         The run's ``speaker_names`` option (label -> name): the rows show these names, which count as names.
+    same_file_margin : float
+        `SAME_FILE_MARGIN` (the bench sweeps it).
     """
     points: list[tuple[str, str, str, str | None]] = []  # (file, key in the facts, as rows show it, name)
     vectors, unlinked = [], {}
@@ -92,7 +105,7 @@ def link_files(files: Mapping[str, Mapping[str, Any]], threshold: float,
             points.append((file, key, shown, name))
             vectors.append(np.asarray(embeddings[key], dtype=np.float64))
     cluster = cluster_speakers(np.array(vectors) if vectors else np.zeros((0, 1)), [p[0] for p in points],
-                               [p[3] for p in points], threshold)
+                               [p[3] for p in points], threshold, same_file_margin=same_file_margin)
     corpus_labels = _cluster_labels(cluster, [p[3] for p in points])
     labels: dict[str, dict[str, str]] = {}
     for (file, _, shown, _), k in zip(points, cluster):
@@ -100,9 +113,10 @@ def link_files(files: Mapping[str, Mapping[str, Any]], threshold: float,
     return Linking(float(threshold), labels, unlinked)
 
 
-def cluster_speakers(vectors: np.ndarray, groups: list[str], names: list[str | None], threshold: float) -> np.ndarray:
+def cluster_speakers(vectors: np.ndarray, groups: list[str], names: list[str | None], threshold: float, *,
+                     same_file_margin: float = SAME_FILE_MARGIN) -> np.ndarray:
     """Average-linkage clustering of ``vectors`` on cosine similarity (merging above ``threshold``), under the
-    rules of the module docstring.
+    rules of the module docstring; ``groups`` says each vector's file.
 
     Returns a cluster index per vector (0, 1, ... in order of each cluster's first vector).
     """
@@ -121,27 +135,37 @@ def cluster_speakers(vectors: np.ndarray, groups: list[str], names: list[str | N
     onehot[member, np.arange(n)] = 1.0
     # Average linkage between clusters: the mean of their pairwise distances (Lance-Williams keeps it exact).
     between = onehot @ distance @ onehot.T / np.outer(size, size)
-    # Pairs that may never merge: they share a file, or carry two different names.
     group_codes = pd.factorize(pd.Series(groups, dtype=object))[0]
     in_file = np.zeros((k, group_codes.max() + 1))
     in_file[member, group_codes] = 1.0
+    shares_file = in_file @ in_file.T > 0
+    one_file = in_file.sum(axis=1) == 1  # a cluster whose speakers all come from one file
+    # Pairs that may never merge: two different names.
     name_code = np.full(k, -1)
     name_code[member] = pd.factorize(pd.Series(names, dtype=object))[0]  # -1 for no name
     named = name_code >= 0
-    conflict = in_file @ in_file.T > 0
-    conflict |= named[:, None] & named[None, :] & (name_code[:, None] != name_code[None, :])
+    conflict = named[:, None] & named[None, :] & (name_code[:, None] != name_code[None, :])
     np.fill_diagonal(conflict, True)
     alive = np.ones(k, dtype=bool)
+    # A merge needs a distance below its limit: 1 - threshold, or 1 - (threshold + margin) within a file.
+    limit = np.where(shares_file, 1.0 - threshold - same_file_margin, 1.0 - threshold)
     while True:
-        candidates = np.where(conflict | ~alive[:, None] | ~alive[None, :], np.inf, between)
+        # Two clusters of the same single file never merge: no other file's speaker ties them together.
+        blocked = conflict | (shares_file & one_file[:, None] & one_file[None, :])
+        blocked |= ~alive[:, None] | ~alive[None, :]
+        candidates = np.where(blocked, np.inf, between - limit)
         a, b = np.unravel_index(np.argmin(candidates), candidates.shape)
-        if not candidates[a, b] < 1.0 - threshold:  # distances: 1 - cosine similarity
+        if not candidates[a, b] < 0.0:
             break
         a, b = min(a, b), max(a, b)
         merged = (size[a] * between[a] + size[b] * between[b]) / (size[a] + size[b])
         between[a], between[:, a] = merged, merged
         conflict[a] |= conflict[b]
         conflict[:, a] |= conflict[:, b]
+        shares_file[a] |= shares_file[b]
+        shares_file[:, a] |= shares_file[:, b]
+        limit[a] = limit[:, a] = np.where(shares_file[a], 1.0 - threshold - same_file_margin, 1.0 - threshold)
+        one_file[a] = False  # it spans two files, or a file and a cluster of several
         size[a] += size[b]
         alive[b] = False
         member[member == b] = a
