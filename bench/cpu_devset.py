@@ -49,7 +49,7 @@ class WhisperKit:
 
 
 class FasterWhisper:
-    def __init__(self, model: str, batch_size: int) -> None:
+    def __init__(self, model: str, batch_size: int, chunk_length: int | None = None) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         from whisperkit_nb.engines.packs import offline_pack_dir
@@ -58,9 +58,10 @@ class FasterWhisper:
         fw = WhisperModel(str(offline_pack_dir(model)), device="cpu", compute_type="int8",
                           cpu_threads=torch.get_num_threads())
         self.pipe, self.batch_size = BatchedInferencePipeline(fw), batch_size
+        self.options = {} if chunk_length is None else {"chunk_length": chunk_length}
 
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
-        segments, _ = self.pipe.transcribe(path, batch_size=self.batch_size)
+        segments, _ = self.pipe.transcribe(path, batch_size=self.batch_size, **self.options)
         return [(s.start, s.end, s.text) for s in segments]
 
 
@@ -127,6 +128,12 @@ def main() -> None:
         "pad-0.4": ("whisperkit_nb vad_pad_s=0.4", lambda: WhisperKit(args.model, vad_pad_s=0.4)),
         "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",
                            lambda: FasterWhisper(args.model, args.fw_batch_size)),
+        # faster-whisper against itself: its chunks (VAD segments merged up to chunk_length, 30 s by default) fall
+        # elsewhere, nothing else changes. How far one system's words move per file from where its windows fall.
+        "fw-chunk-25": (f"faster-whisper batched int8, batch {args.fw_batch_size}, chunk_length=25",
+                        lambda: FasterWhisper(args.model, args.fw_batch_size, chunk_length=25)),
+        "fw-chunk-20": (f"faster-whisper batched int8, batch {args.fw_batch_size}, chunk_length=20",
+                        lambda: FasterWhisper(args.model, args.fw_batch_size, chunk_length=20)),
     }
     keys = args.systems.split(",")
     warm = next(f for f in dev_files(("tune",), longest_min=args.longest) if f.name.startswith("librivox"))
