@@ -226,17 +226,7 @@ def build_set(name: str, count: int, seconds: tuple[float, float], seed: int, *,
         assets.write_wav(tmp / "warmup.wav", pieces[0][: 10 * SAMPLE_RATE])
         meta: dict = {"name": name, "seed": seed, "seconds": list(seconds), "clips": clips, "version": BUILD_VERSION}
         if one_file:
-            joined, offsets, pos = [], [], 0
-            gap_rng = np.random.default_rng([seed, 1])
-            for index, samples in enumerate(pieces):
-                if index:
-                    joined.append(assets._to_int16(room_tone(round(JOIN_S * SAMPLE_RATE), gap_rng)))
-                    pos += len(joined[-1])
-                joined.append(samples)
-                offsets.append([pos / SAMPLE_RATE, (pos + len(samples)) / SAMPLE_RATE])
-                pos += len(samples)
-            assets.write_wav(tmp / "one_file.wav", np.concatenate(joined))
-            meta["one_file"] = {"file": "one_file.wav", "duration": pos / SAMPLE_RATE, "offsets": offsets}
+            meta["one_file"] = _join_clips(pieces, seed, tmp / "one_file.wav")
         (tmp / "references.json").write_text(json.dumps(meta, indent=1))
         try:
             os.rename(tmp, folder)
@@ -249,9 +239,35 @@ def build_set(name: str, count: int, seconds: tuple[float, float], seed: int, *,
     return _load_set(folder)
 
 
+def _join_clips(pieces: list[np.ndarray], seed: int, path: Path) -> dict:
+    """The clips joined by `JOIN_S` of room tone (seeded by ``seed``: the same bytes each time), written to
+    ``path``; returns its entry of references.json."""
+    joined, offsets, pos = [], [], 0
+    gap_rng = np.random.default_rng([seed, 1])
+    for index, samples in enumerate(pieces):
+        if index:
+            joined.append(assets._to_int16(room_tone(round(JOIN_S * SAMPLE_RATE), gap_rng)))
+            pos += len(joined[-1])
+        joined.append(samples)
+        offsets.append([pos / SAMPLE_RATE, (pos + len(samples)) / SAMPLE_RATE])
+        pos += len(samples)
+    assets.write_wav(path, np.concatenate(joined))
+    return {"file": path.name, "duration": pos / SAMPLE_RATE, "offsets": offsets}
+
+
 def _load_set(folder: Path) -> dict:
     meta = json.loads((folder / "references.json").read_text())
     meta["folder"] = str(folder)
+    one_file = meta.get("one_file")
+    if one_file and not (folder / one_file["file"]).is_file():
+        # Left out of a device call's carry (64 MiB in all): joined again from the clips, the same bytes.
+        pieces = [assets.read_wav(folder / clip["file"])[0] for clip in meta["clips"]]
+        tmp = folder / f".{one_file['file']}.tmp.wav"
+        rebuilt = _join_clips(pieces, meta["seed"], tmp)
+        if rebuilt["offsets"] != one_file["offsets"]:
+            tmp.unlink()
+            raise SystemExit(f"{folder}: the clips joined again do not match references.json: rebuild the set")
+        os.replace(tmp, folder / one_file["file"])
     return meta
 
 

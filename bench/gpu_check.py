@@ -22,7 +22,8 @@ machine (no real weights, no carried clips, too little time left) is reported "n
 
 Writes under --out (the device tool's $OUT): gpu-check.md (what was found, the summary, every step's table),
 gpu-check.json (the same and every step's full JSON), rewritten after each step; gpu_check.sh adds
-gpu-check.log. Per-step raw files go to --work (default /tmp/gpu-check-work), outside $OUT, because the device
+gpu-check.log; the large-v3-turbo throughput step adds profile-large-v3-turbo.txt (profile-tiny.en.txt in the
+rehearsal): wk-best once more under cProfile, after its row is saved. Per-step raw files go to --work (default /tmp/gpu-check-work), outside $OUT, because the device
 tool brings back at most 8 files.
 """
 
@@ -50,6 +51,7 @@ CORPUS_SEED = 0
 PACKAGES = ("av", "silero_vad", "onnxruntime", "pandas", "pyarrow", "tqdm", "numpy", "huggingface_hub",
             "ctranslate2", "faster_whisper", "flash_attn", "whisper")
 REAL_CANDIDATES = ("tiny.en", "base", "large-v3-turbo", "large-v3")
+PROFILE_DIR_ENV = "GPUBENCH_PROFILE_DIR"  # read by gpubench.ours (its PROFILE_DIR_ENV), in the step's child
 
 
 def log(*parts) -> None:
@@ -177,19 +179,21 @@ def corpus_child(args) -> int:
 
 class Step:
     def __init__(self, name: str, title: str, cap_s: float, command: list[str] | None, *, min_s: float = 20.0,
-                 skip: str | None = None, kind: str = "gpu", extra: dict | None = None) -> None:
+                 skip: str | None = None, kind: str = "gpu", extra: dict | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.name, self.title, self.cap_s, self.command = name, title, cap_s, command
-        self.min_s, self.skip, self.kind, self.extra = min_s, skip, kind, extra or {}
+        self.min_s, self.skip, self.kind, self.extra, self.env = min_s, skip, kind, extra or {}, env or {}
 
 
-def run_child(command: list[str], limit_s: float, logfile: Path) -> tuple[int | None, float]:
+def run_child(command: list[str], limit_s: float, logfile: Path,
+              env: dict[str, str] | None = None) -> tuple[int | None, float]:
     """Run one step in its own process group; kill the group at the limit. (rc or None on timeout, seconds)."""
     started = time.perf_counter()
     log(f"$ {' '.join(command)}   (limit {limit_s:.0f} s)")
     with open(logfile, "w") as captured:
         # Output goes to our stderr (gpu_check.sh tees it into gpu-check.log) and to the step's own file.
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO,
-                                start_new_session=True)
+                                start_new_session=True, env={**os.environ, **(env or {})})
 
         def copy() -> None:
             for line in iter(proc.stdout.readline, b""):
@@ -373,9 +377,12 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
         # --time-budget-s: gpu.py skips a system not started by then (filled in from the step's real limit).
         command = gpu_py(*extra, "--systems", "ifw-sdpa,ifw-fa2,wk-best", "--out", str(folder),
                          "--time-budget-s", "{budget}")
+        # large-v3-turbo's wk-best then runs once more under cProfile (after its row is saved): profile-<model>.txt
+        # in --out says where the calling thread's time outside the timed stages ("other") goes.
+        profile = {PROFILE_DIR_ENV: str(Path(args.out).resolve())} if model == "large-v3-turbo" else None
         steps.append(Step(name, f"{model if not cpu else rehearsal_model}: insanely-fast-whisper method vs "
                           "whisperkit_nb best, same audio, same forced tokens", cap, command, skip=skip,
-                          kind="throughput", min_s=60 if not cpu else 20))
+                          kind="throughput", min_s=60 if not cpu else 20, env=profile))
     # 3: memory against length, one length per step so a slow 30 min cannot lose the 10 min row.
     mem_model = "tiny.en" if cpu else "large-v3-turbo"
     # On the GPU gpu.py's memory scan always runs compile=True; the "eager" torch.compile backend (static KV
@@ -490,7 +497,7 @@ def main() -> int:
             else:
                 (work / step.name).mkdir(parents=True, exist_ok=True)
                 command = [c.replace("{budget}", str(max(10, int(limit - 45)))) for c in step.command]
-                code, seconds = run_child(command, limit, work / step.name / "step.log")
+                code, seconds = run_child(command, limit, work / step.name / "step.log", step.env)
                 result = newest_json(work / step.name)
                 refinement, numbers = summarize(step, result)
                 row["seconds"] = round(seconds, 1)

@@ -2,7 +2,9 @@
 # The lent-GPU check (issue 17, section 4): one call of the device tool, under 8 minutes, every table under $OUT.
 #
 #   bench/gpu_check_wheels.sh                    # once, here: wheels into .whl/, audio pack, corpus clips, sizes
-#   run(carry=[".whl", ".cache/bench-audio", ".cache/fixtures/bench_corpus/clips_4x30-45s_seed0_v2"],
+#   run(carry=[".whl", ".cache/bench-audio", ".cache/fixtures/bench_corpus/clips_4x30-45s_seed0_v2/clips",
+#       ".cache/fixtures/bench_corpus/clips_4x30-45s_seed0_v2/references.json",
+#       ".cache/fixtures/bench_corpus/clips_4x30-45s_seed0_v2/warmup.wav"],
 #       timeout_s=540, command="bash bench/gpu_check.sh")
 #   bench/gpu_check.sh --cpu-rehearsal           # here: every step's code path on CPU, small models, a few minutes
 #

@@ -16,7 +16,9 @@
 #                transformers engine and the insanely-fast-whisper method (ctranslate2 alone is ~40 MB)
 #   flash-attn   cannot travel (a source package compiled against CUDA): the ifw-fa2 row says "not available"
 # Carried besides the wheels: .cache/bench-audio (Asterisk prompts pack + Silero ONNX, 13 MiB) and the
-# corpus bench's clips (4 clips of 30-45 s + the joined file, about 10 MiB). Limit: 64 MiB a call, repo included.
+# corpus bench's clips (4 clips of 30-45 s, their references and warm-up, about 5 MiB; the joined file,
+# 5 MiB more, is left behind: bench/corpus.py joins it again there, the same bytes). Limit: 64 MiB a call,
+# repo included.
 set -eu
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
@@ -72,12 +74,15 @@ if [ "$(realpath "$WHISPERKIT_NB_FIXTURES")" != "$(realpath .cache/fixtures)" ];
   mkdir -p "$CLIPS_DIR" && cp -r "$WHISPERKIT_NB_FIXTURES/bench_corpus/$CLIPS/." "$CLIPS_DIR/"
 fi
 
+# The paths carried for the clips: every file of the set but the joined one (see above).
+CLIP_PATHS=("$CLIPS_DIR/clips" "$CLIPS_DIR/references.json" "$CLIPS_DIR/warmup.wav")
+
 # Sizes: what one call carries. The working tree is estimated by walking the repo without the ignored folders
 # (this script runs no git command); the device tool's own count is the one that decides.
-"$PY" - "$LIMIT" "$CLIPS_DIR" <<'EOF'
+"$PY" - "$LIMIT" "${CLIP_PATHS[@]}" <<'EOF'
 import os, sys
 from pathlib import Path
-limit, clips = int(sys.argv[1]), sys.argv[2]
+limit, clips = int(sys.argv[1]), sys.argv[2:]
 SKIP = {".git", ".venv", ".cache", ".whl", "__pycache__", ".pytest_cache", ".ipynb_checkpoints", "demo-output",
         "test-artifacts", "gpu-check-out", "whisperkit_uploads", ".gl"}
 def size(path):
@@ -92,7 +97,8 @@ for root, dirs, files in os.walk("."):
 parts = [("working tree (estimate, ignored folders left out)", tree)]
 parts += [(f".whl/{w.name}", w.stat().st_size) for w in sorted(Path(".whl").glob("*.whl"))]
 parts += [(".whl/whisper-normalizer", size(".whl/whisper-normalizer") if Path(".whl/whisper-normalizer").exists() else 0),
-          (".cache/bench-audio", size(".cache/bench-audio")), (clips, size(clips))]
+          (".cache/bench-audio", size(".cache/bench-audio"))]
+parts += [(path, size(path)) for path in clips]
 total = sum(n for _, n in parts)
 for name, n in parts:
     print(f"{n / 2**20:8.1f} MiB  {name}")
@@ -104,4 +110,4 @@ if total > limit:
     sys.exit(1)
 EOF
 echo
-echo "carry: [\".whl\", \".cache/bench-audio\", \"$CLIPS_DIR\"]"
+echo "carry: [\".whl\", \".cache/bench-audio\", \"${CLIP_PATHS[0]}\", \"${CLIP_PATHS[1]}\", \"${CLIP_PATHS[2]}\"]"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import cProfile
+import io
+import pstats
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from gpubench.attach import ProgressClock, replaced, stream_segments_with_engine, timed_source, wrapped
@@ -14,6 +18,21 @@ from gpubench.systems import Setup, full_batch_s, memory_start, timed_row
 from gpubench.timed_engine import TimedEngine
 from gpubench.timing import StageTimer
 
+#: A folder: wk-best then runs the same input once more under cProfile (after its timed row, so neither its time
+#: nor its memory counts) and writes profile-<model>.txt there. For the GPU row's "other" column: the calling
+#: thread's time outside every timed stage.
+PROFILE_DIR_ENV = "GPUBENCH_PROFILE_DIR"
+PROFILE_LINES = 45
+
+
+def best_options(setup: Setup, *, compile: bool):
+    """The options of our rows (attn "auto": Flash Attention 2 when flash-attn and a GPU are there, else SDPA:
+    the library's best)."""
+    import whisperkit_nb as wk
+
+    return wk.TranscribeOptions(model=str(setup.model_path), device=setup.device, dtype=setup.dtype,
+                                attn_implementation="auto", language=setup.language, progress=False,
+                                batch_size=setup.batch_size, compile=compile)
 
 
 def load_engine(options) -> Any:
@@ -26,7 +45,6 @@ def load_engine(options) -> Any:
 def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True, prefetch: bool = True) -> dict:
     import torch
 
-    import whisperkit_nb as wk
     from whisperkit_nb.audio.log_mel import LogMel
     from whisperkit_nb.audio.source import open_audio
     from whisperkit_nb.output.dataframe import segments_to_dataframe
@@ -36,10 +54,7 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
     from whisperkit_nb.run.prepare import IN_MEMORY_MAX_S
 
     stream_segments = stream_segments_with_engine()
-    # attn "auto": Flash Attention 2 when flash-attn and a GPU are there, else SDPA (the library's best).
-    options = wk.TranscribeOptions(model=str(setup.model_path), device=setup.device, dtype=setup.dtype,
-                                   attn_implementation="auto", language=setup.language, progress=False,
-                                   batch_size=setup.batch_size, compile=compile)
+    options = best_options(setup, compile=compile)
     engine = load_engine(options)
     notes: list[str] = [f"attention: {getattr(engine, 'attn_implementation', 'unknown')}"]
     if compile and setup.compile_backend != "inductor":
@@ -116,6 +131,43 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
     if compile and compiled:
         row["notes"].append(f"torch.compile built {compiled} graph(s) during the timed run (new batch shapes)")
     return row
+
+
+def profile_best(setup: Setup, folder: str) -> str:
+    """wk-best's input once more, untimed, under cProfile: ``folder``/profile-<model>.txt. Run after its timed
+    row is saved (the engine, loaded and compiled for that row, is reused)."""
+    from whisperkit_nb.audio.source import open_audio
+
+    options = best_options(setup, compile=True)
+    engine = load_engine(options)
+    stream_segments = stream_segments_with_engine()
+    source = str(setup.audio_path) if setup.input_mode == "file" else setup.samples
+    with forced_library_decoding(setup.forced):
+        return profile_run(lambda: list(stream_segments(open_audio(source), options, engine=engine)),
+                           Path(folder) / f"profile-{setup.model}.txt",
+                           f"whisperkit_nb best, {setup.model}, {setup.duration / 60:g} min, {setup.input_mode} input")
+
+
+def profile_run(run, path: Path, title: str) -> str:
+    """``run()`` under cProfile (the calling thread only), its top functions by own and by cumulative time
+    written to ``path``; returns the path."""
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    try:
+        run()
+    finally:
+        profiler.disable()
+    wall = time.perf_counter() - started
+    text = io.StringIO()
+    text.write(f"{title}: one more run under cProfile, {wall:.2f} s wall (profiler overhead included); the calling "
+               "thread only: the decode-ahead and prefetch threads are not in it.\n\n")
+    for order in ("tottime", "cumulative"):
+        text.write(f"== by {order} ==\n")
+        pstats.Stats(profiler, stream=text).strip_dirs().sort_stats(order).print_stats(PROFILE_LINES)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.getvalue())
+    return str(path)
 
 
 class FixedWindows:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import os
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
+from gpubench import ours
 from gpubench.audio import audio_fixture, ensure_vad_model, read_samples
 from gpubench.common import device_name, log, resolve_device
 from gpubench.forcing import ForcedTokens
@@ -86,6 +88,14 @@ def throughput(args, save: Callable[[dict, str], Any] | None = None) -> dict:
                        "complete": False}
             check_forced(partial)
             save(partial, throughput_table(partial))
+        profile_dir = os.environ.get(ours.PROFILE_DIR_ENV)
+        if key == "wk-best" and profile_dir and rows[key].get("status") == "ok":
+            # After the row is saved: a profile cut short by the step's time limit costs no number.
+            try:
+                rows[key]["profile"] = ours.profile_best(setup, profile_dir)
+                log(f"  {key}: profile written to {rows[key]['profile']}")
+            except Exception:  # noqa: BLE001 - the profile is an extra; the row stands
+                traceback.print_exc()
     result = {"mode": "throughput", **header, "minutes": round(duration / 60, 2), "systems": rows, "complete": True}
     check_forced(result)
     return result
