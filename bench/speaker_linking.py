@@ -41,6 +41,9 @@ the threshold left unlinked was a voice diarization had split in two speakers of
 through other files' speakers at threshold + margin; the margin is swept at the default threshold (`MARGINS`) and
 chosen on the tune corpus by `choose_margin` (its rule fixed before the run). Different-voice merges now count
 pairs inside one file too, and each file is also linked alone (a one-file corpus must never merge its speakers).
+
+``--compositions`` (2026-12-04 11:40, the run that set both defaults: threshold 0.76, margin 0.0): threshold and
+margin judged together over many corpora drawn from each part (`compositions`), chosen by `choose_composition`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ import hashlib
 import itertools
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -73,6 +77,9 @@ ESPEAK = ("en-us", "en+Annie")
 THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.20, 0.951, 0.05))
 # SAME_FILE_MARGIN values swept at the default threshold; 1.0 is the rule before it (one file's speakers never join)
 MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 1.0)
+# The grid of --compositions (threshold and margin together, over many corpora of each part)
+COMPOSITION_THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.60, 0.851, 0.01))
+COMPOSITION_MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08)
 GAP_S = (0.3, 0.8)
 
 
@@ -224,6 +231,47 @@ def choose_margin(sweep: list[dict]) -> float:
     return top[(len(top) - 1) // 2]
 
 
+def compositions(files: list[dict], seed: int = 0, sizes: tuple[int, ...] = (4, 8, 12),
+                 count: int = 40) -> list[list[dict]]:
+    """Corpora drawn from ``files``: the whole part, ``count`` seeded random sub-corpora of each size, and each
+    file alone. Linking depends on what else a corpus holds (a merge of two voices can appear in a small corpus
+    and not in a large one), so a threshold is judged on many compositions, not one."""
+    rng = random.Random(seed)
+    drawn = [rng.sample(files, k) for k in sizes if k < len(files) for _ in range(count)]
+    return [files, *drawn, *[[f] for f in files]]
+
+
+def sweep_compositions(files: list[dict], thresholds, margins) -> list[dict]:
+    """Per (threshold, margin): corpora (of `compositions`) with any different-voice merge, merged pairs, and
+    same-voice pairs linked over all of them (pooled)."""
+    corpora = compositions(files)
+    rows = []
+    for threshold in thresholds:
+        for margin in margins:
+            scores = [score(corpus, threshold, margin) for corpus in corpora]
+            linked = sum(r["same_voice_linked"] for r in scores)
+            pairs = sum(r["same_voice_pairs"] for r in scores)
+            rows.append({"threshold": threshold, "margin": margin, "corpora": len(corpora),
+                         "corpora_with_a_merge": sum(r["different_voice_merges"] > 0 for r in scores),
+                         "merged_pairs": sum(r["different_voice_merges"] for r in scores),
+                         "same_voice_linked": linked, "same_voice_pairs": pairs,
+                         "same_voice_rate": round(linked / pairs, 4) if pairs else None,
+                         "whole_part": {k: scores[0][k] for k in ("same_voice_linked", "same_voice_pairs",
+                                                                  "different_voice_merges", "split_voices_rejoined",
+                                                                  "split_voices_in_one_file")}})
+    return rows
+
+
+def choose_composition(rows: list[dict]) -> dict:
+    """The composition rule (2026-12-04 11:50, after the single-corpus rule's 0.70 was seen to merge two voices in
+    18 of 121 tune corpora): among the (threshold, margin) pairs with no different-voice merge in any tune
+    corpus, those linking the largest share of same-voice pairs; the middle one of them."""
+    clean = [r for r in rows if r["corpora_with_a_merge"] == 0 and r["same_voice_rate"] is not None]
+    best = max(r["same_voice_rate"] for r in clean)
+    top = [r for r in clean if r["same_voice_rate"] == best]
+    return top[(len(top) - 1) // 2]
+
+
 def choose(sweep: list[dict]) -> float:
     clean = [r for r in sweep if r["different_voice_merges"] == 0 and r["same_voice_rate"] is not None]
     if not clean:
@@ -247,6 +295,8 @@ def main() -> None:
     parser.add_argument("--tune-seeds", default="", help="e.g. 1-16: these seeds tune instead of the odd ones")
     parser.add_argument("--confirm-seeds", default="", help="e.g. 17-32: these seeds confirm instead of the even ones")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--compositions", action="store_true",
+                        help="also judge threshold and margin together over many corpora of each part (slow)")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
     import torch
@@ -278,11 +328,19 @@ def main() -> None:
         sweep = [score(files, t) for t in THRESHOLDS]
         margins = [{**score(files, default, m), "alone_merges": alone_merges(files, default, m)} for m in MARGINS]
         result["parts"][part] = {"files": files, "sweep": sweep, "margin_sweep": margins}
-        out.write_text(json.dumps(result, indent=1, default=str))
+        out.write_text(json.dumps(result, separators=(",", ":"), default=str))  # compact: embeddings are long
     chosen = choose(result["parts"]["tune"]["sweep"])
     result["chosen"] = chosen
     result["chosen_margin"] = choose_margin(result["parts"]["tune"]["margin_sweep"])
-    out.write_text(json.dumps(result, indent=1, default=str))
+    out.write_text(json.dumps(result, separators=(",", ":"), default=str))  # compact: embeddings are long
+    if args.compositions:
+        for part in parts:
+            rows = sweep_compositions(result["parts"][part]["files"], COMPOSITION_THRESHOLDS, COMPOSITION_MARGINS)
+            result["parts"][part]["compositions"] = rows
+        pick = choose_composition(result["parts"]["tune"]["compositions"])
+        result["chosen_composition"] = {"threshold": pick["threshold"], "margin": pick["margin"]}
+        out.write_text(json.dumps(result, separators=(",", ":"), default=str))
+        print_compositions(result, pick, default)
     print(f"\nchosen on tune: threshold {chosen}, same-file margin {result['chosen_margin']} "
           f"(at the default threshold {default})  ({out})\n")
     print("| part | same-file margin | same-voice pairs linked (two files) | split voices rejoined (one file) "
@@ -307,6 +365,28 @@ def main() -> None:
                   f"({100 * (r['same_voice_rate'] or 0):.1f} %) | {r['same_voice_missed_by_diarization_split']} | "
                   f"{r['different_voice_merges']} | "
                   f"{len(r['mixed_clusters'])} | {r['labels']} / {r['voices']} |")
+
+
+def print_compositions(result: dict, pick: dict, default: float) -> None:
+    corpora = result["parts"]["tune"]["compositions"][0]["corpora"]
+    print(f"\ncompositions: each part whole, 40 random corpora of 4, 8 and 12 of its files, each file alone "
+          f"({corpora} corpora of the tune part); chosen on tune: threshold {pick['threshold']}, margin "
+          f"{pick['margin']}\n")
+    print("| part | threshold | margin | corpora with a merge | merged pairs | same-voice pairs linked (all corpora) "
+          "| whole part: linked, merges, split voices rejoined |")
+    print("|---|---|---|---|---|---|---|")
+    show = {(default, 0.04), (pick["threshold"], pick["margin"])}
+    show |= {(round(t, 2), pick["margin"]) for t in np.arange(0.66, 0.821, 0.02)}
+    for part, data in result["parts"].items():
+        for r in data["compositions"]:
+            if (r["threshold"], r["margin"]) not in show:
+                continue
+            w = r["whole_part"]
+            mark = " **chosen**" if (r["threshold"], r["margin"]) == (pick["threshold"], pick["margin"]) else ""
+            print(f"| {part} | {r['threshold']}{mark} | {r['margin']} | {r['corpora_with_a_merge']}/{r['corpora']} | "
+                  f"{r['merged_pairs']} | {r['same_voice_linked']}/{r['same_voice_pairs']} "
+                  f"({100 * (r['same_voice_rate'] or 0):.1f} %) | {w['same_voice_linked']}/{w['same_voice_pairs']}, "
+                  f"{w['different_voice_merges']}, {w['split_voices_rejoined']}/{w['split_voices_in_one_file']} |")
 
 
 if __name__ == "__main__":

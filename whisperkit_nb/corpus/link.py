@@ -37,10 +37,11 @@ from whisperkit_nb.corpus.store import Store
 #: The column linking adds, right after ``speaker``.
 CORPUS_SPEAKER = "corpus_speaker"
 #: How much more alike (mean cosine similarity above ``speaker_link_threshold``) two clusters that hold speakers
-#: of one file must be to merge. Chosen on the 32-file tune corpus of `bench/speaker_linking.py` (0.0-0.08 rejoin
-#: the same split voices with no merge there, 0.10 fewer; on an 8-file corpus 0.0 merged two voices of one file),
-#: confirmed on 16 held-aside files (speaker-linking-2026-12-04-1023.json).
-SAME_FILE_MARGIN = 0.04
+#: of one file must be to merge. Chosen with the threshold on corpora drawn from the tune files of
+#: `bench/speaker_linking.py` (``--compositions``, speaker-linking-2026-12-04-1140.json): at 0.76 no margin is
+#: needed (none of 153 corpora merges two voices; a wider margin only links fewer pairs); the other-file rule
+#: above is what keeps one file's speakers apart. At 0.70 a margin of 0.04 was needed (0.0 merged two voices).
+SAME_FILE_MARGIN = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ def cluster_speakers(vectors: np.ndarray, groups: list[str], names: list[str | N
     # A merge needs a distance below its limit: 1 - threshold, or 1 - (threshold + margin) within a file.
     limit = np.where(shares_file, 1.0 - threshold - same_file_margin, 1.0 - threshold)
     while True:
-        # Two clusters of the same single file never merge: no other file's speaker ties them together.
+        # The pair furthest below its own limit merges first. Two clusters of the same single file never merge: no
+        # other file's speaker ties them together.
         blocked = conflict | (shares_file & one_file[:, None] & one_file[None, :])
         blocked |= ~alive[:, None] | ~alive[None, :]
         candidates = np.where(blocked, np.inf, between - limit)
