@@ -32,7 +32,7 @@ speaker-linking-2026-12-03-1730.json (the same diarizations, the split column ad
 Then, 2026-12-04: ``--tune-seeds 1-16 --confirm-seeds 17-32`` (speaker-linking-2026-12-04-0532.json: the old
 tune and confirm files as one tune corpus, 0.65 again; on 16 fresh files 0.65 merged two voices) and
 ``--tune-seeds 1-32 --confirm-seeds 33-48`` (speaker-linking-2026-12-04-0539.json: 0.70 chosen, no merge on 16
-fresh files): the default since.
+fresh files): the default until ``--compositions`` (below) chose 0.76.
 Diarizations are cached beside each built file (``*.diarized.json``), so a rerun only links.
 
 Same-file margin (2026-12-04, `whisperkit_nb.corpus.link.SAME_FILE_MARGIN`): every pair of the tune corpus that
