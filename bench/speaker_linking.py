@@ -226,9 +226,7 @@ def choose_margin(sweep: list[dict]) -> float:
     corpus (linked together, and each file alone), those linking the most same-voice pairs (across files, and
     split voices rejoined inside one); the middle one (the lower of two middles)."""
     clean = [r for r in sweep if r["different_voice_merges"] == 0 and r["alone_merges"] == 0]
-    best = max(r["same_voice_linked"] + r["split_voices_rejoined"] for r in clean)
-    top = [r["margin"] for r in clean if r["same_voice_linked"] + r["split_voices_rejoined"] == best]
-    return top[(len(top) - 1) // 2]
+    return middle_of_best(clean, lambda r: r["same_voice_linked"] + r["split_voices_rejoined"])["margin"]
 
 
 def compositions(files: list[dict], seed: int = 0, sizes: tuple[int, ...] = (4, 8, 12),
@@ -267,17 +265,21 @@ def choose_composition(rows: list[dict]) -> dict:
     18 of 121 tune corpora): among the (threshold, margin) pairs with no different-voice merge in any tune
     corpus, those linking the largest share of same-voice pairs; the middle one of them."""
     clean = [r for r in rows if r["corpora_with_a_merge"] == 0 and r["same_voice_rate"] is not None]
-    best = max(r["same_voice_rate"] for r in clean)
-    top = [r for r in clean if r["same_voice_rate"] == best]
-    return top[(len(top) - 1) // 2]
+    return middle_of_best(clean, lambda r: r["same_voice_rate"])
 
 
 def choose(sweep: list[dict]) -> float:
     clean = [r for r in sweep if r["different_voice_merges"] == 0 and r["same_voice_rate"] is not None]
     if not clean:
         return min(sweep, key=lambda r: (r["different_voice_merges"], -r["threshold"]))["threshold"]
-    best = max(r["same_voice_rate"] for r in clean)
-    top = [r["threshold"] for r in clean if r["same_voice_rate"] == best]
+    return middle_of_best(clean, lambda r: r["same_voice_rate"])["threshold"]
+
+
+def middle_of_best(rows: list[dict], value) -> dict:
+    """Of the rows (in sweep order) with the highest ``value(row)``, the middle one (the lower of two middles):
+    the choice keeps a margin on both sides of a plateau."""
+    best = max(value(r) for r in rows)
+    top = [r for r in rows if value(r) == best]
     return top[(len(top) - 1) // 2]
 
 
@@ -306,6 +308,10 @@ def main() -> None:
 
     default = TranscribeOptions.speaker_link_threshold
     out = new_result_path(args.out, "speaker-linking")
+
+    def save() -> None:  # rewritten as each part ends; compact, the embeddings are long
+        out.write_text(json.dumps(result, separators=(",", ":"), default=str))
+
     folder = assets.FIXTURE_DIR / "speaker_linking"
     folder.mkdir(parents=True, exist_ok=True)
     pool = voice_pool()
@@ -328,18 +334,18 @@ def main() -> None:
         sweep = [score(files, t) for t in THRESHOLDS]
         margins = [{**score(files, default, m), "alone_merges": alone_merges(files, default, m)} for m in MARGINS]
         result["parts"][part] = {"files": files, "sweep": sweep, "margin_sweep": margins}
-        out.write_text(json.dumps(result, separators=(",", ":"), default=str))  # compact: embeddings are long
+        save()
     chosen = choose(result["parts"]["tune"]["sweep"])
     result["chosen"] = chosen
     result["chosen_margin"] = choose_margin(result["parts"]["tune"]["margin_sweep"])
-    out.write_text(json.dumps(result, separators=(",", ":"), default=str))  # compact: embeddings are long
+    save()
     if args.compositions:
         for part in parts:
             rows = sweep_compositions(result["parts"][part]["files"], COMPOSITION_THRESHOLDS, COMPOSITION_MARGINS)
             result["parts"][part]["compositions"] = rows
         pick = choose_composition(result["parts"]["tune"]["compositions"])
         result["chosen_composition"] = {"threshold": pick["threshold"], "margin": pick["margin"]}
-        out.write_text(json.dumps(result, separators=(",", ":"), default=str))
+        save()
         print_compositions(result, pick, default)
     print(f"\nchosen on tune: threshold {chosen}, same-file margin {result['chosen_margin']} "
           f"(at the default threshold {default})  ({out})\n")
@@ -368,6 +374,8 @@ def main() -> None:
 
 
 def print_compositions(result: dict, pick: dict, default: float) -> None:
+    from whisperkit_nb.corpus.link import SAME_FILE_MARGIN
+
     corpora = result["parts"]["tune"]["compositions"][0]["corpora"]
     print(f"\ncompositions: each part whole, 40 random corpora of 4, 8 and 12 of its files, each file alone "
           f"({corpora} corpora of the tune part); chosen on tune: threshold {pick['threshold']}, margin "
@@ -375,7 +383,7 @@ def print_compositions(result: dict, pick: dict, default: float) -> None:
     print("| part | threshold | margin | corpora with a merge | merged pairs | same-voice pairs linked (all corpora) "
           "| whole part: linked, merges, split voices rejoined |")
     print("|---|---|---|---|---|---|---|")
-    show = {(default, 0.04), (pick["threshold"], pick["margin"])}
+    show = {(default, SAME_FILE_MARGIN), (pick["threshold"], pick["margin"])}  # the defaults, and the pick
     show |= {(round(t, 2), pick["margin"]) for t in np.arange(0.66, 0.821, 0.02)}
     for part, data in result["parts"].items():
         for r in data["compositions"]:

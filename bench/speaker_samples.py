@@ -93,27 +93,23 @@ def pyannote_file():
     return path, reference, samples, set()
 
 
-def speech_spans(reference: list, path: Path, margin_s: float = 0.02) -> list:
-    """The reference turns trimmed to their speech: leading and trailing 10 ms frames more than 40 dB below the
-    turn's loudest frame dropped, ``margin_s`` kept (the rule `assets` trims every flite clip with, here applied
-    to the turns as mixed). Talk time is speech: an Asterisk prompt keeps its recording's lead-in and tail
-    silence (0.05-0.3 s each side) inside its turn, which no diarization labels; flite turns are already trimmed.
+def speech_spans(reference: list, path: Path) -> list:
+    """The reference turns trimmed to their speech by the rule `assets` trims every flite clip with
+    (`assets.speech_bounds`: 10 ms frames more than 40 dB below the turn's loudest dropped at both ends, 20 ms
+    kept), here applied to the turns as mixed. Talk time is speech: an Asterisk prompt keeps its recording's
+    lead-in and tail silence (0.05-0.3 s each side) inside its turn, which no diarization labels; flite turns are
+    already trimmed.
     """
     audio, rate = assets.read_wav(path)
+    if rate != assets.SAMPLE_RATE:
+        raise SystemExit(f"{path}: {rate} Hz, not the {assets.SAMPLE_RATE} Hz the fixtures are built at")
     audio = audio.astype(np.float64)
-    audio = audio.mean(axis=1) if audio.ndim > 1 else audio
-    frame = rate // 100
     trimmed = []
     for start, end, voice in reference:
-        turn = audio[int(round(start * rate)) : int(round(end * rate))]
-        n = len(turn) // frame
-        energy = np.sqrt(np.mean(turn[: n * frame].reshape(n, frame) ** 2, axis=1)) if n else np.zeros(0)
-        active = np.flatnonzero(energy > energy.max() * 10 ** (-40 / 20)) if n and energy.max() > 0 else []
-        if not len(active):
-            trimmed.append((start, end, voice))
-            continue
-        trimmed.append((start + max(0.0, active[0] * frame / rate - margin_s),
-                        start + min(len(turn) / rate, (active[-1] + 1) * frame / rate + margin_s), voice))
+        first = int(round(start * rate))
+        bounds = assets.speech_bounds(audio[first : int(round(end * rate))])
+        trimmed.append((start, end, voice) if bounds is None else
+                       ((first + bounds[0]) / rate, (first + bounds[1]) / rate, voice))
     return trimmed
 
 

@@ -627,12 +627,25 @@ def _flite_utterance(voice: str, text: str) -> Path:
 
 def _trim_to_speech(audio: np.ndarray, margin_s: float = 0.02) -> np.ndarray:
     """Drop leading and trailing frames more than 40 dB below the loudest 10 ms frame."""
+    bounds = speech_bounds(audio, margin_s)
+    if bounds is None:
+        raise ValueError("no speech to trim to: the utterance is silent")
+    return audio[bounds[0] : bounds[1]]
+
+
+def speech_bounds(audio: np.ndarray, margin_s: float = 0.02) -> tuple[int, int] | None:
+    """(first, end) sample of the speech in 16 kHz ``audio``: leading and trailing 10 ms frames more than 40 dB
+    below the loudest one left out, ``margin_s`` kept on each side; None when no frame has any energy."""
     frame = SAMPLE_RATE // 100
     n_frames = len(audio) // frame
+    if not n_frames:
+        return None
     energy = np.sqrt(np.mean(audio[: n_frames * frame].reshape(n_frames, frame) ** 2, axis=1))
     active = np.flatnonzero(energy > energy.max() * 10 ** (-40 / 20))
+    if not len(active):
+        return None
     margin = round(margin_s * SAMPLE_RATE)
-    return audio[max(0, active[0] * frame - margin) : min(len(audio), (active[-1] + 1) * frame + margin)]
+    return max(0, int(active[0]) * frame - margin), min(len(audio), (int(active[-1]) + 1) * frame + margin)
 
 
 # --------------------------------------------------------------------------------------------------

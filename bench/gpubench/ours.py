@@ -35,6 +35,11 @@ def best_options(setup: Setup, *, compile: bool):
                                 batch_size=setup.batch_size, compile=compile)
 
 
+def our_input(setup: Setup):
+    """What our rows transcribe: the file's path (input mode "file": we read and decode it), or the samples."""
+    return str(setup.audio_path) if setup.input_mode == "file" else setup.samples
+
+
 def load_engine(options) -> Any:
     """The engine object `stream_segments(..., engine=)` takes, loaded (or reused) for ``options``."""
     import whisperkit_nb as wk
@@ -83,8 +88,7 @@ def run_whisperkit(setup: Setup, *, chunking: str = "vad", compile: bool = True,
         warmup = time.perf_counter() - started
 
         attached.enter_context(wrapped(LogMel, "__call__", lambda f: timer.wrap("features", f, device=True)))
-        source = timed_source(open_audio(str(setup.audio_path) if setup.input_mode == "file" else setup.samples),
-                              timer)
+        source = timed_source(open_audio(our_input(setup)), timer)
         clock = ProgressClock(timer)
         counts.windows.clear()
         applied = setup.forced.applied if setup.forced else 0
@@ -141,9 +145,8 @@ def profile_best(setup: Setup, folder: str) -> str:
     options = best_options(setup, compile=True)
     engine = load_engine(options)
     stream_segments = stream_segments_with_engine()
-    source = str(setup.audio_path) if setup.input_mode == "file" else setup.samples
     with forced_library_decoding(setup.forced):
-        return profile_run(lambda: list(stream_segments(open_audio(source), options, engine=engine)),
+        return profile_run(lambda: list(stream_segments(open_audio(our_input(setup)), options, engine=engine)),
                            Path(folder) / f"profile-{setup.model}.txt",
                            f"whisperkit_nb best, {setup.model}, {setup.duration / 60:g} min, {setup.input_mode} input")
 

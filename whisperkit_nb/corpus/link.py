@@ -148,11 +148,11 @@ def cluster_speakers(vectors: np.ndarray, groups: list[str], names: list[str | N
     conflict = named[:, None] & named[None, :] & (name_code[:, None] != name_code[None, :])
     np.fill_diagonal(conflict, True)
     alive = np.ones(k, dtype=bool)
-    # A merge needs a distance below its limit: 1 - threshold, or 1 - (threshold + margin) within a file.
-    limit = np.where(shares_file, 1.0 - threshold - same_file_margin, 1.0 - threshold)
     while True:
-        # The pair furthest below its own limit merges first. Two clusters of the same single file never merge: no
-        # other file's speaker ties them together.
+        # A merge needs a distance below its limit: 1 - threshold, or 1 - (threshold + margin) for clusters that
+        # share a file; the pair furthest below its own limit merges first. Two clusters of the same single file
+        # never merge: no other file's speaker ties them together.
+        limit = np.where(shares_file, 1.0 - threshold - same_file_margin, 1.0 - threshold)
         blocked = conflict | (shares_file & one_file[:, None] & one_file[None, :])
         blocked |= ~alive[:, None] | ~alive[None, :]
         candidates = np.where(blocked, np.inf, between - limit)
@@ -166,7 +166,6 @@ def cluster_speakers(vectors: np.ndarray, groups: list[str], names: list[str | N
         conflict[:, a] |= conflict[:, b]
         shares_file[a] |= shares_file[b]
         shares_file[:, a] |= shares_file[:, b]
-        limit[a] = limit[:, a] = np.where(shares_file[a], 1.0 - threshold - same_file_margin, 1.0 - threshold)
         one_file[a] = False  # it spans two files, or a file and a cluster of several
         size[a] += size[b]
         alive[b] = False
