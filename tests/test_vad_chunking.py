@@ -218,3 +218,28 @@ def test_a_vad_pass_that_fails_stops_the_decoding_thread(long_english, monkeypat
     while any(t.name == "whisperkit-decode" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(t.name == "whisperkit-decode" for t in threading.enumerate()), "the decoding thread outlived the pass"
+
+
+def test_no_cut_in_a_soft_consonant_that_runs_on_from_the_last_word():
+    """Slow flite speech under 20 dB of room noise: "5" runs straight into "3" (no pause), whose "th" is as quiet
+    as the noise by energy and heard as a pause by the VAD. Filling a chunk up to that boundary, the energy alone
+    cut inside "three" (the development set's slow 18-minute file had two such cuts); the treble check (its hiss
+    stands out of the noise's treble) leaves the word whole. Every other run-on boundary of the sentence too."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from cut_probe import Reading
+    from devset import flite_utterance
+
+    from whisperkit_nb.speech.pauses import TREBLE_MAX_DB
+
+    utterance = flite_utterance("awb", "Your confirmation code is 6 3 5 3.", 1.25)
+    reading = Reading(utterance, snr_db=20.0, seed=160)
+    k = [w for _, _, w in reading.words].index("3.")
+    assert k in reading.tight_boundaries()
+    energy_only = reading.cut_near(k, None)
+    assert energy_only is not None and reading.words[k][0] + 0.02 < energy_only < reading.words[k][1]
+    for b in reading.tight_boundaries():
+        cut = reading.cut_near(b, TREBLE_MAX_DB)
+        assert cut is None or not reading.inside_a_word(cut), (reading.words[b - 1 : b + 1], cut)

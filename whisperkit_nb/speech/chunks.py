@@ -104,6 +104,7 @@ def split_long_regions(
     max_s: float,
     *,
     energy_db: np.ndarray | None = None,
+    treble_db: np.ndarray | None = None,
     pause_below: float = 0.35,
 ) -> list[SpeechRegion]:
     """Cut regions longer than ``max_s``, recursively: with ``energy_db`` (8 ms energy, see
@@ -111,7 +112,7 @@ def split_long_regions(
     (smoothed) speech probability."""
     max_len = int(max_s * SAMPLE_RATE)
     smooth = _smoothed(probs)
-    pauses = PauseFinder(smooth, energy_db) if energy_db is not None else None
+    pauses = PauseFinder(smooth, energy_db, treble_db) if energy_db is not None else None
     out: list[SpeechRegion] = []
     pending = list(reversed(regions))
     while pending:
@@ -143,6 +144,7 @@ def pack_chunks(
     *,
     probs: np.ndarray | None = None,
     energy_db: np.ndarray | None = None,
+    treble_db: np.ndarray | None = None,
     pause_below: float = 0.35,
 ) -> list[Chunk]:
     """Merge neighbouring regions greedily while their speech fits in ``max_s`` seconds.
@@ -159,7 +161,7 @@ def pack_chunks(
     max_len = int(max_s * SAMPLE_RATE)
     max_gap = max_gap_s * SAMPLE_RATE
     smooth = _smoothed(probs) if probs is not None else None
-    pauses = PauseFinder(smooth, energy_db) if smooth is not None and energy_db is not None else None
+    pauses = PauseFinder(smooth, energy_db, treble_db) if smooth is not None and energy_db is not None else None
     chunks: list[Chunk] = []
     spans: list[tuple[int, int]] = []
     length = 0

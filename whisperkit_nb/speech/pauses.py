@@ -3,12 +3,16 @@
 A chunk that must end inside a stretch of speech is cut where the VAD's (smoothed) probability is low.
 That point sits on the VAD's 32 ms grid and, on some voices, at or inside a word's edge: Whisper then
 hears "on vlope" for "envelope" on both sides of the cut. So a cut also needs the energy of the audio to
-be low there, measured at the 8 ms resolution a gap between two words shows up in.
+be low there, measured at the 8 ms resolution a gap between two words shows up in, and the energy of its
+treble too: under room noise, whose energy lies low, a soft "th" or "f" that starts a word right after the
+last one ("four three", "leaves from") is as quiet as the noise by energy, and the VAD hears a pause in it,
+but its hiss stands a few dB out of the noise's treble.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,29 +28,43 @@ QUIET_MAX_DB = 6.0
 SMOOTH_SUBFRAMES = 4
 QUIET_AROUND = 2  # subframes each side of a cut that must be quiet: 16 ms, half a VAD frame
 _FLOOR_DB = -100.0  # digital silence
+# Quiet treble: within 4 dB of its floor (5th percentile in reach). Such fricatives measured 5-7 dB above it;
+# bench/cut_probe.py: 3-5 dB cut no word on either part of its probes, 6 dB and more cut some.
+TREBLE_MAX_DB = 4.0
 
 
 class EnergyMeter:
-    """The energy (dB) of every 8 ms of a stream of audio blocks, computed as the blocks go by."""
+    """The energy (dB) of every 8 ms of a stream of audio blocks, computed as the blocks go by: of the whole
+    signal, and of its treble (second difference, see `_treble_db`)."""
 
     def __init__(self) -> None:
         self._carry = np.zeros(0, np.float32)
         self._parts: list[np.ndarray] = []
+        self._treble: list[np.ndarray] = []
 
     def add(self, block: np.ndarray) -> None:
         data = np.concatenate([self._carry, block]) if len(self._carry) else block
         whole = len(data) // SUBFRAME * SUBFRAME
         if whole:
-            self._parts.append(_db(data[:whole].reshape(-1, SUBFRAME)))
+            frames = data[:whole].reshape(-1, SUBFRAME)
+            self._parts.append(_db(frames))
+            self._treble.append(_treble_db(frames))
         self._carry = np.array(data[whole:], np.float32)
 
     def energy_db(self) -> np.ndarray:
         """Energy per 8 ms subframe; a last partial subframe is zero-padded."""
-        parts = list(self._parts)
+        return self._joined(self._parts, _db)
+
+    def treble_db(self) -> np.ndarray:
+        """Treble energy per 8 ms subframe, on the grid of `energy_db`."""
+        return self._joined(self._treble, _treble_db)
+
+    def _joined(self, parts: list[np.ndarray], measure: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        parts = list(parts)
         if len(self._carry):
             last = np.zeros((1, SUBFRAME), np.float32)
             last[0, : len(self._carry)] = self._carry
-            parts.append(_db(last))
+            parts.append(measure(last))
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
@@ -55,12 +73,19 @@ def _db(frames: np.ndarray) -> np.ndarray:
     return np.maximum(10 * np.log10(power + 1e-12), _FLOOR_DB).astype(np.float32)
 
 
+def _treble_db(frames: np.ndarray) -> np.ndarray:
+    """Energy of each subframe's second difference: a filter rising 12 dB an octave, which weighs 4-8 kHz 6-12 dB
+    up and a voice's 200 Hz 44 dB down, so a soft "th" or "f" stands out of room noise whose energy lies low."""
+    return _db(np.diff(frames, n=2, axis=1))
+
+
 @dataclass
 class PauseFinder:
     """Pauses in speech: the VAD ranks the candidates, the energy vetoes those where sound goes on.
 
     Candidates are the VAD frames in reach, surest pause (lowest smoothed probability) first, as a cut
-    went before. A candidate counts only if the audio is also quiet for 16 ms on both sides of the cut.
+    went before. A candidate counts only if the audio is also quiet for 16 ms on both sides of the cut, by
+    energy and, when ``treble_db`` is given, by treble energy.
     The VAD stays the judge of where a pause is: in noise, a soft "f" or "th" is as quiet by energy as
     the pause beside it (cutting in the middle of the quiet stretch cut such words), while the VAD still
     hears it as speech; the energy catches the other failure, a VAD dip where a voice is still sounding.
@@ -68,13 +93,17 @@ class PauseFinder:
 
     smooth_probs: np.ndarray  # per 32 ms VAD frame, smoothed
     energy_db: np.ndarray  # per 8 ms subframe
+    treble_db: np.ndarray | None = None  # per 8 ms subframe
 
     @functools.cached_property
     def _smoothed_db(self) -> np.ndarray:
         """Energy averaged over 32 ms around each subframe: the 8 ms energy of noise alone swings by
         several dB, enough to fail a quiet pause."""
-        power = np.convolve(10 ** (self.energy_db / 10), np.ones(SMOOTH_SUBFRAMES) / SMOOTH_SUBFRAMES, "same")
-        return (10 * np.log10(power + 1e-12)).astype(np.float32)
+        return _smoothed(self.energy_db)
+
+    @functools.cached_property
+    def _smoothed_treble_db(self) -> np.ndarray | None:
+        return None if self.treble_db is None else _smoothed(self.treble_db)
 
     def pause(self, lo: int, hi: int, pause_below: float) -> int | None:
         """Sample between ``lo`` and ``hi`` at the VAD's surest pause if the energy agrees, or None: the caller
@@ -94,6 +123,9 @@ class PauseFinder:
         energy = self._smoothed_db[a:b]
         floor, loud = np.percentile(energy, [5, 95])
         quiet = energy <= floor + min(QUIET_SHARE * (loud - floor), QUIET_MAX_DB)
+        if self._smoothed_treble_db is not None:
+            treble = self._smoothed_treble_db[a:b]
+            quiet &= treble <= np.percentile(treble, 5) + TREBLE_MAX_DB
         first, last = -(-a // SUBFRAMES_PER_FRAME), min(b // SUBFRAMES_PER_FRAME, len(self.smooth_probs))
         frames = np.arange(first, last)
         for k in frames[np.argsort(self.smooth_probs[first:last], kind="stable")][:candidates]:
@@ -104,3 +136,8 @@ class PauseFinder:
                 return int(k) * FRAME_SAMPLES
         return None
 
+
+
+def _smoothed(db: np.ndarray) -> np.ndarray:
+    power = np.convolve(10 ** (db / 10), np.ones(SMOOTH_SUBFRAMES) / SMOOTH_SUBFRAMES, "same")
+    return (10 * np.log10(power + 1e-12)).astype(np.float32)

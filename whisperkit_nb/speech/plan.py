@@ -27,7 +27,7 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions, *, callback: Progr
     are the same.
     """
     total = 0
-    energy = EnergyMeter()  # the second signal a cut inside speech must agree with
+    energy = EnergyMeter()  # the signals (energy, treble) a cut inside speech must agree with
     expected = source.duration or (len(source.samples) / SAMPLE_RATE if source.samples is not None else 0.0)
 
     blocks = source.blocks()
@@ -61,11 +61,14 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions, *, callback: Progr
     longest = min(opts.chunk_s, opts.code_switching_chunk_s) if opts.code_switching != "off" else opts.chunk_s
     pause_below = quiet_below(opts.vad_threshold)
     energy_db = energy.energy_db()
-    regions = split_long_regions(regions, probs, longest, energy_db=energy_db, pause_below=pause_below)
-    chunks = pack_chunks(regions, longest, opts.max_gap_s, probs=probs, energy_db=energy_db,
+    treble_db = energy.treble_db() if TREBLE_CHECK else None
+    regions = split_long_regions(regions, probs, longest, energy_db=energy_db, treble_db=treble_db,
+                                 pause_below=pause_below)
+    chunks = pack_chunks(regions, longest, opts.max_gap_s, probs=probs, energy_db=energy_db, treble_db=treble_db,
                          pause_below=pause_below)
     return chunks, total / SAMPLE_RATE
 
 
+TREBLE_CHECK = True  # a cut inside speech also needs quiet treble (False: broadband energy only; bench ablation)
 DECODE_AHEAD = True  # decode a file's blocks on a thread beside the VAD (False: one after the other; bench ablation)
 BLOCKS_AHEAD = 4  # blocks of 30 s decoded ahead of the VAD: about 8 MB, enough to ride out an uneven decode
