@@ -8,7 +8,7 @@ boundary without a pause (the next word starts within 50 ms of the last one's en
 had to end there: the reach is the second of speech before the boundary and 250 ms after it, as when a chunk is
 filled from inside a run-on stretch of speech (`chunks.pack_chunks`, which tries the VAD's surest pause in reach
 only). Each answer is "no cut" (the chunk would close early), a cut at a word's edge, or a cut inside a word
-(more than 20 ms from both edges of a reference word).
+(more than 20 ms from both edges of a reference word, as `cpu_devset.py` counts).
 
 Sentences: the development set's own (`devset.prompt_texts`, even ones for --part tune, odd ones for confirm,
 plus as many generated number sentences), read by flite voices awb, slt, rms and kal16 in turn, each at three
@@ -33,10 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
 from assets import _noise  # noqa: E402
+from cpu_devset import words_cut  # noqa: E402
 from devset import flite_utterance, number_sentence, prompt_texts  # noqa: E402
 from machine import cpu_model  # noqa: E402
 from result_file import new_result_path  # noqa: E402
 
+from whisperkit_nb.audio.source import SAMPLE_RATE  # noqa: E402
 from whisperkit_nb.speech import pauses  # noqa: E402
 from whisperkit_nb.speech.chunks import _smoothed  # noqa: E402
 from whisperkit_nb.speech.vad import quiet_below, speech_probabilities  # noqa: E402
@@ -45,8 +47,6 @@ VOICES = ("awb", "slt", "rms", "kal16")
 READINGS = ((1.0, 25.0), (1.25, 20.0), (0.85, 30.0))  # (flite duration stretch, SNR dB)
 TIGHT_S = 0.05  # a boundary with less than this between the words has no pause
 BEFORE_S, AFTER_S = 1.0, 0.25  # reach around the boundary
-EDGE_S = 0.02  # as cpu_devset.SPLIT_TOLERANCE_S
-SAMPLE_RATE = 16000
 
 
 def noisy(audio: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
@@ -76,18 +76,16 @@ class Reading:
         ``treble_max_db`` None, by the broadband energy alone."""
         lo = int(max(self.words[k - 1][1] - BEFORE_S, 0.0) * SAMPLE_RATE)
         hi = int((self.words[k][0] + AFTER_S) * SAMPLE_RATE)
-        default = pauses.TREBLE_MAX_DB
-        try:
-            if treble_max_db is not None:
-                pauses.TREBLE_MAX_DB = treble_max_db
-            finder = pauses.PauseFinder(self.smooth, self.energy, None if treble_max_db is None else self.treble)
-            cut = finder.pause(lo, hi, quiet_below(0.5))
-        finally:
-            pauses.TREBLE_MAX_DB = default
+        if treble_max_db is None:
+            finder = pauses.PauseFinder(self.smooth, self.energy)
+        else:
+            finder = pauses.PauseFinder(self.smooth, self.energy, self.treble, treble_max_db)
+        cut = finder.pause(lo, hi, quiet_below(0.5))
         return None if cut is None else cut / SAMPLE_RATE
 
     def inside_a_word(self, t: float) -> bool:
-        return any(a + EDGE_S < t < b - EDGE_S for a, b, _ in self.words)
+        """More than `cpu_devset.SPLIT_TOLERANCE_S` inside a reference word, as the development set counts."""
+        return words_cut([t], self.words) > 0
 
 
 def probe(part: str, sentences: int, treble_dbs: list[float]) -> dict:

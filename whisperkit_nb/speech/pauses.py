@@ -94,16 +94,17 @@ class PauseFinder:
     smooth_probs: np.ndarray  # per 32 ms VAD frame, smoothed
     energy_db: np.ndarray  # per 8 ms subframe
     treble_db: np.ndarray | None = None  # per 8 ms subframe
+    treble_max_db: float = TREBLE_MAX_DB  # how far above its floor the treble may be and still count as quiet
 
     @functools.cached_property
     def _smoothed_db(self) -> np.ndarray:
         """Energy averaged over 32 ms around each subframe: the 8 ms energy of noise alone swings by
         several dB, enough to fail a quiet pause."""
-        return _smoothed(self.energy_db)
+        return _averaged_db(self.energy_db)
 
     @functools.cached_property
     def _smoothed_treble_db(self) -> np.ndarray | None:
-        return None if self.treble_db is None else _smoothed(self.treble_db)
+        return None if self.treble_db is None else _averaged_db(self.treble_db)
 
     def pause(self, lo: int, hi: int, pause_below: float) -> int | None:
         """Sample between ``lo`` and ``hi`` at the VAD's surest pause if the energy agrees, or None: the caller
@@ -125,7 +126,7 @@ class PauseFinder:
         quiet = energy <= floor + min(QUIET_SHARE * (loud - floor), QUIET_MAX_DB)
         if self._smoothed_treble_db is not None:
             treble = self._smoothed_treble_db[a:b]
-            quiet &= treble <= np.percentile(treble, 5) + TREBLE_MAX_DB
+            quiet &= treble <= np.percentile(treble, 5) + self.treble_max_db
         first, last = -(-a // SUBFRAMES_PER_FRAME), min(b // SUBFRAMES_PER_FRAME, len(self.smooth_probs))
         frames = np.arange(first, last)
         for k in frames[np.argsort(self.smooth_probs[first:last], kind="stable")][:candidates]:
@@ -137,7 +138,7 @@ class PauseFinder:
         return None
 
 
-
-def _smoothed(db: np.ndarray) -> np.ndarray:
+def _averaged_db(db: np.ndarray) -> np.ndarray:
+    """``db`` averaged (as power) over `SMOOTH_SUBFRAMES` around each subframe."""
     power = np.convolve(10 ** (db / 10), np.ones(SMOOTH_SUBFRAMES) / SMOOTH_SUBFRAMES, "same")
     return (10 * np.log10(power + 1e-12)).astype(np.float32)
