@@ -53,6 +53,7 @@ Prints the tables last (date, machine, load average at start and end); writes JS
 from __future__ import annotations
 
 import argparse
+import contextlib
 import collections
 import datetime as dt
 import hashlib
@@ -77,6 +78,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import assets  # tests/ is on sys.path (above)
+from gpubench.common import BUILD_DIR, PACK_DIR  # bench/ is on sys.path (above)
 from machine import cpu_model, cpu_seconds, loadavg, warm_file_cache  # bench/ is on sys.path (above)
 from result_file import new_result_path
 
@@ -478,6 +480,28 @@ def scaling_table(rows: list[dict]) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+_PACK = contextlib.ExitStack()  # holds the audio pack's prompts in place for the rest of the run
+
+
+def _prompts_in_reach() -> str:
+    """The Debian Asterisk prompts the inputs are built from, else the GPU bench's audio pack (.cache/bench-audio,
+    what a lent GPU machine without the Debian packages gets): its prompts and its Silero ONNX file stand in."""
+    try:
+        assets.asterisk_prompts("en")
+        return "Debian asterisk-core-sounds-en"
+    except assets.MissingAssetError:
+        from gpubench.audio import _prompts_from_pack, ensure_vad_model
+
+        if not (PACK_DIR / "prompts.json").is_file():
+            raise
+        vad_model = ensure_vad_model()
+        # spawned preparation workers import silero_vad too: they find the stub through PYTHONPATH
+        site = str(BUILD_DIR / "site")
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
+        _PACK.enter_context(_prompts_from_pack())
+        return f"the audio pack in {PACK_DIR} (VAD: {vad_model})"
+
+
 def main() -> int:
     cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -504,6 +528,7 @@ def main() -> int:
     if unknown or not workers or min(workers) < 1 or not modes:
         parser.error(f"unknown formats {sorted(unknown)}, bad workers {args.workers!r} or modes {args.modes!r}")
 
+    prompts_source = _prompts_in_reach()
     import torch
 
     torch.set_num_threads(1)  # log-mel: one thread per worker, so k workers use k cores
@@ -542,7 +567,7 @@ def main() -> int:
         "quick": args.quick, "rounds": args.rounds, "workers": workers, "modes": modes, "formats": formats,
         "target_x_real_time": TARGET_X, "n_mels": N_MELS, "mel_batch": MEL_BATCH, "torch_threads": 1,
         "default_workers_here": default_workers(), "vad_model": vad._model_path().name,
-        "fixtures": str(fixture_dir()), "build_s": round(build_s, 1),
+        "prompts": prompts_source, "fixtures": str(fixture_dir()), "build_s": round(build_s, 1),
         "options": {k: getattr(opts, k) for k in ("chunk_s", "vad_threshold", "vad_min_silence_s", "vad_max_gap_s")},
         "corpus": corpus, "long_file_stages": stages, "stage_scaling": scaling, "worker_start": start,
         "mismatches": MISMATCHES,

@@ -142,6 +142,24 @@ def test_lossless_files_decode_sample_exact(encoded, reference):
     assert np.abs(decoded - gain * reference).max() < 0.01 * np.abs(reference).max()
 
 
+@pytest.mark.parametrize("name", ["16k_mono.wav", "sample_44k_stereo.wav"])
+def test_larger_wav_packets_decode_the_same_samples(encoded, reference, name, monkeypatch):
+    """The library reads wav in larger packets than FFmpeg's 4096 bytes (fewer frames through Python, a 16 kHz
+    wav decodes 3-4x faster): the samples must be those of FFmpeg's own packets, sample for sample."""
+    from whisperkit_nb.audio import source
+
+    path = pyannote_sample().path if name == "16k_mono.wav" else encoded[name]
+    if name == "16k_mono.wav":  # (at 44.1 kHz stereo FFmpeg's own packets are already 16 KiB)
+        with av.open(str(path), options=source.DEMUX_OPTIONS) as container:
+            frames = sum(1 for packet in container.demux(container.streams.audio[0]) for _ in packet.decode())
+        assert frames * 4096 < len(reference), "the larger packets are not in effect"
+    larger = _decode(path)
+    monkeypatch.setattr(source, "DEMUX_OPTIONS", {})
+    np.testing.assert_array_equal(larger, _decode(path))
+    if name == "16k_mono.wav":
+        np.testing.assert_array_equal(larger, reference)
+
+
 def test_extension_does_not_matter(encoded, reference, tmp_path):
     disguised = tmp_path / "really_flac.mp3"
     disguised.write_bytes(encoded["sample.flac"].read_bytes())
