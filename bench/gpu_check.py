@@ -12,11 +12,13 @@ machine (no real weights, no carried clips, too little time left) is reported "n
                               pipeline, fp16, SDPA, batch 24; flash-attn row if installed) and whisperkit_nb's
                               best, 30 min of audio, random weights, the same forced tokens (gpu.py's own method)
 2. throughput-large-v3-turbo  the same with large-v3-turbo
-3. memory-10min, -30min,     bench/gpu.py --memory-scan (large-v3-turbo, the library's GPU default), one
+3. prep                       bench/prep.py: many 1-minute 16 kHz wavs prepared (decode, resample, VAD, plan) by 1,
+                              4 and 16 worker processes, and one 3-minute file stage by stage
+4. memory-10min, -30min,     bench/gpu.py --memory-scan (large-v3-turbo, the library's GPU default), one
    -60min                     length per step: peak GPU memory and RSS of one transcribe(file) (60 min: two
                               batches of 64 chunks, so flatness past one full batch shows)
-4. check-text                 bench/gpu.py --check-text on the real weights found on the machine
-5. corpus-a                   bench/corpus.py case (a) on the GPU (device auto): a few clips as a corpus, a
+5. check-text                 bench/gpu.py --check-text on the real weights found on the machine
+6. corpus-a                   bench/corpus.py case (a) on the GPU (device auto): a few clips as a corpus, a
                               loop and one file, 3 rounds in rotating order; real weights if found, else random
                               large-v3-turbo forced
 
@@ -274,6 +276,13 @@ def summarize(step: Step, result: dict | None) -> tuple[str, str]:
             same = sum(1 for r in rows if r["identical"] is True)
             parts.append(f"{model}: {same}/{len(rows)} variants identical")
         return "", "; ".join(parts)
+    if step.kind == "prep":
+        rows = result.get("corpus", [])
+        parts = [f"{r['workers']} {r['mode']}: {r['prep_x']}x RT ({r['prep_x_per_cpu_s']} audio s per CPU s)"
+                 for r in rows]
+        stages = result.get("long_file_stages", [])
+        parts += [f"one file: decode {r['decode_s']} s, VAD {r['vad_s']} s per {r['audio_s'] / 60:g} min" for r in stages]
+        return ("" if not result.get("mismatches") else "MISMATCH"), "; ".join(parts)
     if step.kind == "corpus":
         a = result.get("case_a", {})
         if not a:
@@ -387,7 +396,16 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
         steps.append(Step(name, f"{model if not cpu else rehearsal_model}: insanely-fast-whisper method vs "
                           "whisperkit_nb best, same audio, same forced tokens", cap, command, skip=skip,
                           kind="throughput", min_s=60 if not cpu else 20, env=profile))
-    # 3: memory against length, one length per step so a slow 30 min cannot lose the 10 min row.
+    # 3: preparation on this machine's cores (bench/prep.py: decode + resample + VAD + plan of many 1-minute wavs in
+    # 1, 4 and 16 worker processes), the issue's "prep table on the GPU machine's cores". Before the memory steps,
+    # measured twice already: prep on 16 cores has only a partial, unexplained single round (2026-12-04 16:36).
+    workers = "1,2" if cpu else "1,4,16"
+    extra = ["--minutes", "2" if cpu else "16", "--file-minutes", "0.5" if cpu else "1", "--long-minutes",
+             "1" if cpu else "3", "--workers", workers, "--modes", "processes", "--formats", "wav", "--rounds", "1",
+             "--out", str(work / "prep")]
+    steps.append(Step("prep", f"bench/prep.py: 16 kHz wav prepared by {workers} worker processes, one round",
+                      100 if cpu else 110, [py, str(BENCH / "prep.py"), *extra], kind="prep", min_s=45))
+    # 4: memory against length, one length per step so a slow 30 min cannot lose the 10 min row.
     mem_model = "tiny.en" if cpu else "large-v3-turbo"
     # On the GPU gpu.py's memory scan always runs compile=True; the "eager" torch.compile backend (static KV
     # cache, no inductor code generation) keeps each child's warm-up to seconds (GPU_CHECK_MEMORY_BACKEND=inductor
@@ -408,7 +426,7 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
         steps.append(Step(f"memory-{minutes}min", f"peak GPU memory and RSS, {mem_model}, {m:g} min of audio, "
                           "one transcribe(file), compile=True (torch.compile backend " + ("eager" if cpu else backend) + ")",
                           cap, gpu_py(*extra), skip=skip, kind="memory", min_s=30))
-    # 4: the real-weight text identity check.
+    # 5: the real-weight text identity check.
     present = [m for m, v in probe.get("real_weights", {}).items() if v.startswith("present")]
     text_models = (["tiny.en"] if "tiny.en" in present else present[:1]) if cpu else present[:2]
     skip = no_gpu
@@ -420,7 +438,7 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
     extra += ["--device", "cpu", "--threads", "1"] if cpu else ["--device", "cuda"]
     steps.append(Step("check-text", f"real weights ({', '.join(text_models) or 'none'}), free decoding: text "
                       "identical with each speed-up", 150 if cpu else 70, gpu_py(*extra), skip=skip, kind="text", min_s=30))
-    # 5: the corpus bench's GPU row.
+    # 6: the corpus bench's GPU row.
     real_small = [m for m in ("base", "tiny.en") if m in present]
     if cpu:
         corpus_model, note = "tiny-random", " · random tiny weights, decoding forced: WER meaningless"

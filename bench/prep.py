@@ -74,6 +74,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WHISPERKIT_NB_CACHE", str(REPO / ".cache" / "whisperkit_nb"))
+sys.path.insert(0, str(REPO))  # whisperkit_nb where it is not installed (the lent GPU machine: bench/gpu_check.py)
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
