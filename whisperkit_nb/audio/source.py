@@ -297,7 +297,7 @@ def _decoded_samples(source: AudioSource, gaps: list[dict]) -> Iterator[np.ndarr
         for gap, frame in placed:
             yield from _silence(gap, gaps, source)
             for out in resampler.resample(frame):
-                yield _mono(out.to_ndarray())
+                yield _mono(out)
 
     with av.open(str(source.path), metadata_errors="ignore", options=DEMUX_OPTIONS) as container:
         stream = container.streams.audio[0]
@@ -329,14 +329,20 @@ def _decoded_samples(source: AudioSource, gaps: list[dict]) -> Iterator[np.ndarr
         reason = f": {_ffmpeg_reason(first_error)}" if first_error else ""
         raise AudioError(source.name, f"contains no audio samples (zero-length or undecodable audio{reason})")
     for out in resampler.resample(None):  # the resampler's buffered tail
-        yield _mono(out.to_ndarray())
+        yield _mono(out)
     yield from _silence(timeline.tail_gap(), gaps, source)  # a damaged end keeps the file's length
 
 
-def _mono(planes: np.ndarray) -> np.ndarray:
-    """The channels' mean of one planar float frame; one channel as it is (the same numbers, without numpy's
-    reduction, which cost more than decoding a wav)."""
-    return planes[0] if len(planes) == 1 else planes.mean(axis=0, dtype=np.float32)
+def _mono(frame: Any) -> np.ndarray:
+    """The channels' mean of one planar float32 frame, read from its planes: `to_ndarray` stacks them first, and
+    that and numpy's reduction cost more per frame than decoding a wav or an AAC frame does. One channel is
+    returned as it is; two as (a + b) / 2, the very numbers `mean(axis=0, dtype=float32)` gives."""
+    planes = [np.frombuffer(plane, np.float32, count=frame.samples) for plane in frame.planes]
+    if len(planes) == 1:
+        return planes[0]
+    if len(planes) == 2:
+        return (planes[0] + planes[1]) / np.float32(2)
+    return np.stack(planes).mean(axis=0, dtype=np.float32)
 
 
 def _silence(gap: tuple[float, float] | None, gaps: list[dict], source: AudioSource) -> Iterator[np.ndarray]:
