@@ -48,6 +48,7 @@ def module_at(revision: str, folder: Path):
 
 
 def decoded(module, path: Path) -> tuple[np.ndarray, float]:
+    """All samples of ``path`` as ``module`` (a version of audio/source.py) decodes a file, and the seconds it took."""
     source = module._open_file(path, path.name)
     start = time.perf_counter()
     samples = np.concatenate(list(module._decode_blocks(source)))

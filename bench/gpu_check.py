@@ -397,8 +397,9 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
                           "whisperkit_nb best, same audio, same forced tokens", cap, command, skip=skip,
                           kind="throughput", min_s=60 if not cpu else 20, env=profile))
     # 3: preparation on this machine's cores (bench/prep.py: decode + resample + VAD + plan of many 1-minute wavs in
-    # 1, 4 and 16 worker processes), the "prep table on the GPU machine's cores". Before the memory steps,
-    # measured twice already: prep on 16 cores has only a partial, unexplained single round (2026-12-04 16:36).
+    # 1, 4 and 16 worker processes), the "prep table on the GPU machine's cores". It runs before the memory
+    # steps, which have been measured in both leases, while prep on 16 cores has only a partial, unexplained single
+    # round (2026-12-04 16:36).
     workers = "1,2" if cpu else "1,4,16"
     extra = ["--minutes", "2" if cpu else "16", "--file-minutes", "0.5" if cpu else "1", "--long-minutes",
              "1" if cpu else "3", "--workers", workers, "--modes", "processes", "--formats", "wav", "--rounds", "1",

@@ -79,7 +79,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import assets  # tests/ is on sys.path (above)
-from gpubench.common import BUILD_DIR, PACK_DIR  # bench/ is on sys.path (above)
+from gpubench.common import PACK_DIR  # bench/ is on sys.path (above)
 from machine import cpu_model, cpu_seconds, loadavg, warm_file_cache  # bench/ is on sys.path (above)
 from result_file import new_result_path
 
@@ -495,10 +495,7 @@ def _prompts_in_reach() -> str:
 
         if not (PACK_DIR / "prompts.json").is_file():
             raise
-        vad_model = ensure_vad_model()
-        # spawned preparation workers import silero_vad too: they find the stub through PYTHONPATH
-        site = str(BUILD_DIR / "site")
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
+        vad_model = ensure_vad_model()  # (on sys.path, which "spawn"ed preparation workers inherit)
         _PACK.enter_context(_prompts_from_pack())
         return f"the audio pack in {PACK_DIR} (VAD: {vad_model})"
 

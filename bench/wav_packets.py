@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 import devset  # bench/ is on sys.path (above)
+from decode_speed import decoded  # bench/ is on sys.path (above)
 from machine import cpu_model, loadavg  # bench/ is on sys.path (above)
 from result_file import new_result_path  # bench/ is on sys.path (above)
 
@@ -32,14 +33,6 @@ from whisperkit_nb.audio import source as audio_source
 
 DEVSET_FILES = ("flite-slt-6m", "flite-awb-slow-18m", "flite-mixed-60m")
 RESAMPLED = ((44100, "stereo"), (48000, "mono"), (8000, "mono"))  # rate, layout of the rewritten copies
-
-
-def decoded(path: Path) -> tuple[np.ndarray, float]:
-    """All samples of ``path`` as the library decodes a file, and the seconds it took."""
-    source = audio_source._open_file(path, path.name)
-    start = time.perf_counter()
-    samples = np.concatenate(list(audio_source._decode_blocks(source)))
-    return samples, time.perf_counter() - start
 
 
 def rewritten(samples: np.ndarray, rate: int, layout: str, folder: Path) -> Path:
@@ -73,7 +66,7 @@ def main() -> int:
     library_default = int(audio_source.DEMUX_OPTIONS.get("max_size", 0))
 
     paths = [f.fixture.path for f in devset.dev_files() if f.name in DEVSET_FILES]  # built on first use
-    ten_minutes = decoded(paths[-1])[0][: 600 * audio_source.SAMPLE_RATE]
+    ten_minutes = decoded(audio_source, paths[-1])[0][: 600 * audio_source.SAMPLE_RATE]
     paths += [rewritten(ten_minutes, rate, layout, paths[-1].parent) for rate, layout in RESAMPLED]
 
     load_start = loadavg()
@@ -86,10 +79,10 @@ def main() -> int:
                 audio_source.DEMUX_OPTIONS.clear()
                 if size:
                     audio_source.DEMUX_OPTIONS["max_size"] = str(size)
-                decoded(path)  # untimed: file cache, codec set-up
+                decoded(audio_source, path)  # untimed: file cache, codec set-up
                 times = []
                 for _ in range(args.rounds):
-                    samples, seconds = decoded(path)
+                    samples, seconds = decoded(audio_source, path)
                     times.append(seconds)
                 if reference is None:
                     reference = samples

@@ -144,8 +144,8 @@ def test_lossless_files_decode_sample_exact(encoded, reference):
 
 @pytest.mark.parametrize("name", ["16k_mono.wav", "sample_44k_stereo.wav"])
 def test_larger_wav_packets_decode_the_same_samples(encoded, reference, name, monkeypatch):
-    """The library reads wav in larger packets than FFmpeg's 4096 bytes (fewer frames through Python, a 16 kHz
-    wav decodes 3-4x faster): the samples must be those of FFmpeg's own packets, sample for sample."""
+    """The library reads wav in 16 KiB packets, larger than FFmpeg's own (about 64 ms; fewer frames through Python,
+    a 16 kHz wav decodes 3-4x faster): the samples must be those of FFmpeg's packets, sample for sample."""
     from whisperkit_nb.audio import source
 
     path = pyannote_sample().path if name == "16k_mono.wav" else encoded[name]
