@@ -26,8 +26,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# `make bench RECORDINGS=folder`: the same bench on your own recordings, each with a .txt reference beside it
+# (bench/recordings.py); without it, on the development set bench/devset.py builds.
 bench: setup
-	$(PY) bench/cpu_devset.py
+	$(PY) bench/cpu_devset.py $(if $(RECORDINGS),--recordings "$(RECORDINGS)")
 
 setup: debian $(STAMP)
 

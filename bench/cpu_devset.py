@@ -12,6 +12,9 @@ detected (no language passed), as a user's first call would. Also counts, per sy
 time span covers a whole pause of 2 s or more (our default never lets one chunk hold such a pause; without
 that rule, or in faster-whisper's 30 s chunks, a segment can run across one). Writes a new results file per
 run.
+
+On your own recordings instead (each audio file with its reference transcript beside it as ``.txt``; see
+bench/recordings.py): ``make bench RECORDINGS=folder``, or ``cpu_devset.py --recordings folder``.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 import whisperkit_nb as wk  # noqa: E402
-from devset import DevFile, dev_files  # noqa: E402
+from devset import DevFile, dev_files, librivox_concat  # noqa: E402
 from machine import cpu_model  # noqa: E402
+from recordings import recordings  # noqa: E402
 from result_file import new_result_path  # noqa: E402
 from whisperkit_nb.scoring.words import wer_details  # noqa: E402
 
@@ -45,6 +49,7 @@ class WhisperKit:
 
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
         df = wk.transcribe(path, **self.options)
+        self.language = df.attrs["files"][path].get("language")  # detected, when no language was given
         return list(zip(df.start, df.end, df.text))
 
 
@@ -61,8 +66,10 @@ class FasterWhisper:
         self.options = {} if chunk_length is None else {"chunk_length": chunk_length}
 
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
-        segments, _ = self.pipe.transcribe(path, batch_size=self.batch_size, **self.options)
-        return [(s.start, s.end, s.text) for s in segments]
+        segments, info = self.pipe.transcribe(path, batch_size=self.batch_size, **self.options)
+        found = [(s.start, s.end, s.text) for s in segments]  # the generator runs the decoding
+        self.language = info.language
+        return found
 
 
 def chunk_cuts(chunks) -> list[float]:
@@ -101,9 +108,24 @@ def main() -> None:
     parser.add_argument("--systems", default="default,accurate,faster-whisper")
     parser.add_argument("--files", default="", help="only these files (comma-separated names)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--recordings", default="",
+                        help="a folder of your own recordings, each with a .txt reference beside it, instead of the "
+                             "development set (bench/recordings.py)")
+    parser.add_argument("--language", default="",
+                        help="with --recordings: their language, for the WER normaliser only (default: a .lang "
+                             "file beside each, else the language the systems detect)")
     args = parser.parse_args()
 
-    files = dev_files(tuple(args.parts.split(",")), longest_min=args.longest)
+    if args.recordings:
+        try:
+            files = recordings(args.recordings, args.language or None)
+        except (OSError, ValueError) as err:  # no such folder, no audio, a missing reference: said, no traceback
+            parser.error(str(err))
+        warm_path = str(librivox_concat().path)
+    else:
+        files = dev_files(tuple(args.parts.split(",")), longest_min=args.longest)
+        warm_path = str(next(f for f in dev_files(("tune",), longest_min=args.longest)
+                             if f.name.startswith("librivox")).fixture.path)
     if args.files:
         files = [f for f in files if f.name in args.files.split(",")]
     systems = {
@@ -136,26 +158,32 @@ def main() -> None:
                         lambda: FasterWhisper(args.model, args.fw_batch_size, chunk_length=20)),
     }
     keys = args.systems.split(",")
-    warm = next(f for f in dev_files(("tune",), longest_min=args.longest) if f.name.startswith("librivox"))
+    unknown = [key for key in keys if key not in systems]
+    if unknown:
+        parser.error(f"unknown systems {unknown}; choose among {', '.join(systems)}")
     runners = {}
     for key in keys:
         runners[key] = systems[key][1]()
-        runners[key](str(warm.fixture.path))  # the same warm-up for every system
+        runners[key](warm_path)  # the same warm-up for every system
 
     rows = []
     for f in files:
         path = str(f.fixture.path)
         duration = f.fixture.duration
-        normalize = "english" if f.fixture.language == "en" else "basic"
         plan, _ = wk.plan_chunks(path)
         cuts, pauses = (chunk_cuts(plan) if "default" in keys else []), long_pauses(plan)
+        found = {}
         for key in keys:
             started = time.perf_counter()
-            segments = runners[key](path)
-            seconds = time.perf_counter() - started
+            found[key] = (runners[key](path), time.perf_counter() - started)
+        # The normaliser: the file's language, else the first system's detected one (none was told it).
+        language = f.fixture.language or next((getattr(runners[k], "language", None) for k in keys), None)
+        normalize = "english" if language == "en" else "basic"
+        for key in keys:
+            segments, seconds = found[key]
             errors = wer_details(f.fixture.reference, " ".join(t for _, _, t in segments), normalize=normalize)
             row = {"file": f.name, "part": f.part, "minutes": round(duration / 60, 2), "system": key,
-                   "wall_s": round(seconds, 2), "x_real_time": round(duration / seconds, 1),
+                   "language": language, "wall_s": round(seconds, 2), "x_real_time": round(duration / seconds, 1),
                    "wer": round(errors.wer, 4), "errors": errors.errors, "inserted_words": errors.insertions,
                    "reference_words": errors.reference_words, "long_pauses": len(pauses),
                    "segments_over_long_pause": over_pauses(segments, pauses)}
@@ -167,7 +195,8 @@ def main() -> None:
 
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     machine = f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, CPU only"
-    print(f"\n{stamp} · {machine} · model {args.model} · one timed run per system and file, after one "
+    source = f"your recordings ({args.recordings}) · " if args.recordings else ""
+    print(f"\n{stamp} · {machine} · model {args.model} · {source}one timed run per system and file, after one "
           f"warm-up on the same 26 s")
     print(table(rows, keys, systems))
     print(f"\nSegments spanning a whole pause of {LONG_PAUSE_S:g} s or more (of the default plan's pauses):")
@@ -177,6 +206,7 @@ def main() -> None:
               + ", ".join(f"{k} {mine[k]['segments_over_long_pause']}" for k in keys))
     path = new_result_path(args.out, "cpu_devset")
     path.write_text(json.dumps({"date": stamp, "machine": machine, "model": args.model,
+                                "recordings": args.recordings or None,
                                 "systems": {k: systems[k][0] for k in keys}, "rows": rows}, indent=2))
     print(f"\nJSON: {path}")
 

@@ -204,3 +204,42 @@ def test_gpu_bench_smoke(tmp_path):
                                                  "assembly")), (key, calls)
     assert result["systems"]["wk-best"]["stages"]["vad"] > 0
 
+
+
+def test_cpu_bench_runs_on_your_own_recordings(tmp_path, sample, librivox):
+    """`make bench RECORDINGS=folder` (`cpu_devset.py --recordings`): every audio file in the folder, whatever its
+    format, scored against the .txt beside it, ours and faster-whisper's side by side; a recording without a
+    reference is refused by name before anything runs. Real speech: pyannote's call and the LibriVox reader."""
+    from assets import encode_audio, read_wav
+
+    from whisperkit_nb.scoring.words import wer_details
+
+    folder = tmp_path / "recordings"
+    (folder / "books").mkdir(parents=True)
+    (folder / "call.wav").write_bytes(sample.path.read_bytes())
+    (folder / "call.txt").write_text(sample.reference)
+    encode_audio(folder / "books" / "reader.mp3", read_wav(librivox.path)[0])
+    (folder / "books" / "reader.txt").write_text(librivox.reference)
+    (folder / "books" / "reader.lang").write_text("en\n")
+    command = [sys.executable, str(REPO / "bench" / "cpu_devset.py"), "--recordings", str(folder), "--model",
+               "tiny.en", "--systems", "default,faster-whisper", "--out", str(tmp_path / "out")]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    (result_file,) = (tmp_path / "out").glob("cpu_devset-*.json")
+    result = json.loads(result_file.read_text())
+    assert result["recordings"] == str(folder)
+    rows = {(r["file"], r["system"]): r for r in result["rows"]}
+    assert set(rows) == {(name, system) for name in ("call", "reader") for system in ("default", "faster-whisper")}
+    for (name, system), row in rows.items():
+        assert row["part"] == "yours" and row["language"] == "en" and row["x_real_time"] > 0, row
+        reference = (sample if name == "call" else librivox).reference
+        assert row["reference_words"] == wer_details(reference, reference).reference_words, row  # the whole .txt
+        assert row["wer"] < (0.35 if name == "call" else 0.10), row  # tiny.en: a phone call, a clean reading
+    assert "| call | yours |" in done.stdout and "| reader | yours |" in done.stdout
+
+    (folder / "call.txt").unlink()
+    refused = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert refused.returncode != 0 and "without a reference transcript" in refused.stderr
+    assert str(folder / "call.txt") in refused.stderr and "Traceback" not in refused.stderr
