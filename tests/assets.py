@@ -625,6 +625,26 @@ def _flite_utterance(voice: str, text: str) -> Path:
     return path
 
 
+def _espeak_utterance(voice: str, text: str) -> Path:
+    """A cached, trimmed, levelled 16 kHz recording of ``text`` by espeak-ng's ``voice`` (e.g. ``en-us+f3``)."""
+    key = hashlib.sha1(f"{voice}\n{text}".encode()).hexdigest()[:16]
+    path = FIXTURE_DIR / "espeak_utterances" / f"{voice}_{key}_v{FORMAT_VERSION}.wav"
+    if path.exists():
+        return path
+    if shutil.which("espeak-ng") is None:
+        raise MissingAssetError("espeak-ng is not installed: apt-get install espeak-ng")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], capture_output=True, check=True)
+        samples, rate = read_wav(raw)
+    audio = _trim_to_speech(_to_16k(samples, rate))
+    audio *= 10 ** (-20 / 20) * 32768 / np.sqrt(np.mean(audio**2))
+    audio *= min(1.0, 0.9 * 32768 / np.abs(audio).max())
+    with _atomic_wav(path) as wav:
+        wav.writeframesraw(_to_int16(audio).tobytes())
+    return path
+
+
 def _trim_to_speech(audio: np.ndarray, margin_s: float = 0.02) -> np.ndarray:
     """Drop leading and trailing frames more than 40 dB below the loudest 10 ms frame."""
     bounds = speech_bounds(audio, margin_s)
@@ -932,8 +952,9 @@ ENROLMENT_PROMPTS = 40  # an Asterisk voice's first prompts (in transcript order
 def voice_sample(voice: str, seconds: float = 12.0) -> Path:
     """An enrolment sample of one voice, about ``seconds`` long, of sentences no conversation uses.
 
-    ``voice`` is ``"flite:<voice>"`` (flite's slt, rms, awb, kal16: `ENROLMENT_SENTENCES`) or
-    ``"asterisk:<lang>"`` (the Asterisk speaker of en, es or fr: its first `ENROLMENT_PROMPTS` prompts).
+    ``voice`` is ``"flite:<voice>"`` (flite's slt, rms, awb, kal16: `ENROLMENT_SENTENCES`), ``"espeak:<voice>"``
+    (an espeak-ng voice, the same sentences), ``"asterisk:<lang>"`` (the Asterisk speaker of en, es or fr: its
+    first `ENROLMENT_PROMPTS` prompts) or ``"librivox"`` (pocketsphinx's LibriVox reader: two of its five clips).
     Utterances follow one another with 0.4 s pauses.
     """
     clips = _voice_clips(voice, enrolment=True)
@@ -981,10 +1002,20 @@ def _voice_clips(voice: str, *, enrolment: bool) -> list:
     if kind == "flite":
         texts = ENROLMENT_SENTENCES if enrolment else SENTENCES
         clips = [(_flite_utterance(name, text), text) for text in texts]
+    elif kind == "espeak":
+        texts = ENROLMENT_SENTENCES if enrolment else SENTENCES
+        clips = [(_espeak_utterance(name, text), text) for text in texts]
     elif kind == "asterisk":
         prompts = [p for p in _asterisk_prompts(name) if 1.5 <= p.duration <= 8.0]
         chosen = prompts[:ENROLMENT_PROMPTS] if enrolment else prompts[ENROLMENT_PROMPTS:]
         clips = [(p.path, p.text) for p in chosen]
+    elif voice == "librivox":  # the real reader of pocketsphinx's five clips: two enrol, three talk
+        if not (LIBRIVOX_DIR / "fileids").is_file():
+            raise MissingAssetError(f"{LIBRIVOX_DIR} is missing: apt-get install pocketsphinx-testdata")
+        ids = (LIBRIVOX_DIR / "fileids").read_text().split()
+        texts = _read_sphinx_transcription(LIBRIVOX_DIR / "transcription")
+        clips = [(LIBRIVOX_DIR / f"{i}.wav", texts[i]) for i in (ids[:2] if enrolment else ids[2:])]
     else:
-        raise ValueError(f"unknown voice {voice!r}: use 'flite:<voice>' or 'asterisk:<lang>'")
+        raise ValueError(f"unknown voice {voice!r}: use 'flite:<voice>', 'espeak:<voice>', 'asterisk:<lang>' "
+                         "or 'librivox'")
     return [path for path, _ in clips] if enrolment else clips
