@@ -119,6 +119,53 @@ def test_list_of_inputs_keeps_order_and_arrays(librivox):
     assert texts.iloc[0] == texts.iloc[1]  # same audio, same options: identical text
 
 
+def test_a_lists_next_input_is_planned_while_one_is_transcribed(librivox, sample, monkeypatch):
+    """transcribe([...]) decodes and plans input k+1 on a thread while input k is transcribed: the next input's VAD
+    pass starts before the one before has finished decoding, and the frame is the one taking turns gives."""
+    import threading
+    import time
+
+    import whisperkit_nb.run.prepare as prepare
+    import whisperkit_nb.run.transcribe as run_transcribe
+
+    inputs = [str(librivox.path), str(sample.path), str(librivox.path)]
+    options = dict(model="tiny.en", progress=False)
+    monkeypatch.setattr(run_transcribe, "PREPARE_NEXT", False)
+    in_turn = wk.transcribe(inputs, **options)
+    monkeypatch.setattr(run_transcribe, "PREPARE_NEXT", True)
+
+    planned: list[tuple[str, str, float]] = []  # (input, thread, when its VAD pass began)
+    real_plan_input = prepare.plan_input
+
+    def observed(source, *args, **kwargs):  # the real plan, only noted
+        planned.append((source.name, threading.current_thread().name, time.perf_counter()))
+        return real_plan_input(source, *args, **kwargs)
+
+    monkeypatch.setattr(prepare, "plan_input", observed)
+    monkeypatch.setattr("whisperkit_nb.run.stream.plan_input", observed)
+    decoded: list[tuple[str, float]] = []
+    ahead = wk.transcribe(inputs, callback=lambda e: e.stage == "transcribe" and decoded.append(
+        (e.file, time.perf_counter())), **options)
+
+    assert ahead[["file", "start", "end", "text"]].equals(in_turn[["file", "start", "end", "text"]])
+    assert ahead.attrs["files"].keys() == in_turn.attrs["files"].keys()
+    assert [(name, thread) for name, thread, _ in planned] == [
+        (inputs[0], threading.main_thread().name), (inputs[1], "whisperkit-prepare-next"),
+        (inputs[2], "whisperkit-prepare-next")]
+    first_done = max(t for name, t in decoded if name == inputs[0])
+    assert planned[1][2] < first_done, "the second input was planned only after the first was decoded"
+    assert not [t.name for t in threading.enumerate() if t.name == "whisperkit-prepare-next"]
+
+
+def test_a_list_whose_next_input_fails_keeps_the_others(librivox, tmp_path):
+    """An input prepared ahead that cannot be read fails alone, by name, as it would in turn."""
+    missing = str(tmp_path / "gone.wav")
+    with pytest.warns(UserWarning, match="1 of 3 inputs failed"):
+        df = wk.transcribe([str(librivox.path), missing, str(librivox.path)], model="tiny.en", progress=False)
+    assert list(dict.fromkeys(df.file)) == [str(librivox.path)] and len(df.attrs["files"]) == 1
+    assert missing in df.attrs["failures"] and "not found" in df.attrs["failures"][missing]
+
+
 def test_model_sources_offline(tmp_path):
     pack = resolve_model("tiny.en")
     assert pack.source == "offline-pack" and (pack.path / "config.json").exists()

@@ -19,6 +19,7 @@ import pickle
 import shutil
 import signal
 import tempfile
+import threading
 import traceback
 import warnings
 from collections import deque
@@ -69,11 +70,13 @@ class Prepared:
         return self.source.name if self.source is not None else str(self.key)
 
 
-def prepare_input(key: Any, audio: Any, opts: TranscribeOptions, *, in_memory: bool | None = None) -> Prepared:
+def prepare_input(key: Any, audio: Any, opts: TranscribeOptions, *, in_memory: bool | None = None,
+                  stop: threading.Event | None = None) -> Prepared:
     """Open ``audio``, run the VAD over it and plan its chunks; a failure is returned in ``error``.
 
     ``in_memory``: decode the input once into memory, so reading its chunks (and diarizing it) does not
     decode it again. None decides by length: inputs up to `IN_MEMORY_MAX_S` (and any with ``diarize``).
+    ``stop``, once set, abandons the VAD pass (``error`` is then a `PlanStopped`).
     """
     report = FileReport()
     if opts.vad_max_gap_s is None:  # options not settled for an engine yet (a run settles them once)
@@ -81,7 +84,7 @@ def prepare_input(key: Any, audio: Any, opts: TranscribeOptions, *, in_memory: b
     try:
         source = open_audio(audio, opts.corrupt_audio)
         report.name = source.name
-        source, chunks, duration = plan_input(source, opts, in_memory=in_memory)
+        source, chunks, duration = plan_input(source, opts, in_memory=in_memory, stop=stop)
     except Exception as err:  # noqa: BLE001 - the caller decides: a failed row, or raise
         return Prepared(key, None, report=report, error=err)
     record_plan(report, source, chunks, duration)
@@ -89,20 +92,22 @@ def prepare_input(key: Any, audio: Any, opts: TranscribeOptions, *, in_memory: b
 
 
 def plan_input(source: AudioSource, opts: TranscribeOptions, *, in_memory: bool | None = None,
-               callback: ProgressCallback | None = None) -> tuple[AudioSource, list[Chunk], float]:
+               callback: ProgressCallback | None = None,
+               stop: threading.Event | None = None) -> tuple[AudioSource, list[Chunk], float]:
     """Run the VAD over ``source`` and plan its chunks: (source, chunks, duration).
 
     An input wanted in memory (``in_memory``; None: up to `IN_MEMORY_MAX_S` long, or any with ``diarize``)
     comes back holding its samples, gathered during the VAD pass, so the file is decoded once: reading its
-    chunks later (and diarizing it) decodes nothing. ``callback`` gets the VAD's progress events.
+    chunks later (and diarizing it) decodes nothing. ``callback`` gets the VAD's progress events; ``stop``
+    abandons the pass (`whisperkit_nb.speech.plan.PlanStopped`).
     """
     if in_memory is None:
         in_memory = opts.diarize or (source.duration or 0.0) <= IN_MEMORY_MAX_S
     if not in_memory or source.samples is not None:
-        chunks, duration = plan_chunks(source, opts, callback=callback)
+        chunks, duration = plan_chunks(source, opts, callback=callback, stop=stop)
         return source, chunks, duration
     kept = SampleBuffer(source.duration)
-    chunks, duration = plan_chunks(source, opts, callback=callback, keep=kept)
+    chunks, duration = plan_chunks(source, opts, callback=callback, keep=kept, stop=stop)
     return source.with_samples(kept.samples()), chunks, duration
 
 
@@ -160,6 +165,46 @@ def prepare_ahead(inputs: Iterable[tuple[Any, Any]], opts: TranscribeOptions, *,
             yield queued.popleft().result()
     finally:
         threads.shutdown(wait=False, cancel_futures=True)
+
+
+class PreparedNext:
+    """The next input of a list opened, decoded and planned on a thread while the current one is transcribed.
+
+    `transcribe` takes a list's inputs one at a time; without this, each input's decoding and VAD would wait
+    for the one before to finish and then keep the model waiting (on a GPU, the whole VAD pass). One input is
+    prepared ahead at most, so memory holds two inputs' samples at most. ``start`` it for the next input as the
+    current one begins, ``take`` it when the next one's turn comes; ``close`` abandons a preparation no longer
+    wanted (its VAD pass stops at its next block of audio).
+    """
+
+    def __init__(self, opts: TranscribeOptions) -> None:
+        self.opts = opts
+        self._key: Any = None
+        self._thread: threading.Thread | None = None
+        self._prepared: Prepared | None = None
+        self._stop = threading.Event()
+
+    def start(self, key: Any, audio: Any) -> None:
+        """Prepare ``audio`` (called ``key``) on a thread now."""
+        self._key, self._prepared = key, None
+
+        def work() -> None:
+            self._prepared = prepare_input(key, audio, self.opts, stop=self._stop)
+
+        self._thread = threading.Thread(target=work, name="whisperkit-prepare-next", daemon=True)
+        self._thread.start()
+
+    def take(self, key: Any) -> Prepared | None:
+        """The input started as ``key``, once prepared (waiting for it if need be); None if it was not started."""
+        if self._thread is None or self._key != key:
+            return None
+        self._thread.join()
+        prepared, self._thread, self._prepared, self._key = self._prepared, None, None, None
+        return prepared
+
+    def close(self) -> None:
+        """Abandon a preparation still running; it stops within a block of audio (not waited for)."""
+        self._stop.set()
 
 
 def use_processes(workers: int, processes: bool | None = None) -> bool:

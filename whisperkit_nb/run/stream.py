@@ -48,8 +48,10 @@ def stream_segments(
 
 
 def stream_input(audio: Any, opts: TranscribeOptions, engine: Engine | None, report: FileReport | None,
-            callback: ProgressCallback | None, batch_fit: BatchFit | None) -> Iterator[Segment]:
-    """`stream_segments` without taking the run (`transcribe` holds it for all of its inputs)."""
+            callback: ProgressCallback | None, batch_fit: BatchFit | None,
+            prepared: Prepared | None = None) -> Iterator[Segment]:
+    """`stream_segments` without taking the run (`transcribe` holds it for all of its inputs). ``prepared``: this
+    input's chunk plan, made ahead (`PreparedNext`), so its VAD pass is not run again."""
     engine = engine or load_model(opts)
     opts = settle(opts, engine.name)
     report = FileReport() if report is None else report
@@ -64,15 +66,19 @@ def stream_input(audio: Any, opts: TranscribeOptions, engine: Engine | None, rep
 
         yield from fixed_segments(source, opts, engine, language, report)
         return
-    yield from _vad_segments(source, opts, engine, language, report, callback, batch_fit)
+    yield from _vad_segments(source, opts, engine, language, report, callback, batch_fit, prepared)
 
 
 def _vad_segments(source: AudioSource, opts: TranscribeOptions, engine: Engine,
                   language: str | None, report: FileReport, callback: ProgressCallback | None,
-                  fit: BatchFit | None = None) -> Iterator[Segment]:
-    """One input through the batches of `decode_inputs`, its VAD first (with its progress events); an input up
-    to `IN_MEMORY_MAX_S` long is kept in memory from that pass, so its chunks are not decoded a second time."""
-    source, chunks, duration = plan_input(source, opts, callback=callback)
+                  fit: BatchFit | None = None, prepared: Prepared | None = None) -> Iterator[Segment]:
+    """One input through the batches of `decode_inputs`, its VAD first (with its progress events) unless its plan
+    was ``prepared`` ahead; an input up to `IN_MEMORY_MAX_S` long is kept in memory from that pass, so its chunks
+    are not decoded a second time."""
+    if prepared is not None:
+        source, chunks, duration = source, prepared.chunks, prepared.duration
+    else:
+        source, chunks, duration = plan_input(source, opts, callback=callback)
     record_plan(report, source, chunks, duration)
     prepared = Prepared(source.name, source, chunks, duration, report)
     for run, segments in decode_inputs([prepared], opts, engine, language, callback=callback, fit=fit):

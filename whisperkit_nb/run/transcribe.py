@@ -20,6 +20,7 @@ from whisperkit_nb.output.dataframe import segments_to_dataframe
 from whisperkit_nb.report import FileReport
 from whisperkit_nb.run.batch import BatchFit
 from whisperkit_nb.run.lock import one_run_at_a_time
+from whisperkit_nb.run.prepare import PreparedNext
 from whisperkit_nb.run.stream import check_model_options, stream_input
 from whisperkit_nb.transcript.segments import Segment
 
@@ -69,6 +70,8 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     -----
     One transcription runs at a time per process (the model is shared). A call made while another thread
     runs one waits for it, with a warning; a KeyboardInterrupt during that wait raises, as nothing started.
+    Of a list, the next input is opened, decoded and its VAD run on a thread while the current one is
+    transcribed (one input ahead; `whisperkit_nb.run.prepare.PreparedNext`).
     """
     opts = resolve_options(options, kwargs)
     if opts.link_speakers:
@@ -90,50 +93,62 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
     reports: dict[str, FileReport] = {}
     interrupted = False
     fit = BatchFit()  # a batch size lowered by GPU out-of-memory stays lower for the rest of the run
-    for item in inputs:
-        name = str(item) if isinstance(item, (str, os.PathLike)) else ARRAY_NAME
-        started = time.perf_counter()
-        report = FileReport()
-        segments: list[Segment] = []
-        pending = None
-        try:
-            source = open_audio(item, opts.corrupt_audio)
-            _opened(source, callback)
-            if opts.diarize:
-                from whisperkit_nb.speakers.diarize import start_diarization
+    # The next input of a list is decoded and planned while this one is transcribed (the first one is planned
+    # here, with its VAD's progress events): the model does not wait for each input's VAD pass.
+    ahead = PreparedNext(opts) if PREPARE_NEXT and opts.chunking == "vad" and len(inputs) > 1 else None
+    try:
+        for index, item in enumerate(inputs):
+            name = str(item) if isinstance(item, (str, os.PathLike)) else ARRAY_NAME
+            started = time.perf_counter()
+            report = FileReport()
+            segments: list[Segment] = []
+            pending = None
+            try:
+                prepared = ahead.take(index) if ahead is not None else None
+                if prepared is not None and prepared.error is not None:
+                    raise prepared.error
+                source = prepared.source if prepared is not None else open_audio(item, opts.corrupt_audio)
+                _opened(source, callback)
+                if ahead is not None and index + 1 < len(inputs):
+                    ahead.start(index + 1, inputs[index + 1])
+                if opts.diarize:
+                    from whisperkit_nb.speakers.diarize import start_diarization
 
-                source = source.in_memory()  # decoded once: VAD, Whisper and pyannote share the samples
-                pending = start_diarization(source, opts, callback=callback)  # on a GPU: alongside the ASR
-            # closing: an interrupt between two segments still stops the stream (and its prefetch thread) here
-            with contextlib.closing(stream_input(source, opts, engine, report, callback, fit)) as stream:
-                for segment in stream:
-                    segments.append(segment)
-            if callback is not None:  # done, also where no batch reported it (no speech, fixed windows)
-                decoded = report.speech_seconds if report.speech_seconds is not None else report.duration or 0.0
-                callback(ProgressEvent("transcribe", source.name, decoded, decoded))
-            frame = segments_to_dataframe(segments, words=opts.timestamps == "word")
-            if pending is not None:
-                frame = _add_speakers(frame, pending, opts, report)
-            frames.append(frame)
-            report.seconds = round(time.perf_counter() - started, 3)
-            reports[report.name or name] = report
-        except KeyboardInterrupt:
-            # Keep what is finished: earlier files whole, this one up to its last decoded batch (all of its
-            # batches when the interrupt came during diarization: then it has no speakers).
-            frames.append(segments_to_dataframe(segments, words=opts.timestamps == "word"))
-            report.interrupted = True
-            if opts.diarize and report.speakers is None:
-                report.diarization = "interrupted"
-            reports[report.name or name] = report
-            interrupted = True
-            break
-        except Exception as err:  # noqa: BLE001 - collected per file so the other files still come back
-            if single:
-                raise
-            failures[name] = err
-        finally:
-            if pending is not None:
-                pending.cancel()  # a background diarization no longer wanted stops now, not during the next call
+                    source = source.in_memory()  # decoded once: VAD, Whisper and pyannote share the samples
+                    pending = start_diarization(source, opts, callback=callback)  # on a GPU: alongside the ASR
+                # closing: an interrupt between two segments still stops the stream (and its prefetch thread) here
+                with contextlib.closing(stream_input(source, opts, engine, report, callback, fit, prepared)) as stream:
+                    for segment in stream:
+                        segments.append(segment)
+                if callback is not None:  # done, also where no batch reported it (no speech, fixed windows)
+                    decoded = report.speech_seconds if report.speech_seconds is not None else report.duration or 0.0
+                    callback(ProgressEvent("transcribe", source.name, decoded, decoded))
+                frame = segments_to_dataframe(segments, words=opts.timestamps == "word")
+                if pending is not None:
+                    frame = _add_speakers(frame, pending, opts, report)
+                frames.append(frame)
+                report.seconds = round(time.perf_counter() - started, 3)
+                reports[report.name or name] = report
+            except KeyboardInterrupt:
+                # Keep what is finished: earlier files whole, this one up to its last decoded batch (all of its
+                # batches when the interrupt came during diarization: then it has no speakers).
+                frames.append(segments_to_dataframe(segments, words=opts.timestamps == "word"))
+                report.interrupted = True
+                if opts.diarize and report.speakers is None:
+                    report.diarization = "interrupted"
+                reports[report.name or name] = report
+                interrupted = True
+                break
+            except Exception as err:  # noqa: BLE001 - collected per file so the other files still come back
+                if single:
+                    raise
+                failures[name] = err
+            finally:
+                if pending is not None:
+                    pending.cancel()  # a background diarization no longer wanted stops now, not during the next call
+    finally:
+        if ahead is not None:
+            ahead.close()  # an input prepared ahead that the run no longer wants (interrupted) stops
     if failures and len(failures) == len(inputs):
         raise TranscriptionFailures(failures)
     empty = segments_to_dataframe([], words=opts.timestamps == "word")
@@ -149,6 +164,9 @@ def transcribe(audio: Any, options: TranscribeOptions | None = None, *, callback
         speakers = f" ({', '.join(unfinished)}: diarization interrupted, no speakers)" if unfinished else ""
         warnings.warn(f"Interrupted: returning the {len(frame)} segments finished so far{speakers}.", stacklevel=user_stacklevel())
     return frame
+
+
+PREPARE_NEXT = True  # a list's next input decoded and planned while one is transcribed (False: in turn; bench ablation)
 
 
 def _opened(source: AudioSource, callback: ProgressCallback | None) -> None:

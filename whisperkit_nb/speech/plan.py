@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,15 +17,19 @@ from whisperkit_nb.speech.pauses import EnergyMeter
 from whisperkit_nb.speech.vad import quiet_below, speech_probabilities, speech_regions
 
 
+class PlanStopped(Exception):
+    """A chunk plan abandoned because its caller no longer wants it (`plan_chunks`'s ``stop`` was set)."""
+
+
 def plan_chunks(source: AudioSource, opts: TranscribeOptions, *, callback: ProgressCallback | None = None,
-                keep: SampleBuffer | None = None) -> tuple[list[Chunk], float]:
+                keep: SampleBuffer | None = None, stop: threading.Event | None = None) -> tuple[list[Chunk], float]:
     """Run the VAD over the whole input and pack its speech into chunks; also return the duration.
 
     ``callback`` gets a ``"vad"`` `ProgressEvent` as each block of audio goes to the VAD (seconds read of
     the duration the input announces, when it does). ``keep`` gathers the decoded samples as they go by, so
     an input wanted in memory is decoded once, during its VAD pass. A file is decoded on a thread a few blocks
     ahead of the VAD (`DECODE_AHEAD`): FFmpeg and onnxruntime then run at once, and the blocks, so the plan,
-    are the same.
+    are the same. ``stop``, once set (from another thread), ends the pass at the next block with `PlanStopped`.
     """
     total = 0
     energy = EnergyMeter()  # the signals (energy, treble) a cut inside speech must agree with
@@ -37,6 +42,8 @@ def plan_chunks(source: AudioSource, opts: TranscribeOptions, *, callback: Progr
     def counted() -> Iterator[np.ndarray]:
         nonlocal total
         for block in blocks:
+            if stop is not None and stop.is_set():
+                raise PlanStopped(f"{source.name}: chunk plan stopped")
             total += len(block)
             energy.add(block)
             if keep is not None:
