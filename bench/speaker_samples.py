@@ -88,12 +88,11 @@ def sampled_voices(spec) -> tuple[str, ...]:
 def build(spec) -> tuple[Path, list, dict[str, list[Path]], set[str]]:
     """(audio, reference turns [(start, end, voice name)], samples by name, names without a sample)."""
     name, voices, unknown, turns, seed = spec
-    sampled = sampled_voices(spec)
     if voices is None:
         return pyannote_file()
     fixture = assets.voice_conversation(list(voices), turns, seed=seed)
     reference = [(t.start, t.end, name_of(t.speaker)) for t in fixture.turns]
-    samples = {name_of(v): [assets.voice_sample(v)] for v in sampled if v not in unknown}
+    samples = {name_of(v): [assets.voice_sample(v)] for v in sampled_voices(spec) if v not in unknown}
     return fixture.path, reference, samples, {name_of(v) for v in unknown}
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import wave
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,7 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devset import PAUSES_S, espeak, flite, reading  # noqa: E402  (devset puts tests/ on the path)
 
-from assets import FIXTURE_DIR, SAMPLE_RATE, _noise, asterisk_long, pyannote_sample, read_wav  # noqa: E402
+from assets import (  # noqa: E402
+    FIXTURE_DIR,
+    SAMPLE_RATE,
+    _noise,
+    _read_sphinx_transcription,
+    asterisk_long,
+    pyannote_sample,
+    read_wav,
+    write_wav,
+)
 
 VERSION = 1
 INTERVIEW_PAUSES_S = ((0.55, (0.2, 0.6)), (0.3, (1.0, 3.0)), (0.15, (4.0, 12.0)))  # turns with long silences
@@ -93,19 +101,12 @@ def _encode(path: Path, x: np.ndarray, container: str, codec: str, rate: int, ch
 
 
 def _wav(path: Path, x: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    write_wav(path, (np.clip(x, -1, 1) * 32767).astype("<i2"))
 
 
 def _cards() -> tuple[np.ndarray, str]:
     """pocketsphinx's five "cards" utterances (real speech, one speaker) one after another, 0.8 s apart."""
-    texts = {}
-    for line in (CARDS / "cards.transcription").read_text().splitlines():
-        words, _, ident = line.rpartition("(")
-        texts[ident.strip(") ")] = " ".join(w for w in words.split() if w not in ("<s>", "</s>"))
+    texts = _read_sphinx_transcription(CARDS / "cards.transcription")
     gap = np.zeros(int(0.8 * SAMPLE_RATE), np.float32)
     pieces, said = [gap], []
     for ident in (CARDS / "cards.fileids").read_text().split():

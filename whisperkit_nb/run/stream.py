@@ -76,12 +76,12 @@ def _vad_segments(source: AudioSource, opts: TranscribeOptions, engine: Engine,
     was ``prepared`` ahead; an input up to `IN_MEMORY_MAX_S` long is kept in memory from that pass, so its chunks
     are not decoded a second time."""
     if prepared is not None:
-        source, chunks, duration = source, prepared.chunks, prepared.duration
+        chunks, duration = prepared.chunks, prepared.duration
     else:
         source, chunks, duration = plan_input(source, opts, callback=callback)
     record_plan(report, source, chunks, duration)
-    prepared = Prepared(source.name, source, chunks, duration, report)
-    for run, segments in decode_inputs([prepared], opts, engine, language, callback=callback, fit=fit):
+    planned = Prepared(source.name, source, chunks, duration, report)
+    for run, segments in decode_inputs([planned], opts, engine, language, callback=callback, fit=fit):
         if run.error is not None:
             raise run.error
         yield from segments
