@@ -30,10 +30,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import whisperkit_nb as wk  # noqa: E402
-from devset import DevFile, dev_files, librivox_concat  # noqa: E402
+from devset import dev_files, librivox_concat  # noqa: E402
 from machine import cpu_model  # noqa: E402
 from recordings import recordings  # noqa: E402
 from result_file import new_result_path  # noqa: E402
@@ -68,6 +69,29 @@ class FasterWhisper:
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
         segments, info = self.pipe.transcribe(path, batch_size=self.batch_size, **self.options)
         found = [(s.start, s.end, s.text) for s in segments]  # the generator runs the decoding
+        self.language = info.language
+        return found
+
+
+class FasterWhisperOnOurChunks(FasterWhisper):
+    """faster-whisper's decoder on whisperkit_nb's chunks: each chunk of our plan (its speech spans joined, as we
+    decode it) becomes one of faster-whisper's clips. Same decoder, our windows: tells the chunking's share of a
+    difference in words from the decoding's. Times are on the joined audio (the words are what count here)."""
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        from faster_whisper.audio import decode_audio
+
+        audio = decode_audio(path, sampling_rate=16000)
+        plan, _ = wk.plan_chunks(path)
+        pieces = [audio[start:end] for chunk in plan for start, end in chunk.spans]
+        clips, at = [], 0.0
+        for chunk in plan:
+            seconds = sum(end - start for start, end in chunk.spans) / 16000
+            clips.append({"start": at, "end": at + seconds})
+            at += seconds
+        segments, info = self.pipe.transcribe(np.concatenate(pieces) if pieces else audio[:0],
+                                              batch_size=self.batch_size, vad_filter=False, clip_timestamps=clips)
+        found = [(s.start, s.end, s.text) for s in segments]
         self.language = info.language
         return found
 
@@ -156,6 +180,11 @@ def main() -> None:
                         lambda: FasterWhisper(args.model, args.fw_batch_size, chunk_length=25)),
         "fw-chunk-20": (f"faster-whisper batched int8, batch {args.fw_batch_size}, chunk_length=20",
                         lambda: FasterWhisper(args.model, args.fw_batch_size, chunk_length=20)),
+        "fw-chunk-28": (f"faster-whisper batched int8, batch {args.fw_batch_size}, chunk_length=28",
+                        lambda: FasterWhisper(args.model, args.fw_batch_size, chunk_length=28)),
+        # faster-whisper's decoder (beam 5) on our default's chunk plan: same decoder, our windows.
+        "fw-our-chunks": (f"faster-whisper batched int8, batch {args.fw_batch_size}, on whisperkit_nb's chunks",
+                          lambda: FasterWhisperOnOurChunks(args.model, args.fw_batch_size)),
     }
     keys = args.systems.split(",")
     unknown = [key for key in keys if key not in systems]

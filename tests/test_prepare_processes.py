@@ -265,3 +265,40 @@ def test_an_interrupted_corpus_run_leaves_no_worker_process(files, tmp_path):
                                   batch_size=4, callback=interrupt)
     assert corpus.interrupted and corpus.counts()["done"] >= 1
     assert seen and not any(_alive(pid) for pid in seen)
+
+
+def test_closing_prepare_ahead_stops_a_thread_still_preparing(files, monkeypatch):
+    """An input a preparation thread is still planning when the caller stops asking (end of a corpus run, an
+    error, Ctrl-C) stops at its VAD pass's next block instead of decoding the rest of the file unwanted."""
+    import threading
+
+    import whisperkit_nb.run.prepare as prepare
+    from whisperkit_nb.speech.plan import PlanStopped
+
+    entered, go, outcomes = threading.Event(), threading.Event(), []
+    real_plan_input = prepare.plan_input
+
+    def held(source, *args, **kwargs):  # the real plan; the second input's starts once the caller has moved on
+        if source.name == str(files["mp3"]):
+            entered.set()
+            go.wait(30)
+        try:
+            planned = real_plan_input(source, *args, **kwargs)
+        except BaseException as err:
+            outcomes.append((source.name, type(err)))
+            raise
+        outcomes.append((source.name, "planned"))
+        return planned
+
+    monkeypatch.setattr(prepare, "plan_input", held)
+    ahead = prepare_ahead([(0, str(files["wav"])), (1, str(files["mp3"]))], OPTS, workers=2, processes=False)
+    first = next(ahead)
+    assert first.error is None and first.chunks
+    assert entered.wait(30), "the second input was not being prepared"
+    ahead.close()
+    go.set()
+    deadline = time.monotonic() + 30
+    while any(t.name.startswith(("whisperkit-prepare", "whisperkit-decode")) for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a preparation thread is still running"
+        time.sleep(0.05)
+    assert outcomes == [(str(files["wav"]), "planned"), (str(files["mp3"]), PlanStopped)]

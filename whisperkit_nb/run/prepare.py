@@ -136,8 +136,8 @@ def prepare_ahead(inputs: Iterable[tuple[Any, Any]], opts: TranscribeOptions, *,
     raises RuntimeError saying so, None warns and prepares on threads.
 
     Closing the iterator (end, error, KeyboardInterrupt) cancels what has not started; an input already being
-    prepared on a thread finishes in the background (a thread is not interruptible), worker processes are
-    terminated.
+    prepared on a thread stops at its VAD pass's next block of audio (a thread cannot be interrupted, so it is
+    asked to stop), worker processes are terminated.
     """
     if opts.vad_max_gap_s is None:
         opts = settle(opts)  # once here, not in every worker
@@ -156,14 +156,16 @@ def prepare_ahead(inputs: Iterable[tuple[Any, Any]], opts: TranscribeOptions, *,
     threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="whisperkit-prepare")
     queued: deque[Future] = deque()
     items = iter(inputs)
+    stop = threading.Event()
     try:
         while True:
             while len(queued) < ahead and (item := next(items, None)) is not None:
-                queued.append(threads.submit(prepare_input, item[0], item[1], opts, in_memory=in_memory))
+                queued.append(threads.submit(prepare_input, item[0], item[1], opts, in_memory=in_memory, stop=stop))
             if not queued:
                 return
             yield queued.popleft().result()
     finally:
+        stop.set()  # only inputs no longer wanted are still being prepared here
         threads.shutdown(wait=False, cancel_futures=True)
 
 
