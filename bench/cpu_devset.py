@@ -38,6 +38,7 @@ from devset import dev_files, librivox_concat  # noqa: E402
 from machine import cpu_model  # noqa: E402
 from recordings import recordings  # noqa: E402
 from result_file import new_result_path  # noqa: E402
+from whisperkit_nb.audio.source import SAMPLE_RATE  # noqa: E402
 from whisperkit_nb.scoring.words import wer_details  # noqa: E402
 
 SPLIT_TOLERANCE_S = 0.02  # a cut this close to a word's edge is at its edge (flite's phone ends are exact)
@@ -67,7 +68,10 @@ class FasterWhisper:
         self.options = {} if chunk_length is None else {"chunk_length": chunk_length}
 
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
-        segments, info = self.pipe.transcribe(path, batch_size=self.batch_size, **self.options)
+        return self._transcribe(path, **self.options)
+
+    def _transcribe(self, audio, **options) -> list[tuple[float, float, str]]:
+        segments, info = self.pipe.transcribe(audio, batch_size=self.batch_size, **options)
         found = [(s.start, s.end, s.text) for s in segments]  # the generator runs the decoding
         self.language = info.language
         return found
@@ -81,19 +85,15 @@ class FasterWhisperOnOurChunks(FasterWhisper):
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
         from faster_whisper.audio import decode_audio
 
-        audio = decode_audio(path, sampling_rate=16000)
+        audio = decode_audio(path, sampling_rate=SAMPLE_RATE)
         plan, _ = wk.plan_chunks(path)
         pieces = [audio[start:end] for chunk in plan for start, end in chunk.spans]
         clips, at = [], 0.0
         for chunk in plan:
-            seconds = sum(end - start for start, end in chunk.spans) / 16000
-            clips.append({"start": at, "end": at + seconds})
-            at += seconds
-        segments, info = self.pipe.transcribe(np.concatenate(pieces) if pieces else audio[:0],
-                                              batch_size=self.batch_size, vad_filter=False, clip_timestamps=clips)
-        found = [(s.start, s.end, s.text) for s in segments]
-        self.language = info.language
-        return found
+            clips.append({"start": at, "end": at + chunk.duration})
+            at += chunk.duration
+        return self._transcribe(np.concatenate(pieces) if pieces else audio[:0], vad_filter=False,
+                                clip_timestamps=clips)
 
 
 def chunk_cuts(chunks) -> list[float]:
