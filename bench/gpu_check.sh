@@ -26,6 +26,8 @@ if [ "$REHEARSAL" = 1 ]; then TOTAL="${GPU_CHECK_TOTAL_S:-480}"; else TOTAL="${G
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYANNOTE_METRICS_ENABLED=0 TOKENIZERS_PARALLELISM=false
 export WHISPERKIT_NB_CACHE="${WHISPERKIT_NB_CACHE:-$PWD/.cache/whisperkit_nb}"
 export WHISPERKIT_NB_FIXTURES="${WHISPERKIT_NB_FIXTURES:-$PWD/.cache/fixtures}"
+# The VAD model's two parts, cut by gpu_check_wheels.sh (the machine has no onnx package to cut it with).
+mkdir -p "$WHISPERKIT_NB_CACHE/vad" && cp .cache/bench-audio/vad/*.onnx "$WHISPERKIT_NB_CACHE/vad/" 2>/dev/null
 # The interpreter: $PYTHON, else the project's .venv in a rehearsal, else python3 (the GPU image's torch).
 if [ -n "${PYTHON:-}" ]; then PY="$PYTHON"
 elif [ "$REHEARSAL" = 1 ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python

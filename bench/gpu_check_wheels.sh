@@ -59,6 +59,9 @@ export WHISPERKIT_NB_CACHE="${WHISPERKIT_NB_CACHE:-$PWD/.cache/whisperkit_nb}"
 export WHISPERKIT_NB_FIXTURES="${WHISPERKIT_NB_FIXTURES:-$PWD/.cache/fixtures}"
 # The audio pack (the GPU machine has no Debian prompts) and the corpus clips (no flite, LibriVox, pyannote).
 [ -f .cache/bench-audio/prompts.json ] || "$PY" bench/gpu.py --make-audio-pack
+# Silero's model cut at its LSTM (speech/vad.py: the VAD's frame features on several threads), made here with
+# the onnx package, which the GPU machine lacks: gpu_check.sh puts the two parts (1.2 MiB) in its cache.
+WHISPERKIT_NB_CACHE=.cache/bench-audio "$PY" -c 'import pathlib, whisperkit_nb.speech.vad as v; assert v.vad_graphs(pathlib.Path(".cache/bench-audio/silero_vad_16k_sequence.onnx"))'
 CLIPS="clips_4x30-45s_seed0_v2"
 if [ ! -f "$WHISPERKIT_NB_FIXTURES/bench_corpus/$CLIPS/references.json" ]; then
   "$PY" - <<'EOF'

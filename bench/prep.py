@@ -17,12 +17,14 @@ VAD and the chunk plan have to keep up. This measures, on this machine, audio se
    from a worker process with their samples). Then, as a separate column, the log-mel features of every
    planned chunk (`whisperkit_nb.audio.log_mel.LogMel`, 128 mels as large-v3-turbo uses, CPU, batches of 16,
    torch limited to one thread per worker, k worker threads over the files; measured once per k, the same
-   for both modes). Per mode and k: x real time, per core (divided by min(k, cores)), speed-up over 1
-   thread, efficiency (speed-up / min(k, cores): 1.0 is linear), CPU seconds / wall seconds (the workers'
-   CPU included; near k when k workers really run at once, near 1 when something holds the GIL), audio
-   seconds per CPU second (what preparing costs, whatever else shares the cores), and the cores the 1500x
-   rate needs: 1500 / per-core rate, for preparation alone (features on the GPU, as the transformers engine
-   computes them) and for preparation + log-mel on the CPU. Every mode, k and round must give the same
+   for both modes). Per mode and k: x real time, per core (divided by the cores the workers can keep busy:
+   min(k x the VAD's threads, cores) for threads, each running its VAD on `vad_threads()` threads; min(k, cores)
+   for processes, whose VAD runs on one), speed-up over 1 thread, efficiency (per core against one worker
+   thread's per core: 1.0 is linear), CPU seconds / wall seconds (the workers' CPU included; near k when k
+   workers really run at once, near 1 when something holds the GIL), audio seconds per CPU second (what
+   preparing costs, whatever else shares the cores), and the cores the 1500x rate needs: 1500 / per-core
+   rate, for preparation alone (features on the GPU, as the transformers engine computes them) and for
+   preparation + log-mel on the CPU. Every mode, k and round must give the same
    samples and chunk plans as the first run of the format (per-input digests); an input that does not is
    printed and listed under MISMATCHES. (A worker process imports the package when it starts: with an
    editable install, a source file edited during the run changes what later workers plan.)
@@ -33,7 +35,11 @@ VAD and the chunk plan have to keep up. This measures, on this machine, audio se
    thread a few blocks ahead of the VAD, `whisperkit_nb.speech.plan.DECODE_AHEAD`) and with the decoding and
    the VAD one after the other (``DECODE_AHEAD = False``; the plan and samples must be identical).
 3. The same stages with k copies run at once on k threads (one long file each): whether each stage scales
-   across threads, to find what a second worker cannot overlap.
+   across threads, to find what a second worker cannot overlap. Cases 2 and 3 run each VAD on one thread
+   (`whisperkit_nb.speech.vad.THREADS` = 1), as before the VAD had threads of its own.
+4. One input's VAD on k threads (its frame features computed on k threads, the LSTM in order; each k of
+   ``--workers``): the VAD alone over the decoded long file, and `prepare_input` whole; the probabilities,
+   plans and samples must be those of one thread.
 
 Inputs, each format built from the same audio: ``wav`` (16 kHz mono PCM: no resampling), ``mp3`` (16 kHz mono,
 libmp3lame, `tests/assets.py` `encode_audio`), ``m4a`` (AAC in MP4, 48 kHz stereo, what phones and recorders
@@ -291,19 +297,24 @@ def corpus_runs(files: dict[str, list[Path]], workers: list[int], modes: list[st
                 del prepared
                 print(f"  round {round_index + 1}: {fmt}, {k} {mode}: prep {wall:.2f} s (CPU {cpu:.2f}), "
                       f"log-mel {mel_wall:.2f} s (CPU {mel_cpu:.2f})", file=sys.stderr, flush=True)
+    from whisperkit_nb.speech.vad import vad_threads
+
     cores = os.cpu_count() or 1
     out = []
-    for (_, _, k), row in rows.items():
+    for (_, mode, k), row in rows.items():
         prep, mel = median(row["prep_wall_s_rounds"]), median(row["mel_wall_s_rounds"])
         audio = row["audio_s"]
-        used = min(k, cores)
+        # The cores preparation can keep busy: a worker thread runs its VAD on vad_threads() threads, a worker
+        # process on one (prepare's workers); the log-mel runs on k threads.
+        used = min(cores, k * (vad_threads() if mode == "threads" else 1))
+        mel_used = min(k, cores)
         row.update({
             "prep_wall_s": round(prep, 3), "prep_cpu_s": round(median(row["prep_cpu_s_rounds"]), 3),
             "mel_wall_s": round(mel, 3), "mel_cpu_s": round(median(row["mel_cpu_s_rounds"]), 3),
             "prep_x": round(audio / prep, 1), "prep_x_per_core": round(audio / prep / used, 1),
             "prep_cpu_per_wall": round(median(row["prep_cpu_s_rounds"]) / prep, 2),
             "prep_x_per_cpu_s": round(audio / median(row["prep_cpu_s_rounds"]), 1),
-            "mel_x": round(audio / mel, 1), "mel_x_per_core": round(audio / mel / used, 1),
+            "mel_x": round(audio / mel, 1), "mel_x_per_core": round(audio / mel / mel_used, 1),
             "both_x": round(audio / (prep + mel), 1), "both_x_per_core": round(audio / (prep + mel) / used, 1),
             "cores_used": used,
         })
@@ -316,7 +327,8 @@ def corpus_runs(files: dict[str, list[Path]], workers: list[int], modes: list[st
                      and r["mode"] == "threads"), None)
         base = base or next(r for r in out if r["format"] == row["format"] and r["workers"] == min(workers))
         row["prep_speedup_vs_1"] = round(base["prep_wall_s"] / row["prep_wall_s"] * min(workers), 2)
-        row["prep_efficiency"] = round(row["prep_speedup_vs_1"] / row["cores_used"], 2)
+        # per core against the first row's per core (1.0: as efficient per core as one worker thread)
+        row["prep_efficiency"] = round(row["prep_x_per_core"] / base["prep_x_per_core"], 2)
         row["mel_speedup_vs_1"] = round(base["mel_wall_s"] / row["mel_wall_s"] * min(workers), 2)
     return sorted(out, key=lambda r: (FORMATS.index(r["format"]), r["workers"], r["mode"] != "threads"))
 
@@ -334,8 +346,25 @@ def worker_start(path: Path, opts, rounds: int) -> dict:
             "process_start_s": round(max(process - thread, 0.0), 3)}
 
 
+@contextlib.contextmanager
+def vad_threads(k: int | None):
+    """The VAD of every input prepared inside on ``k`` threads (None: its own rule, `vad.vad_threads`)."""
+    from whisperkit_nb.speech import vad
+
+    was, vad.THREADS = vad.THREADS, k
+    try:
+        yield
+    finally:
+        vad.THREADS = was
+
+
 def stage_times(path: Path, opts) -> dict:
     """Case 2: one file, one thread, each stage on its own (seconds)."""
+    with vad_threads(1):
+        return _stage_times(path, opts)
+
+
+def _stage_times(path: Path, opts) -> dict:
     from whisperkit_nb.audio.source import open_audio
     from whisperkit_nb.run.prepare import prepare_input
     from whisperkit_nb.speech import plan
@@ -363,6 +392,11 @@ def stage_times(path: Path, opts) -> dict:
 
 def stage_scaling(path: Path, opts, k: int) -> dict:
     """Case 3: each stage on k copies of one file at once, k threads (wall seconds for all k)."""
+    with vad_threads(1):
+        return _stage_scaling(path, opts, k)
+
+
+def _stage_scaling(path: Path, opts, k: int) -> dict:
     from whisperkit_nb.audio.source import open_audio
     from whisperkit_nb.run.prepare import prepare_input
     from whisperkit_nb.speech.vad import speech_probabilities
@@ -416,8 +450,56 @@ def long_file_runs(long_files: dict[str, Path], workers: list[int], rounds: int,
     return stages, scale_rows
 
 
+def vad_thread_runs(long_files: dict[str, Path], workers: list[int], rounds: int, opts) -> list[dict]:
+    """Case 4: one input's VAD on k threads, alone and inside `prepare_input`, against one thread."""
+    from whisperkit_nb.audio.source import SAMPLE_RATE, open_audio
+    from whisperkit_nb.run.prepare import prepare_input
+    from whisperkit_nb.speech.vad import speech_probabilities
+
+    rows = []
+    for fmt, path in long_files.items():
+        memory = open_audio(str(path)).in_memory()
+        with vad_threads(1):
+            probs = speech_probabilities(memory.blocks(), threads=1)
+            plan = prepare_input(0, str(path), opts)
+        times: dict[int, dict[str, list[float]]] = {k: {"vad_s": [], "prepare_input_s": []} for k in workers}
+        for _ in range(rounds):
+            for k in workers:
+                got, vad_s, _ = timed(lambda: speech_probabilities(memory.blocks(), threads=k))
+                with vad_threads(k):
+                    prepared, prepare_s, _ = timed(lambda: prepare_input(0, str(path), opts))
+                if not np.array_equal(got, probs) or prepared.chunks != plan.chunks or not np.array_equal(
+                        prepared.source.samples, plan.source.samples):
+                    raise SystemExit(f"{path.name}: the VAD on {k} threads changed the probabilities, plan or samples")
+                times[k]["vad_s"].append(vad_s)
+                times[k]["prepare_input_s"].append(prepare_s)
+        for k in workers:
+            row = {"format": fmt, "file": path.name, "audio_s": round(len(memory.samples) / SAMPLE_RATE, 2),
+                   "threads": k}
+            for key, runs in times[k].items():
+                row[key] = round(median(runs), 3)
+                row[key + "_rounds"] = [round(t, 3) for t in runs]
+            rows.append(row)
+    for row in rows:
+        one = next(r for r in rows if r["format"] == row["format"] and r["threads"] == min(workers))
+        row["vad_speedup"] = round(one["vad_s"] / row["vad_s"], 2)
+        row["prepare_speedup"] = round(one["prepare_input_s"] / row["prepare_input_s"], 2)
+    return rows
+
+
 # --------------------------------------------------------------------------------------------------
 # Tables
+
+
+def vad_thread_table(rows: list[dict]) -> str:
+    lines = [("| input | audio min | VAD threads | VAD s | VAD x real time | speed-up | prepare_input s | "
+              "prepare_input x real time | speed-up |"), "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        a = r["audio_s"]
+        lines.append(f"| {FORMAT_LABEL[r['format']]} | {a / 60:.1f} | {r['threads']} | {r['vad_s']:.2f} | "
+                     f"{a / r['vad_s']:.0f} | {r['vad_speedup']:.2f}x | {r['prepare_input_s']:.2f} | "
+                     f"{a / r['prepare_input_s']:.0f} | {r['prepare_speedup']:.2f}x |")
+    return "\n".join(lines)
 
 
 def corpus_table(rows: list[dict]) -> str:
@@ -554,6 +636,7 @@ def main() -> int:
     start = worker_start(files[formats[0]][0], opts, args.rounds) if "processes" in modes else None
     corpus = corpus_runs(files, workers, modes, args.rounds, opts)
     stages, scaling = ([], []) if args.no_stages else long_file_runs(long_files, workers, args.rounds, opts)
+    vad_rows = [] if args.no_stages else vad_thread_runs(long_files, workers, args.rounds, opts)
     load_end = loadavg()
 
     machine = f"{cpu_model()}, {cores} cores, CPU only"
@@ -567,7 +650,8 @@ def main() -> int:
         "default_workers_here": default_workers(), "vad_model": vad._model_path().name,
         "prompts": prompts_source, "fixtures": str(fixture_dir()), "build_s": round(build_s, 1),
         "options": {k: getattr(opts, k) for k in ("chunk_s", "vad_threshold", "vad_min_silence_s", "vad_max_gap_s")},
-        "corpus": corpus, "long_file_stages": stages, "stage_scaling": scaling, "worker_start": start,
+        "corpus": corpus, "long_file_stages": stages, "stage_scaling": scaling, "vad_threads": vad_rows,
+        "vad_threads_default_here": vad.vad_threads(), "worker_start": start,
         "mismatches": MISMATCHES,
     }
     head = (f"{result['date']} · {machine} · load average {load_start[0]:g} at start, {load_end[0]:g} at end · "
@@ -585,7 +669,10 @@ def main() -> int:
     if stages:
         text += [f"One {args.long_minutes:g}-min file, one thread, stage by stage:", "", stage_table(stages), "",
                  (f"Each stage on k copies of the {long_files.get('m4a', next(iter(long_files.values()))).name} "
-                  "file at once, k threads:"), "", scaling_table(scaling), ""]
+                  "file at once, k threads:"), "", scaling_table(scaling), "",
+                 (f"One {args.long_minutes:g}-min file's VAD on k threads (frame features on k threads, the LSTM in "
+                  f"order; default here {vad.vad_threads()}), alone and in prepare_input, the same probabilities, "
+                  "plans and samples as one thread:"), "", vad_thread_table(vad_rows), ""]
     text += ["Cores that 1500x real time needs on this machine:", *target_lines(corpus), "",
              (f"Every mode, worker count and round gave the same samples and chunk plans ({len(corpus)} runs x "
               f"{args.rounds} rounds)." if not MISMATCHES else

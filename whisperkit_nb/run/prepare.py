@@ -37,6 +37,7 @@ from whisperkit_nb.errors import AudioError, OptionsError, user_stacklevel
 from whisperkit_nb.events import ProgressCallback
 from whisperkit_nb.options import TranscribeOptions
 from whisperkit_nb.report import FileReport
+from whisperkit_nb.speech import vad
 from whisperkit_nb.speech.chunks import Chunk
 from whisperkit_nb.speech.plan import plan_chunks
 
@@ -337,8 +338,10 @@ class _ProcessPool:
 
 def _worker_started() -> None:
     """In each worker: Ctrl-C in a terminal reaches the whole process group; only the parent acts on it (it
-    terminates the workers when it stops asking), so a worker is never left half-way through a result."""
+    terminates the workers when it stops asking), so a worker is never left half-way through a result.
+    Each worker runs its VAD on one thread: the workers are the parallel part, one input each."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    vad.THREADS = 1
 
 
 def _worker_ready() -> None:
