@@ -282,6 +282,8 @@ def summarize(step: Step, result: dict | None) -> tuple[str, str]:
                  for r in rows]
         stages = result.get("long_file_stages", [])
         parts += [f"one file: decode {r['decode_s']} s, VAD {r['vad_s']} s per {r['audio_s'] / 60:g} min" for r in stages]
+        parts += [f"its VAD on {r['threads']} threads {r['vad_s']} s ({r['vad_speedup']}x), prepare_input "
+                  f"{r['prepare_input_s']} s ({r['prepare_speedup']}x)" for r in result.get("vad_threads", [])]
         return ("" if not result.get("mismatches") else "MISMATCH"), "; ".join(parts)
     if step.kind == "corpus":
         a = result.get("case_a", {})
@@ -399,10 +401,11 @@ def plan(args, probe: dict, py: str, work: Path) -> list[Step]:
     # 3: preparation on this machine's cores (bench/prep.py: decode + resample + VAD + plan of many 1-minute wavs in
     # 1, 4 and 16 worker processes), the "prep table on the GPU machine's cores". It runs before the memory
     # steps, which have been measured in both leases, while prep on 16 cores has only a partial, unexplained single
-    # round (2026-12-04 16:36).
+    # round (2026-12-04 16:36). Its case 4 (one file's VAD on k threads) wants a file of several 30 s calls per
+    # thread: 6 minutes, 12 calls.
     workers = "1,2" if cpu else "1,4,16"
     extra = ["--minutes", "2" if cpu else "16", "--file-minutes", "0.5" if cpu else "1", "--long-minutes",
-             "1" if cpu else "3", "--workers", workers, "--modes", "processes", "--formats", "wav", "--rounds", "1",
+             "1" if cpu else "6", "--workers", workers, "--modes", "processes", "--formats", "wav", "--rounds", "1",
              "--out", str(work / "prep")]
     steps.append(Step("prep", f"bench/prep.py: 16 kHz wav prepared by {workers} worker processes, one round",
                       100 if cpu else 110, [py, str(BENCH / "prep.py"), *extra], kind="prep", min_s=45))
