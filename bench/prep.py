@@ -651,7 +651,7 @@ def main() -> int:
         "prompts": prompts_source, "fixtures": str(fixture_dir()), "build_s": round(build_s, 1),
         "options": {k: getattr(opts, k) for k in ("chunk_s", "vad_threshold", "vad_min_silence_s", "vad_max_gap_s")},
         "corpus": corpus, "long_file_stages": stages, "stage_scaling": scaling, "vad_threads": vad_rows,
-        "vad_threads_default_here": vad.vad_threads(), "worker_start": start,
+        "vad_max_threads": vad.MAX_THREADS, "worker_start": start,
         "mismatches": MISMATCHES,
     }
     head = (f"{result['date']} · {machine} · load average {load_start[0]:g} at start, {load_end[0]:g} at end · "
@@ -671,8 +671,9 @@ def main() -> int:
                  (f"Each stage on k copies of the {long_files.get('m4a', next(iter(long_files.values()))).name} "
                   "file at once, k threads:"), "", scaling_table(scaling), "",
                  (f"One {args.long_minutes:g}-min file's VAD on k threads (frame features on k threads, the LSTM in "
-                  f"order; default here {vad.vad_threads()}), alone and in prepare_input, the same probabilities, "
-                  "plans and samples as one thread:"), "", vad_thread_table(vad_rows), ""]
+                  f"order; a run's default: torch's CPU threads, at most {vad.MAX_THREADS}), alone and in "
+                  "prepare_input, the same probabilities, plans and samples as one thread:"), "",
+                 vad_thread_table(vad_rows), ""]
     text += ["Cores that 1500x real time needs on this machine:", *target_lines(corpus), "",
              (f"Every mode, worker count and round gave the same samples and chunk plans ({len(corpus)} runs x "
               f"{args.rounds} rounds)." if not MISMATCHES else
