@@ -347,7 +347,7 @@ def worker_start(path: Path, opts, rounds: int) -> dict:
 
 
 @contextlib.contextmanager
-def vad_threads(k: int | None):
+def vad_on_threads(k: int | None):
     """The VAD of every input prepared inside on ``k`` threads (None: its own rule, `vad.vad_threads`)."""
     from whisperkit_nb.speech import vad
 
@@ -360,7 +360,7 @@ def vad_threads(k: int | None):
 
 def stage_times(path: Path, opts) -> dict:
     """Case 2: one file, one thread, each stage on its own (seconds)."""
-    with vad_threads(1):
+    with vad_on_threads(1):
         return _stage_times(path, opts)
 
 
@@ -392,7 +392,7 @@ def _stage_times(path: Path, opts) -> dict:
 
 def stage_scaling(path: Path, opts, k: int) -> dict:
     """Case 3: each stage on k copies of one file at once, k threads (wall seconds for all k)."""
-    with vad_threads(1):
+    with vad_on_threads(1):
         return _stage_scaling(path, opts, k)
 
 
@@ -459,14 +459,14 @@ def vad_thread_runs(long_files: dict[str, Path], workers: list[int], rounds: int
     rows = []
     for fmt, path in long_files.items():
         memory = open_audio(str(path)).in_memory()
-        with vad_threads(1):
+        with vad_on_threads(1):
             probs = speech_probabilities(memory.blocks(), threads=1)
             plan = prepare_input(0, str(path), opts)
         times: dict[int, dict[str, list[float]]] = {k: {"vad_s": [], "prepare_input_s": []} for k in workers}
         for _ in range(rounds):
             for k in workers:
                 got, vad_s, _ = timed(lambda: speech_probabilities(memory.blocks(), threads=k))
-                with vad_threads(k):
+                with vad_on_threads(k):
                     prepared, prepare_s, _ = timed(lambda: prepare_input(0, str(path), opts))
                 if not np.array_equal(got, probs) or prepared.chunks != plan.chunks or not np.array_equal(
                         prepared.source.samples, plan.source.samples):
