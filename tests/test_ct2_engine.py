@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import whisperkit_nb as wk
@@ -30,7 +31,12 @@ def test_ct2_engine_fallback_is_reproducible_and_stays_faithful(librivox):
                    temperature_step=0.5, seed=3)
     first = wk.transcribe(str(librivox.path), **options)
     assert first.attrs["files"][str(librivox.path)]["fallbacks"] > 0
-    assert word_error_rate(librivox.reference, " ".join(first.text)) <= 0.15
+    # Every chunk keeps its last draw, at temperature 1.0: one seed's words are a lottery (tiny.en, seeds 0-9:
+    # WER 0.014-0.62 with CTranslate2's int8 encoder, 0.014-0.97 with the bfloat16 one), so faithful means the
+    # median of five seeds (0.07 and 0.10 measured).
+    draws = [wk.transcribe(str(librivox.path), **{**options, "seed": seed}) for seed in range(5)]
+    wers = [word_error_rate(librivox.reference, " ".join(df.text)) for df in draws]
+    assert float(np.median(wers)) <= 0.15, wers
     again = wk.transcribe(str(librivox.path), **options)
     assert first.equals(again), "same input, options and seed: identical DataFrames"
     other_seed = wk.transcribe(str(librivox.path), **{**options, "seed": 4})

@@ -123,7 +123,8 @@ class TranscribeOptions:
     )
     engine: str = _option(
         "auto",
-        "transformers (PyTorch; GPUs, compile) or ctranslate2 (int8 on CPU, float16 on GPU; "
+        "transformers (PyTorch; GPUs, compile) or ctranslate2 (int8 on CPU, with the encoder in bfloat16 on torch "
+        "where the CPU has Intel AMX and dtype is auto; float16 on GPU; "
         "pip install 'whisperkit_nb[faster-whisper]'). auto: ctranslate2 on a CPU when installed and the "
         "other options allow it (vad chunking, no compile, dtype and attention auto), else transformers.",
         choices=engine_choices,
@@ -140,7 +141,10 @@ class TranscribeOptions:
         label="Batch size",
     )
     device: str = _option("auto", "auto, cpu, cuda, cuda:N or mps.", label="Device")
-    dtype: DType = _option("auto", "Weights dtype. auto: float16 on GPU, float32 on CPU.", label="Precision")
+    dtype: DType = _option(
+        "auto", "Weights dtype. auto: float16 on GPU, float32 on CPU (ctranslate2: int8, its encoder bfloat16 on "
+        "AMX CPUs).", label="Precision",
+    )
     attn_implementation: Attention = _option(
         "auto", "Attention kernel. auto: flash_attention_2 when flash-attn and a GPU are present, else sdpa.",
         group="advanced",

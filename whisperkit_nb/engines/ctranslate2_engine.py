@@ -1,4 +1,5 @@
-"""`Ct2Engine` (``engine="ctranslate2"``): Whisper on CTranslate2, int8 on CPU, float16 on GPU.
+"""`Ct2Engine` (``engine="ctranslate2"``): Whisper on CTranslate2, int8 on CPU, float16 on GPU; on a CPU with
+AMX the encoder runs in bfloat16 on torch (`whisperkit_nb.engines.bf16_encoder`).
 
 Only the model runs in CTranslate2; VAD batching, tail re-decoding, language detection, code-switching
 and hallucination control stay in whisperkit_nb, so both engines behave alike. Weights: the offline
@@ -62,10 +63,11 @@ class Ct2Engine:
         beam_search=True, compile=False, chunking=("vad",),
         dtypes=("auto", "float32", "float16", "bfloat16"),  # passed on as CTranslate2 compute types
         attention=("auto",),
-        # Text-only decoding (fewer tokens) with a beam of 3, segments cut from aligned words: on the CPU
+        # Text-only decoding (fewer tokens) with a beam of 5, segments cut from aligned words: on the CPU
         # development set's tune part the fewest word errors among the settings at least 1.2x faster-whisper's
-        # speed on every file (bench/README.md).
-        auto_segment_times="alignment", auto_beam_size=3,
+        # speed on every file, with the int8 encoder and with the bfloat16 one alike (beam 3 from 2026-12-04
+        # until beam 5 came above that floor; bench/README.md).
+        auto_segment_times="alignment", auto_beam_size=5,
     )
 
     resolved: ResolvedModel
@@ -78,6 +80,8 @@ class Ct2Engine:
     # A second instance for temperature fallback, fresh for each input (see `_sampling_model`).
     sampler: Any = field(default=None, repr=False)
     sampler_args: dict | None = field(default=None, repr=False)
+    # On a CPU with AMX: the encoder in bfloat16 on torch, decoding still on CTranslate2 (`bf16_encoder`).
+    bf16_encoder: Any = field(default=None, repr=False)
     attn_implementation: ClassVar[str] = "ctranslate2"
 
     @classmethod
@@ -113,6 +117,8 @@ class Ct2Engine:
             raise MissingDependencyError("ctranslate2", "faster-whisper", "engine='ctranslate2'") from err
         import torch
 
+        from whisperkit_nb.engines import bf16_encoder
+        from whisperkit_nb.engines.bf16_encoder import Bf16Encoder
         from whisperkit_nb.engines.ct2_weights import _tokenizer, is_ct2_whisper_dir
         from whisperkit_nb.engines.tokens import SpecialTokens
 
@@ -126,10 +132,12 @@ class Ct2Engine:
         model = _new_model(dict(args, intra_threads=threads // workers, inter_threads=workers))
         tokenizer = _tokenizer(directory / "tokenizer.json")
         tokens = SpecialTokens.from_tokenizer(tokenizer, bool(model.is_multilingual))
+        encoder = Bf16Encoder.from_ct2(directory) if bf16_encoder.wanted(device.type, options.dtype) else None
         # The sampler keeps one worker with every thread: which worker takes a call is not fixed, and a
         # seeded input must draw from one generator in one order (see `_sampling_model`).
         return cls(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
-                   compute_type, int(model.n_mels), sampler_args=dict(args, intra_threads=threads, inter_threads=1))
+                   compute_type, int(model.n_mels), sampler_args=dict(args, intra_threads=threads, inter_threads=1),
+                   bf16_encoder=encoder)
 
     @property
     def workers(self) -> int:
@@ -142,7 +150,8 @@ class Ct2Engine:
 
     @property
     def dtype_name(self) -> str:
-        return self.compute_type
+        """The compute type, and the encoder's where it differs (``"int8, encoder bfloat16"`` on AMX)."""
+        return self.compute_type if self.bf16_encoder is None else f"{self.compute_type}, encoder bfloat16"
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         """Encoder output as a torch tensor (so the pipeline slices batches the same way for every engine).
@@ -150,11 +159,17 @@ class Ct2Engine:
         On a CPU the rows are encoded one at a time: CTranslate2's int8 encoder costs more per row the
         more rows a call holds (base, 2 threads: 0.34 s a row alone, 0.44 s in calls of 8, 0.55 s in
         calls of 16; bench/README.md), while decoding gains from large batches; the `workers` take rows
-        in turn. A GPU takes the batch whole.
+        in turn. A GPU takes the batch whole. On a CPU with AMX, torch encodes instead, in bfloat16
+        (`whisperkit_nb.engines.bf16_encoder`), on torch's threads.
         """
         import ctranslate2
         import numpy as np
         import torch
+
+        from whisperkit_nb.engines import bf16_encoder
+
+        if self.bf16_encoder is not None and bf16_encoder.USE_AMX_ENCODER:
+            return self.bf16_encoder(features)
 
         rows = features.float().cpu().numpy()
         step = CPU_ENCODE_ROWS if self.device.type == "cpu" else max(1, len(rows))
