@@ -89,11 +89,14 @@ def test_numbers_and_punctuation_get_times(librivox):
     assert len(punctuated) >= 4 and (punctuated.end > punctuated.start).all()
     from assets import asterisk_long
 
-    numbers = wk.transcribe(str(asterisk_long(minutes=1.5, silence_s=0.0).path), model="base", language="en",
+    # Whisper writes a lone prompt number as a digit or as a word, and that choice moves with the encoder's
+    # precision (the first 1.5 minutes: "1", "2", "7" with CTranslate2's int8 encoder, "one", "two", "seven" in
+    # bfloat16); 3 minutes hold numbers both write as digits (10 and 6 words, measured).
+    numbers = wk.transcribe(str(asterisk_long(minutes=3.0, silence_s=0.0).path), model="base", language="en",
                             timestamps="word", progress=False)
     digits = wk.words_frame(numbers)
     digits = digits[digits.word.str.contains(r"\d")]
-    assert len(digits) >= 1 and (digits.end > digits.start).all()
+    assert len(digits) >= 3 and (digits.end > digits.start).all()
 
 
 def test_words_frame_needs_word_timestamps(librivox):
