@@ -244,7 +244,11 @@ def main() -> None:
             print(json.dumps(row), flush=True)
 
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    machine = f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, CPU only"
+    from whisperkit_nb.engines.bf16_encoder import has_amx
+
+    # AMX decides which encoder the default runs (whisperkit_nb/engines/bf16_encoder.py), so the line says it.
+    amx = "AMX" if has_amx() else "no AMX"
+    machine = f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {amx}, CPU only"
     source = f"your recordings ({args.recordings}) · " if args.recordings else ""
     print(f"\n{stamp} · {machine} · model {args.model} · {source}one timed run per system and file, after one "
           f"warm-up on the same 26 s")

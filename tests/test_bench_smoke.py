@@ -230,6 +230,7 @@ def test_cpu_bench_runs_on_your_own_recordings(tmp_path, sample, librivox):
     (result_file,) = (tmp_path / "out").glob("cpu_devset-*.json")
     result = json.loads(result_file.read_text())
     assert result["recordings"] == str(folder)
+    assert ", AMX," in result["machine"] or ", no AMX," in result["machine"]  # it decides the default's encoder
     rows = {(r["file"], r["system"]): r for r in result["rows"]}
     assert set(rows) == {(name, system) for name in ("call", "reader") for system in ("default", "faster-whisper")}
     for (name, system), row in rows.items():
