@@ -1,10 +1,10 @@
 """Whisper's encoder in bfloat16 on torch, for the CTranslate2 engine on CPUs with Intel AMX.
 
 CTranslate2 has no bfloat16 on a CPU; its int8 encoder runs on AVX-512 VNNI. On a CPU with AMX tiles, torch's
-oneDNN multiplies bfloat16 matrices on them: base's encoder, 8 windows of 30 s on 2 threads, 1.37 s in bfloat16
-against 2.9 s through CTranslate2's int8 (and 3.47 s for bfloat16 with AMX switched off, so the rule is AMX,
-not bfloat16 support; bench/README.md). Its output is also nearer float32's (2.2% relative error against
-5.9% for int8 on real speech). The decoder stays in CTranslate2, which takes encoder output as it takes
+oneDNN multiplies bfloat16 matrices on them: base's encoder on 2 threads, 0.136 s a 30 s window in bfloat16
+against 0.344 s through CTranslate2's int8 (and 0.417 s for bfloat16 with AMX switched off, so the rule is AMX,
+not bfloat16 support; bench/encoder_precision.py). Its output is also nearer float32's (2.23% relative error
+against 5.94% for int8 on real speech). The decoder stays in CTranslate2, which takes encoder output as it takes
 features.
 
 The weights are the CTranslate2 directory's own (float16 or float32 ``model.bin``, read without copying,
@@ -46,9 +46,10 @@ class Bf16Encoder:
         self.encoder = encoder
 
     @classmethod
-    def from_ct2(cls, directory: str | Path) -> Bf16Encoder | None:
+    def from_ct2(cls, directory: str | Path, tokenizer=None) -> Bf16Encoder | None:
         """The encoder of ``directory``'s ``model.bin``, or None when its weights are quantized (int8 or int16
-        cannot be read back losslessly; CTranslate2 then encodes)."""
+        cannot be read back losslessly; CTranslate2 then encodes). ``tokenizer``: the directory's, when the
+        caller has loaded it already (the model's config checks its size against the vocabulary)."""
         import json
 
         import torch
@@ -62,7 +63,7 @@ class Bf16Encoder:
         except ValueError:
             return None
         ct2_config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        config, _ = _configs(variables, ct2_config, _tokenizer(directory / "tokenizer.json"))
+        config, _ = _configs(variables, ct2_config, tokenizer or _tokenizer(directory / "tokenizer.json"))
         prefix = "model.encoder."
         state = {name[len(prefix):]: torch.from_numpy(array)
                  for name, array in _state_dict(variables, aliases).items() if name.startswith(prefix)}
