@@ -9,10 +9,16 @@ features.
 
 The weights are the CTranslate2 directory's own (float16 or float32 ``model.bin``, read without copying,
 then cast once); a quantized model.bin cannot be read losslessly, and then CTranslate2 encodes.
+
+The encoder is written out here in torch's functional ops rather than built from transformers' `WhisperEncoder`:
+importing transformers' Whisper modelling costs 3-4 s in every process that loads a model, for about forty
+lines of arithmetic. The ops and their order are transformers' (its SDPA path: the query scaled after its
+projection, the key projection without a bias), so the output is the same bit for bit; the tests compare the two.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +26,9 @@ if TYPE_CHECKING:
     import torch
 
 USE_AMX_ENCODER = True  # False: CTranslate2 encodes on every CPU (bench ablation; read at each encoder call)
+
+_HEAD_DIM = 64  # every Whisper size uses 64-wide heads; the fallback when a model.bin does not store num_heads
+_EPS = 1e-5  # Whisper's layer norms
 
 
 def has_amx() -> bool:
@@ -39,38 +48,74 @@ def wanted(device_type: str, dtype_option: str) -> bool:
     return device_type == "cpu" and dtype_option == "auto" and has_amx()
 
 
-class Bf16Encoder:
-    """transformers' `WhisperEncoder` holding a CTranslate2 directory's encoder weights in bfloat16."""
+@dataclass(frozen=True)
+class _Layer:
+    """One encoder block's weights (bfloat16): pre-norm self-attention, then a pre-norm GELU feed-forward."""
 
-    def __init__(self, encoder) -> None:
-        self.encoder = encoder
+    attn_norm: tuple[torch.Tensor, torch.Tensor]
+    q: tuple[torch.Tensor, torch.Tensor]
+    k: torch.Tensor  # Whisper's key projection has no bias
+    v: tuple[torch.Tensor, torch.Tensor]
+    out: tuple[torch.Tensor, torch.Tensor]
+    ffn_norm: tuple[torch.Tensor, torch.Tensor]
+    fc1: tuple[torch.Tensor, torch.Tensor]
+    fc2: tuple[torch.Tensor, torch.Tensor]
+
+
+class Bf16Encoder:
+    """Whisper's encoder with a CTranslate2 directory's weights in bfloat16, on torch."""
+
+    def __init__(self, variables: dict[str, torch.Tensor], n_layers: int, n_heads: int) -> None:
+        def pair(name: str, first: str = "weight", second: str = "bias") -> tuple[torch.Tensor, torch.Tensor]:
+            return variables[f"{name}/{first}"], variables[f"{name}/{second}"]
+
+        self.conv1, self.conv2 = pair("encoder/conv1"), pair("encoder/conv2")
+        self.positions = variables["encoder/position_encodings/encodings"]
+        self.final_norm = pair("encoder/layer_norm", "gamma", "beta")
+        self.d_model = int(self.positions.shape[1])
+        self.n_heads = n_heads
+        self.layers = []
+        for i in range(n_layers):
+            block = f"encoder/layer_{i}"
+            # CTranslate2 fuses the query, key and value projections into one matrix, in that order.
+            q, k, v = variables[f"{block}/self_attention/linear_0/weight"].chunk(3)
+            q_bias, k_bias, v_bias = variables[f"{block}/self_attention/linear_0/bias"].chunk(3)
+            if k_bias.any():  # CTranslate2 fills the bias Whisper's key projection lacks with zeros
+                raise ValueError(f"{block}: the key projection has a non-zero bias; this is not Whisper's encoder")
+            self.layers.append(_Layer(
+                attn_norm=pair(f"{block}/self_attention/layer_norm", "gamma", "beta"),
+                q=(q, q_bias), k=k, v=(v, v_bias),
+                out=pair(f"{block}/self_attention/linear_1"),
+                ffn_norm=pair(f"{block}/ffn/layer_norm", "gamma", "beta"),
+                fc1=pair(f"{block}/ffn/linear_0"), fc2=pair(f"{block}/ffn/linear_1"),
+            ))
 
     @classmethod
-    def from_ct2(cls, directory: str | Path, tokenizer=None) -> Bf16Encoder | None:
+    def from_ct2(cls, directory: str | Path) -> Bf16Encoder | None:
         """The encoder of ``directory``'s ``model.bin``, or None when its weights are quantized (int8 or int16
-        cannot be read back losslessly; CTranslate2 then encodes). ``tokenizer``: the directory's, when the
-        caller has loaded it already (the model's config checks its size against the vocabulary)."""
-        import json
+        cannot be read back losslessly; CTranslate2 then encodes)."""
+        import re
 
         import torch
-        from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-        from whisperkit_nb.engines.ct2_weights import _configs, _state_dict, _tokenizer, read_ct2_model_bin
+        from whisperkit_nb.engines.ct2_weights import read_ct2_model_bin
 
-        directory = Path(directory)
         try:
-            _, variables, aliases = read_ct2_model_bin(directory / "model.bin")
+            _, variables, _ = read_ct2_model_bin(Path(directory) / "model.bin")
         except ValueError:
             return None
-        ct2_config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        config, _ = _configs(variables, ct2_config, tokenizer or _tokenizer(directory / "tokenizer.json"))
-        prefix = "model.encoder."
-        state = {name[len(prefix):]: torch.from_numpy(array)
-                 for name, array in _state_dict(variables, aliases).items() if name.startswith(prefix)}
-        with torch.device("meta"):  # no random init: every tensor is replaced below
-            encoder = WhisperEncoder(config)
-        encoder.load_state_dict(state, strict=True, assign=True)
-        return cls(encoder.to(torch.bfloat16).eval())
+        encoder = {name: torch.from_numpy(array).to(torch.bfloat16)
+                   for name, array in variables.items() if name.startswith("encoder/") and array.ndim > 0}
+        n_layers = len({m.group(1) for name in encoder if (m := re.match(r"encoder/layer_(\d+)/", name))})
+        d_model = encoder["encoder/position_encodings/encodings"].shape[1]
+        # CTranslate2 >= 3 stores num_heads; older Whisper specs did not.
+        n_heads = int(variables.get("encoder/num_heads", d_model // _HEAD_DIM))
+        return cls(encoder, n_layers, n_heads)
+
+    @property
+    def frames(self) -> int:
+        """Encoder frames per 30 s window (1500)."""
+        return int(self.positions.shape[0])
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
         """Encoder output in float32, shaped as CTranslate2's (rows, frames / 2, d_model).
@@ -81,9 +126,29 @@ class Bf16Encoder:
         """
         import torch
 
-        config = self.encoder.config
         if len(features) == 0:
-            return torch.zeros((0, config.max_source_positions, config.d_model))
+            return torch.zeros((0, self.frames, self.d_model))
         with torch.inference_mode():
-            rows = [self.encoder(row[None].to(torch.bfloat16)).last_hidden_state.float() for row in features]
-        return torch.cat(rows)
+            return torch.cat([self._encode(row[None].to(torch.bfloat16)).float() for row in features])
+
+    def _encode(self, mel: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        if mel.shape[-1] != 2 * self.frames:
+            raise ValueError(f"Whisper's encoder takes {2 * self.frames} feature frames, got {mel.shape[-1]}")
+        x = F.gelu(F.conv1d(mel, *self.conv1, padding=1))
+        x = F.gelu(F.conv1d(x, *self.conv2, stride=2, padding=1))
+        x = x.permute(0, 2, 1) + self.positions
+        heads = (1, self.frames, self.n_heads, self.d_model // self.n_heads)
+        scaling = heads[-1] ** -0.5
+        for layer in self.layers:
+            h = F.layer_norm(x, (self.d_model,), *layer.attn_norm, eps=_EPS)
+            # transformers' order: the query scaled after its projection, attention itself unscaled.
+            q = (F.linear(h, *layer.q) * scaling).view(heads).transpose(1, 2).contiguous()
+            k = F.linear(h, layer.k).view(heads).transpose(1, 2).contiguous()
+            v = F.linear(h, *layer.v).view(heads).transpose(1, 2).contiguous()
+            a = F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(1, 2).contiguous()
+            x = x + F.linear(a.reshape(1, self.frames, -1).contiguous(), *layer.out)
+            h = F.layer_norm(x, (self.d_model,), *layer.ffn_norm, eps=_EPS)
+            x = x + F.linear(F.gelu(F.linear(h, *layer.fc1)), *layer.fc2)
+        return F.layer_norm(x, (self.d_model,), *self.final_norm, eps=_EPS)

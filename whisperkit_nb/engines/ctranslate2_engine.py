@@ -133,7 +133,7 @@ class Ct2Engine:
         tokenizer = _tokenizer(directory / "tokenizer.json")
         tokens = SpecialTokens.from_tokenizer(tokenizer, bool(model.is_multilingual))
         wanted = bf16_encoder.wanted(device.type, options.dtype)
-        encoder = Bf16Encoder.from_ct2(directory, tokenizer) if wanted else None
+        encoder = Bf16Encoder.from_ct2(directory) if wanted else None
         # The sampler keeps one worker with every thread: which worker takes a call is not fixed, and a
         # seeded input must draw from one generator in one order (see `_sampling_model`).
         return cls(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
