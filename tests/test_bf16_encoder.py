@@ -72,6 +72,20 @@ def test_quantized_weights_leave_the_encoder_to_ctranslate2(tmp_path):
     assert Bf16Encoder.from_ct2(tmp_path) is None
 
 
+def test_a_model_bin_without_a_whole_encoder_is_refused_naming_it(tmp_path):
+    from test_ct2 import _write_model_bin
+
+    _write_model_bin(tmp_path / "model.bin", [("decoder/layer_0/ffn/linear_0/weight", np.ones((2, 3), np.float32), 0)],
+                     {})
+    with pytest.raises(ValueError, match=f"{tmp_path}: model.bin has no Whisper encoder"):
+        Bf16Encoder.from_ct2(tmp_path)
+    positions = ("encoder/position_encodings/encodings", np.ones((4, 2), np.float32), 0)
+    layer = ("encoder/layer_0/ffn/linear_0/weight", np.ones((2, 2), np.float32), 0)
+    _write_model_bin(tmp_path / "model.bin", [positions, layer], {})
+    with pytest.raises(ValueError, match="model.bin has no encoder variable 'encoder/conv1/weight'"):
+        Bf16Encoder.from_ct2(tmp_path)
+
+
 @pytest.mark.parametrize("fixture", ["librivox", "long_english"])
 def test_pipeline_words_with_the_bf16_encoder(fixture, request, monkeypatch):
     """The whole default pipeline on real speech with the bfloat16 encoder, as an AMX CPU runs it: the bounds

@@ -74,7 +74,7 @@ class Bf16Encoder:
         self.final_norm = pair("encoder/layer_norm", "gamma", "beta")
         self.d_model = int(self.positions.shape[1])
         self.n_heads = n_heads
-        self.layers = []
+        self.layers: list[_Layer] = []
         for i in range(n_layers):
             block = f"encoder/layer_{i}"
             # CTranslate2 fuses the query, key and value projections into one matrix, in that order.
@@ -107,10 +107,16 @@ class Bf16Encoder:
         encoder = {name: torch.from_numpy(array).to(torch.bfloat16)
                    for name, array in variables.items() if name.startswith("encoder/") and array.ndim > 0}
         n_layers = len({m.group(1) for name in encoder if (m := re.match(r"encoder/layer_(\d+)/", name))})
-        d_model = encoder["encoder/position_encodings/encodings"].shape[1]
+        positions = encoder.get("encoder/position_encodings/encodings")
+        if positions is None or n_layers == 0:
+            raise ValueError(f"{directory}: model.bin has no Whisper encoder (no positions or layers under encoder/)")
+        d_model = positions.shape[1]
         # CTranslate2 >= 3 stores num_heads; older Whisper specs did not.
         n_heads = int(variables.get("encoder/num_heads", d_model // _HEAD_DIM))
-        return cls(encoder, n_layers, n_heads)
+        try:
+            return cls(encoder, n_layers, n_heads)
+        except KeyError as err:
+            raise ValueError(f"{directory}: model.bin has no encoder variable {err}; is it a Whisper model?") from err
 
     @property
     def frames(self) -> int:
