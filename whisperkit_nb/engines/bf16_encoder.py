@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 USE_AMX_ENCODER = True  # False: CTranslate2 encodes on every CPU (bench ablation; read at each encoder call)
 
-_HEAD_DIM = 64  # every Whisper size uses 64-wide heads; the fallback when a model.bin does not store num_heads
 _EPS = 1e-5  # Whisper's layer norms
 
 
@@ -94,11 +93,9 @@ class Bf16Encoder:
     def from_ct2(cls, directory: str | Path) -> Bf16Encoder | None:
         """The encoder of ``directory``'s ``model.bin``, or None when its weights are quantized (int8 or int16
         cannot be read back losslessly; CTranslate2 then encodes)."""
-        import re
-
         import torch
 
-        from whisperkit_nb.engines.ct2_weights import read_ct2_model_bin
+        from whisperkit_nb.engines.ct2_weights import count_layers, num_heads, read_ct2_model_bin
 
         try:
             _, variables, _ = read_ct2_model_bin(Path(directory) / "model.bin")
@@ -106,15 +103,12 @@ class Bf16Encoder:
             return None
         encoder = {name: torch.from_numpy(array).to(torch.bfloat16)
                    for name, array in variables.items() if name.startswith("encoder/") and array.ndim > 0}
-        n_layers = len({m.group(1) for name in encoder if (m := re.match(r"encoder/layer_(\d+)/", name))})
+        n_layers = count_layers(variables, "encoder")
         positions = encoder.get("encoder/position_encodings/encodings")
         if positions is None or n_layers == 0:
             raise ValueError(f"{directory}: model.bin has no Whisper encoder (no positions or layers under encoder/)")
-        d_model = positions.shape[1]
-        # CTranslate2 >= 3 stores num_heads; older Whisper specs did not.
-        n_heads = int(variables.get("encoder/num_heads", d_model // _HEAD_DIM))
         try:
-            return cls(encoder, n_layers, n_heads)
+            return cls(encoder, n_layers, num_heads(variables, "encoder", positions.shape[1]))
         except KeyError as err:
             raise ValueError(f"{directory}: model.bin has no encoder variable {err}; is it a Whisper model?") from err
 

@@ -322,13 +322,13 @@ def _state_dict(variables: dict[str, np.ndarray], aliases: dict[str, str]) -> di
     linear("model.encoder.conv1", "encoder/conv1")
     linear("model.encoder.conv2", "encoder/conv2")
     state["model.encoder.embed_positions.weight"] = take("encoder/position_encodings/encodings")
-    for i in range(_count_layers(variables, "encoder")):
+    for i in range(count_layers(variables, "encoder")):
         block(f"model.encoder.layers.{i}", f"encoder/layer_{i}", cross=False)
     norm("model.encoder.layer_norm", "encoder/layer_norm")
 
     state["model.decoder.embed_tokens.weight"] = take("decoder/embeddings/weight")
     state["model.decoder.embed_positions.weight"] = take("decoder/position_encodings/encodings")
-    for i in range(_count_layers(variables, "decoder")):
+    for i in range(count_layers(variables, "decoder")):
         block(f"model.decoder.layers.{i}", f"decoder/layer_{i}", cross=True)
     norm("model.decoder.layer_norm", "decoder/layer_norm")
 
@@ -350,9 +350,16 @@ def _state_dict(variables: dict[str, np.ndarray], aliases: dict[str, str]) -> di
     return state
 
 
-def _count_layers(variables: dict[str, np.ndarray], stack: str) -> int:
+def count_layers(variables: dict[str, np.ndarray], stack: str) -> int:
+    """How many layers the ``stack`` ("encoder" or "decoder") of a CTranslate2 Whisper model.bin holds."""
     pattern = re.compile(rf"{stack}/layer_(\d+)/")
     return len({m.group(1) for name in variables if (m := pattern.match(name))})
+
+
+def num_heads(variables: dict[str, np.ndarray], stack: str, d_model: int) -> int:
+    """Attention heads of ``stack``: CTranslate2 >= 3 stores them; older Whisper specs did not, and Whisper heads
+    are always `_HEAD_DIM` wide."""
+    return int(variables.get(f"{stack}/num_heads", d_model // _HEAD_DIM))
 
 
 def _tokenizer(tokenizer_json: Path):
@@ -388,9 +395,8 @@ def _configs(variables: dict[str, np.ndarray], ct2_config: dict, tokenizer):
         raise ValueError(f"the model has {vocab_size} token embeddings but the tokenizer {len(tokenizer)} tokens.")
     token = tokenizer.convert_tokens_to_ids
     eot, sot = token("<|endoftext|>"), token("<|startoftranscript|>")
-    n_layers = {stack: _count_layers(variables, stack) for stack in ("encoder", "decoder")}
-    # CTranslate2 >= 3 stores num_heads; older Whisper specs did not, and Whisper heads are always 64 wide.
-    heads = {s: int(variables.get(f"{s}/num_heads", d_model // _HEAD_DIM)) for s in ("encoder", "decoder")}
+    n_layers = {stack: count_layers(variables, stack) for stack in ("encoder", "decoder")}
+    heads = {s: num_heads(variables, s, d_model) for s in ("encoder", "decoder")}
     config = WhisperConfig(
         vocab_size=vocab_size,
         num_mel_bins=variables["encoder/conv1/weight"].shape[1],

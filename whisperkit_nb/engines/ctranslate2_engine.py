@@ -132,8 +132,7 @@ class Ct2Engine:
         model = _new_model(dict(args, intra_threads=threads // workers, inter_threads=workers))
         tokenizer = _tokenizer(directory / "tokenizer.json")
         tokens = SpecialTokens.from_tokenizer(tokenizer, bool(model.is_multilingual))
-        wanted = bf16_encoder.wanted(device.type, options.dtype)
-        encoder = Bf16Encoder.from_ct2(directory) if wanted else None
+        encoder = Bf16Encoder.from_ct2(directory) if bf16_encoder.wanted(device.type, options.dtype) else None
         # The sampler keeps one worker with every thread: which worker takes a call is not fixed, and a
         # seeded input must draw from one generator in one order (see `_sampling_model`).
         return cls(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
