@@ -110,6 +110,54 @@ class FasterWhisperOnOurChunks(FasterWhisper):
                                 clip_timestamps=clips)
 
 
+class WhisperKitOnFwChunks(WhisperKit):
+    """whisperkit_nb's defaults on faster-whisper's chunk plan: its own VAD (its Silero model, 160 ms shortest
+    pause, 400 ms padding, segments of at most 30 s) and its packing (whole segments, a window closed when the next
+    does not fit in 30 s), as `faster_whisper.vad.collect_chunks` builds them. Our decoder, its windows: the
+    converse of `FasterWhisperOnOurChunks`. A bench ablation: our chunk planner is swapped for the call."""
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        from whisperkit_nb.run import prepare
+
+        planner = prepare.plan_chunks
+
+        def their_plan(source, opts, **kwargs):
+            _, duration = planner(source, opts, **kwargs)  # our pass still reads the audio (kept samples, events)
+            return faster_whisper_chunks(str(source.path)), duration
+
+        prepare.plan_chunks = their_plan
+        try:
+            return super().__call__(path)
+        finally:
+            prepare.plan_chunks = planner
+
+
+def faster_whisper_chunks(path: str, max_s: float = 30.0) -> list:
+    """faster-whisper's batched chunk plan of ``path`` as our `Chunk`s (speech spans joined, pauses between them
+    removed). `collect_chunks`'s loop, keeping the spans: its returned metadata drops the first VAD segment of
+    every window after the first, which the audio it decodes keeps."""
+    from faster_whisper.audio import decode_audio
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from whisperkit_nb.speech.chunks import Chunk
+
+    audio = decode_audio(path, sampling_rate=SAMPLE_RATE)
+    segments = get_speech_timestamps(audio, VadOptions(max_speech_duration_s=max_s, min_silence_duration_ms=160))
+    windows: list[list[tuple[int, int]]] = []
+    length = 0
+    for segment in segments:
+        span = (segment["start"], segment["end"])
+        if not windows or length + span[1] - span[0] > max_s * SAMPLE_RATE:
+            windows.append([])
+            length = 0
+        length += span[1] - span[0]
+        if windows[-1] and span[0] <= windows[-1][-1][1]:  # pads meeting: one span, as the audio joins them
+            windows[-1][-1] = (windows[-1][-1][0], span[1])
+        else:
+            windows[-1].append(span)
+    return [Chunk(index, tuple(spans)) for index, spans in enumerate(windows)]
+
+
 def chunk_cuts(chunks) -> list[float]:
     """Seconds at which our default chunk plan cuts speech (one chunk ends where the next begins)."""
     cuts = []
@@ -203,6 +251,9 @@ def main() -> None:
                         lambda: FasterWhisper(args.model, args.fw_batch_size, chunk_length=20)),
         "fw-chunk-28": (f"faster-whisper batched int8, batch {args.fw_batch_size}, chunk_length=28",
                         lambda: FasterWhisper(args.model, args.fw_batch_size, chunk_length=28)),
+        # Our default's decoder on faster-whisper's chunk plan: our decoder, its windows.
+        "wk-fw-chunks": ("whisperkit_nb defaults on faster-whisper's chunk plan (its VAD and packing)",
+                         lambda: WhisperKitOnFwChunks(args.model)),
         # faster-whisper's decoder (beam 5) on our default's chunk plan: same decoder, our windows.
         "fw-our-chunks": (f"faster-whisper batched int8, batch {args.fw_batch_size}, on whisperkit_nb's chunks",
                           lambda: FasterWhisperOnOurChunks(args.model, args.fw_batch_size)),
