@@ -114,7 +114,8 @@ class WhisperKitOnFwChunks(WhisperKit):
     """whisperkit_nb's defaults on faster-whisper's chunk plan: its own VAD (its Silero model, 160 ms shortest
     pause, 400 ms padding, segments of at most 30 s) and its packing (whole segments, a window closed when the next
     does not fit in 30 s), as `faster_whisper.vad.collect_chunks` builds them. Our decoder, its windows: the
-    converse of `FasterWhisperOnOurChunks`. A bench ablation: our chunk planner is swapped for the call."""
+    converse of `FasterWhisperOnOurChunks`. A bench ablation: our chunk planner is swapped for the call. Its words
+    count, not its speed: each call runs our planner's pass and then faster-whisper's decode and VAD as well."""
 
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
         from whisperkit_nb.run import prepare
