@@ -1,14 +1,16 @@
-"""CPU benchmark on the development set (issue 17): whisperkit_nb's default (also its most accurate setting
-measured), its faster beam of 3 and faster-whisper's BatchedInferencePipeline, side by side in one run, file by
-file (`make bench`).
+"""CPU benchmark on the development set (issue 17): whisperkit_nb's default (a beam of 4 on a CPU), its most
+accurate setting measured (a beam of 5) and faster-whisper's BatchedInferencePipeline, side by side in one run, file
+by file (`make bench`).
 
-    .venv/bin/python bench/cpu_devset.py [--parts tune,confirm] [--model base] [--longest 60]
+    .venv/bin/python bench/cpu_devset.py [--parts tune,confirm] [--model base] [--longest 60] [--repeats 2]
 
 For every file of bench/devset.py and every system: x real time, WER (Whisper's English normaliser; the
 basic one for Spanish and French), inserted words, the speed ratio against faster-whisper; and, for the
 files whose reference words have spans (flite), how many of our chunk cuts fall inside a word. Each
 system is warmed up once on the same 26 s of speech, all systems use the same number of threads, and
-the systems take turns on each file, so a slow spell of the machine hits them alike. Languages are
+the systems take turns on each file, so a slow spell of the machine hits them alike; each file is timed
+``--repeats`` times per system (2 by default, the turns going round again) and the fastest run counts, as a
+noisy host's slow spells otherwise move one file's ratio by a third (the words of every run are compared). Languages are
 detected (no language passed), as a user's first call would. Also counts, per system, the segments whose
 time span covers a whole pause of 2 s or more (our default never lets one chunk hold such a pause; without
 that rule, or in faster-whisper's 30 s chunks, a segment can run across one). Writes a new results file per
@@ -192,8 +194,10 @@ def main() -> None:
     parser.add_argument("--model", default="base")
     parser.add_argument("--longest", type=float, default=60.0, help="minutes of the longest file")
     parser.add_argument("--fw-batch-size", type=int, default=8, help="faster-whisper's (its README's setting)")
-    # The default is the most accurate setting measured (beam 5 since 2026-12-05); beam 3 is the faster one.
-    parser.add_argument("--systems", default="default,beam-3,faster-whisper")
+    # The default (beam 4 since 2026-12-05 15:20) and the most accurate setting measured (beam 5).
+    parser.add_argument("--systems", default="default,accurate,faster-whisper")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="timed runs per system and file, taking turns; the fastest counts")
     parser.add_argument("--files", default="", help="only these files (comma-separated names)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--recordings", default="",
@@ -217,10 +221,10 @@ def main() -> None:
     if args.files:
         files = [f for f in files if f.name in args.files.split(",")]
     systems = {
-        "default": ("whisperkit_nb defaults (ctranslate2 on CPU: segment_times='alignment', beam_size=5, "
+        "default": ("whisperkit_nb defaults (ctranslate2 on CPU: segment_times='alignment', beam_size=4, "
                     "no gap limit; the encoder in bfloat16 on torch where the CPU has AMX)",
                     lambda: WhisperKit(args.model)),
-        # The most accurate setting while the default's beam was 3 (until 2026-12-05; now the default's beam).
+        # The most accurate setting measured (the default's beam from 2026-12-05 05:38 to 15:20).
         "accurate": ("whisperkit_nb beam_size=5", lambda: WhisperKit(args.model, beam_size=5)),
         # The default as it ran before the encoder moved to bfloat16 on AMX CPUs (2026-12-05).
         "ct2-encoder": ("whisperkit_nb defaults, CTranslate2's int8 encoder also on AMX",
@@ -259,6 +263,8 @@ def main() -> None:
         "fw-our-chunks": (f"faster-whisper batched int8, batch {args.fw_batch_size}, on whisperkit_nb's chunks",
                           lambda: FasterWhisperOnOurChunks(args.model, args.fw_batch_size)),
     }
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     keys = args.systems.split(",")
     unknown = [key for key in keys if key not in systems]
     if unknown:
@@ -274,10 +280,17 @@ def main() -> None:
         duration = f.fixture.duration
         plan, _ = wk.plan_chunks(path)
         cuts, pauses = (chunk_cuts(plan) if "default" in keys else []), long_pauses(plan)
-        found = {}
-        for key in keys:
-            started = time.perf_counter()
-            found[key] = (runners[key](path), time.perf_counter() - started)
+        found, walls, same = {}, {key: [] for key in keys}, {key: True for key in keys}
+        for repeat in range(args.repeats):
+            for key in keys:
+                started = time.perf_counter()
+                segments = runners[key](path)
+                walls[key].append(round(time.perf_counter() - started, 2))
+                if repeat == 0:
+                    found[key] = (segments, 0.0)
+                else:
+                    same[key] &= [text for *_, text in segments] == [text for *_, text in found[key][0]]
+        found = {key: (segments, min(walls[key])) for key, (segments, _) in found.items()}
         # The normaliser: the file's language, else the first system's detected one (none was told it).
         language = f.fixture.language or next((getattr(runners[k], "language", None) for k in keys), None)
         normalize = "english" if language == "en" else "basic"
@@ -288,7 +301,8 @@ def main() -> None:
                    "language": language, "wall_s": round(seconds, 2), "x_real_time": round(duration / seconds, 1),
                    "wer": round(errors.wer, 4), "errors": errors.errors, "inserted_words": errors.insertions,
                    "reference_words": errors.reference_words, "long_pauses": len(pauses),
-                   "segments_over_long_pause": over_pauses(segments, pauses)}
+                   "segments_over_long_pause": over_pauses(segments, pauses), "wall_s_runs": walls[key],
+                   "same_words_every_run": same[key]}
             if key == "default":
                 row["chunk_cuts"] = len(cuts)
                 row["words_cut"] = words_cut(cuts, f.words) if f.words else None
@@ -302,17 +316,21 @@ def main() -> None:
     amx = "AMX" if has_amx() else "no AMX"
     machine = f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {amx}, CPU only"
     source = f"your recordings ({args.recordings}) · " if args.recordings else ""
-    print(f"\n{stamp} · {machine} · model {args.model} · {source}one timed run per system and file, after one "
-          f"warm-up on the same 26 s")
+    runs = "one timed run" if args.repeats == 1 else f"the fastest of {args.repeats} timed runs"
+    print(f"\n{stamp} · {machine} · model {args.model} · {source}{runs} per system and file, taking turns, after "
+          f"one warm-up on the same 26 s")
     print(table(rows, keys, systems))
     print(f"\nSegments spanning a whole pause of {LONG_PAUSE_S:g} s or more (of the default plan's pauses):")
     for name in dict.fromkeys(r["file"] for r in rows):
         mine = {r["system"]: r for r in rows if r["file"] == name}
         print(f"- {name} ({next(iter(mine.values()))['long_pauses']} pauses): "
               + ", ".join(f"{k} {mine[k]['segments_over_long_pause']}" for k in keys))
+    moved = [f"{r['file']} ({r['system']})" for r in rows if not r["same_words_every_run"]]
+    if moved:
+        print(f"\nWords differed between timed runs of: {', '.join(moved)} (the first run's are scored)")
     path = new_result_path(args.out, "cpu_devset")
     path.write_text(json.dumps({"date": stamp, "machine": machine, "model": args.model,
-                                "recordings": args.recordings or None,
+                                "recordings": args.recordings or None, "repeats": args.repeats,
                                 "systems": {k: systems[k][0] for k in keys}, "rows": rows}, indent=2))
     print(f"\nJSON: {path}")
 

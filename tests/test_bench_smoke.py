@@ -208,8 +208,9 @@ def test_gpu_bench_smoke(tmp_path):
 
 def test_cpu_bench_runs_on_your_own_recordings(tmp_path, sample, librivox):
     """`make bench RECORDINGS=folder` (`cpu_devset.py --recordings`): every audio file in the folder, whatever its
-    format, scored against the .txt beside it, ours and faster-whisper's side by side; a recording without a
-    reference is refused by name before anything runs. Real speech: pyannote's call and the LibriVox reader."""
+    format, scored against the .txt beside it, ours and faster-whisper's side by side, each timed twice; a
+    recording without a reference is refused by name before anything runs. Real speech: pyannote's call and the
+    LibriVox reader."""
     from assets import encode_audio, read_wav
 
     from whisperkit_nb.scoring.words import wer_details
@@ -238,6 +239,9 @@ def test_cpu_bench_runs_on_your_own_recordings(tmp_path, sample, librivox):
         reference = (sample if name == "call" else librivox).reference
         assert row["reference_words"] == wer_details(reference, reference).reference_words, row  # the whole .txt
         assert row["wer"] < (0.35 if name == "call" else 0.10), row  # tiny.en: a phone call, a clean reading
+        # Timed twice by default, taking turns; the faster run counts, and decoding is deterministic.
+        assert len(row["wall_s_runs"]) == 2 and row["wall_s"] == min(row["wall_s_runs"]), row
+        assert row["same_words_every_run"] is True, row
     assert "| call | yours |" in done.stdout and "| reader | yours |" in done.stdout
 
     (folder / "call.txt").unlink()

@@ -110,10 +110,10 @@ def test_check_agrees_with_the_capabilities(name, option, value):
 
 def test_automatic_decoding_values_are_settled_by_the_engine():
     """segment_times="auto", beam_size=None and vad_max_gap_s=None become what the engine runs (alignment
-    and a beam of 5 on CTranslate2, timestamp tokens and greedy on transformers), the gap rule following
+    and a beam of 4 on CTranslate2, timestamp tokens and greedy on transformers), the gap rule following
     the segment times; values given stay as given."""
     ct2 = registry.settle(wk.TranscribeOptions(), "ctranslate2")
-    assert (ct2.segment_times, ct2.beam_size, ct2.vad_max_gap_s) == ("alignment", 5, 3600.0)
+    assert (ct2.segment_times, ct2.beam_size, ct2.vad_max_gap_s) == ("alignment", 4, 3600.0)
     hf = registry.settle(wk.TranscribeOptions(), "transformers")
     assert (hf.segment_times, hf.beam_size, hf.vad_max_gap_s) == ("tokens", 1, 2.0)
     fixed = registry.settle(wk.TranscribeOptions(chunking="fixed"), "transformers")

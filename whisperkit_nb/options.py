@@ -159,7 +159,7 @@ class TranscribeOptions:
     )
     beam_size: int | None = _option(
         None, "Beam search width at temperature 0 (1: greedy, the fastest). Above 1 runs on the ctranslate2 "
-        "engine, which auto then picks (faster-whisper's batched pipeline uses 5). None: 5 on the "
+        "engine, which auto then picks (faster-whisper's batched pipeline uses 5). None: 4 on the "
         "ctranslate2 engine, 1 on transformers (which decodes greedily).",
         low=1, high=16, group="advanced",
         label="Beam size",

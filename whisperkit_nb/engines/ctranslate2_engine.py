@@ -63,11 +63,11 @@ class Ct2Engine:
         beam_search=True, compile=False, chunking=("vad",),
         dtypes=("auto", "float32", "float16", "bfloat16"),  # passed on as CTranslate2 compute types
         attention=("auto",),
-        # Text-only decoding (fewer tokens) with a beam of 5, segments cut from aligned words: on the CPU
+        # Text-only decoding (fewer tokens) with a beam of 4, segments cut from aligned words: on the CPU
         # development set's tune part the fewest word errors among the settings at least 1.2x faster-whisper's
-        # speed on every file, with the int8 encoder and with the bfloat16 one alike (beam 3 from 2026-12-04
-        # until beam 5 came above that floor; bench/README.md).
-        auto_segment_times="alignment", auto_beam_size=5,
+        # speed on every file (beam 4: 431 errors, beam 5: 432, 2026-12-05 13:52), with the widest speed margin
+        # of the two (beam 3 from 2026-12-04, beam 5 from 2026-12-05 05:38 until 15:20; bench/README.md).
+        auto_segment_times="alignment", auto_beam_size=4,
     )
 
     resolved: ResolvedModel
