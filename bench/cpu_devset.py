@@ -10,7 +10,8 @@ files whose reference words have spans (flite), how many of our chunk cuts fall 
 system is warmed up once on the same 26 s of speech, all systems use the same number of threads, and
 the systems take turns on each file, so a slow spell of the machine hits them alike; each file is timed
 ``--repeats`` times per system (2 by default, the turns going round again) and the fastest run counts, as a
-noisy host's slow spells otherwise move one file's ratio by a third (the words of every run are compared). Languages are
+noisy host's slow spells otherwise move one file's ratio by a third (the words of every run are compared); the CPU
+seconds of every run are kept too, and their sums printed under the table. Languages are
 detected (no language passed), as a user's first call would. Also counts, per system, the segments whose
 time span covers a whole pause of 2 s or more (our default never lets one chunk hold such a pause; without
 that rule, or in faster-whisper's 30 s chunks, a segment can run across one). Writes a new results file per
@@ -38,7 +39,7 @@ import torch  # noqa: E402
 
 import whisperkit_nb as wk  # noqa: E402
 from devset import dev_files, librivox_concat  # noqa: E402
-from machine import cpu_model  # noqa: E402
+from machine import cpu_model, cpu_seconds  # noqa: E402
 from recordings import recordings  # noqa: E402
 from result_file import new_result_path  # noqa: E402
 from whisperkit_nb.audio.source import SAMPLE_RATE  # noqa: E402
@@ -281,11 +282,13 @@ def main() -> None:
         plan, _ = wk.plan_chunks(path)
         cuts, pauses = (chunk_cuts(plan) if "default" in keys else []), long_pauses(plan)
         found, walls, same = {}, {key: [] for key in keys}, {key: True for key in keys}
+        cpus: dict[str, list[float]] = {key: [] for key in keys}
         for repeat in range(args.repeats):
             for key in keys:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), cpu_seconds()
                 segments = runners[key](path)
                 walls[key].append(round(time.perf_counter() - started, 2))
+                cpus[key].append(round(cpu_seconds() - cpu_started, 2))
                 if repeat == 0:
                     found[key] = (segments, 0.0)
                 else:
@@ -302,7 +305,7 @@ def main() -> None:
                    "wer": round(errors.wer, 4), "errors": errors.errors, "inserted_words": errors.insertions,
                    "reference_words": errors.reference_words, "long_pauses": len(pauses),
                    "segments_over_long_pause": over_pauses(segments, pauses), "wall_s_runs": walls[key],
-                   "same_words_every_run": same[key]}
+                   "cpu_s_runs": cpus[key], "same_words_every_run": same[key]}
             if key == "default":
                 row["chunk_cuts"] = len(cuts)
                 row["words_cut"] = words_cut(cuts, f.words) if f.words else None
@@ -320,6 +323,7 @@ def main() -> None:
     print(f"\n{stamp} · {machine} · model {args.model} · {source}{runs} per system and file, taking turns, after "
           f"one warm-up on the same 26 s")
     print(table(rows, keys, systems))
+    print(cpu_line(rows, keys))
     print(f"\nSegments spanning a whole pause of {LONG_PAUSE_S:g} s or more (of the default plan's pauses):")
     for name in dict.fromkeys(r["file"] for r in rows):
         mine = {r["system"]: r for r in rows if r["file"] == name}
@@ -333,6 +337,17 @@ def main() -> None:
                                 "recordings": args.recordings or None, "repeats": args.repeats,
                                 "systems": {k: systems[k][0] for k in keys}, "rows": rows}, indent=2))
     print(f"\nJSON: {path}")
+
+
+def cpu_line(rows: list[dict], keys: list[str]) -> str:
+    """CPU seconds (all threads, the least of each system's runs per file) over all files: the work each system
+    does, which a slow spell of a shared host moves less than the wall time when the host takes cores away."""
+    spent = {key: sum(min(r["cpu_s_runs"]) for r in rows if r["system"] == key) for key in keys}
+    parts = [f"{key} {seconds:.1f} s" for key, seconds in spent.items()]
+    if "faster-whisper" in spent:
+        parts += [f"faster-whisper / {key} {spent['faster-whisper'] / seconds:.2f}x" for key, seconds in spent.items()
+                  if key != "faster-whisper" and seconds > 0]
+    return "\nCPU seconds over all files (all threads, each system's least per file): " + ", ".join(parts)
 
 
 def table(rows: list[dict], keys: list[str], systems: dict) -> str:

@@ -242,7 +242,9 @@ def test_cpu_bench_runs_on_your_own_recordings(tmp_path, sample, librivox):
         # Timed twice by default, taking turns; the faster run counts, and decoding is deterministic.
         assert len(row["wall_s_runs"]) == 2 and row["wall_s"] == min(row["wall_s_runs"]), row
         assert row["same_words_every_run"] is True, row
+        assert len(row["cpu_s_runs"]) == 2 and min(row["cpu_s_runs"]) > 0, row  # the work, beside the wall time
     assert "| call | yours |" in done.stdout and "| reader | yours |" in done.stdout
+    assert "CPU seconds over all files" in done.stdout and "faster-whisper / default" in done.stdout
 
     (folder / "call.txt").unlink()
     refused = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)

@@ -19,7 +19,9 @@ warm-up transcription that loads the models. Memory is read from /proc/self/stat
 - transcription and diarization: live memory, i.e. anonymous RSS (RssAnon) read after ``malloc_trim`` at
   every progress event (every VAD block and batch of chunks; every batch of pyannote windows), its maximum per
   stage. Peaks inside a batch (activations, oneDNN scratch) are left out on purpose: they do not depend on the
-  length, and they vary by tens of MiB between identical runs, which would drown a 14.6 MiB signal. File-backed
+  length, and they vary by tens of MiB between identical runs, which would drown a 14.6 MiB signal. The children
+  run with glibc's mmap threshold fixed at 128 KiB, so freed blocks of a few MiB go back to the system instead of
+  staying as free heap that RssAnon still counts (with a beam of 4, 25-28 MiB in some runs only). File-backed
   pages are left out too: a machine that reclaims cold pages (DAMON on the test machine) drops pages of the
   mapped libraries at random moments.
 
@@ -94,8 +96,13 @@ def _measure(path: str) -> dict:
 
 
 def _measure_in_children(paths: list[str]) -> list[dict]:
+    # A fixed mmap threshold: glibc otherwise raises it as large blocks are freed, after which blocks of a few MiB
+    # (CTranslate2's beam buffers) come from the heap, and what they leave free there stays in RssAnon after
+    # malloc_trim: 25-28 MiB more with a beam of 4 than of 5, in one run of a file and not the next. Fixed, anonymous
+    # memory is what is live; a waveform copy (MiBs) is mapped and counted as before.
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
     children = [subprocess.Popen([sys.executable, __file__, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}) for path in paths]
+                                 text=True, env=env) for path in paths]
     results = []
     for child in children:
         out, err = child.communicate(timeout=600)
