@@ -281,19 +281,21 @@ def main() -> None:
         duration = f.fixture.duration
         plan, _ = wk.plan_chunks(path)
         cuts, pauses = (chunk_cuts(plan) if "default" in keys else []), long_pauses(plan)
-        found, walls, same = {}, {key: [] for key in keys}, {key: True for key in keys}
+        first: dict[str, list] = {}  # each system's segments from its first run: the ones scored
+        walls: dict[str, list[float]] = {key: [] for key in keys}
         cpus: dict[str, list[float]] = {key: [] for key in keys}
-        for repeat in range(args.repeats):
+        same = {key: True for key in keys}
+        for _ in range(args.repeats):
             for key in keys:
                 started, cpu_started = time.perf_counter(), cpu_seconds()
                 segments = runners[key](path)
                 walls[key].append(round(time.perf_counter() - started, 2))
                 cpus[key].append(round(cpu_seconds() - cpu_started, 2))
-                if repeat == 0:
-                    found[key] = (segments, 0.0)
+                if key in first:
+                    same[key] &= [text for *_, text in segments] == [text for *_, text in first[key]]
                 else:
-                    same[key] &= [text for *_, text in segments] == [text for *_, text in found[key][0]]
-        found = {key: (segments, min(walls[key])) for key, (segments, _) in found.items()}
+                    first[key] = segments
+        found = {key: (first[key], min(walls[key])) for key in keys}
         # The normaliser: the file's language, else the first system's detected one (none was told it).
         language = f.fixture.language or next((getattr(runners[k], "language", None) for k in keys), None)
         normalize = "english" if language == "en" else "basic"
@@ -341,7 +343,7 @@ def main() -> None:
 
 def cpu_line(rows: list[dict], keys: list[str]) -> str:
     """CPU seconds (all threads, the least of each system's runs per file) over all files: the work each system
-    does, which a slow spell of a shared host moves less than the wall time when the host takes cores away."""
+    does. Not a steadier speed measure: on the bench's shared virtual machine they moved with the wall time."""
     spent = {key: sum(min(r["cpu_s_runs"]) for r in rows if r["system"] == key) for key in keys}
     parts = [f"{key} {seconds:.1f} s" for key, seconds in spent.items()]
     if "faster-whisper" in spent:
