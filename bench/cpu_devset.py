@@ -247,6 +247,11 @@ def main() -> None:
         # Candidates for the vad_pad_s default (0.1 s): more of each pause kept where speech regions join.
         "pad-0.2": ("whisperkit_nb vad_pad_s=0.2", lambda: WhisperKit(args.model, vad_pad_s=0.2)),
         "pad-0.4": ("whisperkit_nb vad_pad_s=0.4", lambda: WhisperKit(args.model, vad_pad_s=0.4)),
+        # faster-whisper's VAD settings in our planner (2026-12-05 19:20): its 160 ms shortest pause alone, and with
+        # its 400 ms padding; its threshold is our 0.5 already.
+        "silence-0.16": ("whisperkit_nb vad_min_silence_s=0.16", lambda: WhisperKit(args.model, vad_min_silence_s=0.16)),
+        "fw-vad": ("whisperkit_nb vad_min_silence_s=0.16, vad_pad_s=0.4",
+                   lambda: WhisperKit(args.model, vad_min_silence_s=0.16, vad_pad_s=0.4)),
         "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",
                            lambda: FasterWhisper(args.model, args.fw_batch_size)),
         # faster-whisper against itself: its chunks (VAD segments merged up to chunk_length, 30 s by default) fall
