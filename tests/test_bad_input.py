@@ -154,6 +154,21 @@ def test_array_with_nan_or_inf(bad):
     _audio_error((samples, 8000), "NaN or infinite")
 
 
+def test_float_array_on_the_16_bit_scale_is_refused():
+    """16-bit samples cast to float (peaks in the thousands) would decode as nonsense: refused, with the fix named.
+    Float audio a little over full scale (a mastered or resampled signal) is still read."""
+    rng = np.random.default_rng(0)
+    speechlike = (0.1 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)
+    err = _audio_error(speechlike * 32768, "<array>", "32768", "int16")
+    assert err.source == "<array>"
+    _audio_error(torch.from_numpy(speechlike * 32768), "32768")
+    _audio_error({"array": speechlike * 32768, "sampling_rate": 8000}, "32768")
+    overshoot = speechlike / np.abs(speechlike).max() * 1.3
+    assert np.array_equal(np.concatenate(list(open_audio(overshoot).blocks())), overshoot)
+    as_int16 = (speechlike * 32768).astype(np.int16)  # the same samples passed as int16 are scaled, not refused
+    assert np.allclose(np.concatenate(list(open_audio(as_int16).blocks())), speechlike, atol=1 / 32768)
+
+
 def test_three_dimensional_array():
     _audio_error(np.zeros((2, 3, 4), np.float32), "<array>", "1-D or 2-D", "(2, 3, 4)")
 

@@ -169,6 +169,13 @@ def is_array_pair(value: Any) -> bool:
     )
 
 
+# Float samples beyond this are not audio on the -1..1 scale: Whisper's log-mel features are not gain-free (their
+# +4 offset assumes that scale), and 16-bit samples cast to float (peaks in the hundreds or thousands) came back as
+# one wrong-language word for 27 s of clear speech (base, 2026-12-05). Mastered or resampled audio overshoots 1
+# a little; white noise of unit variance peaks near 5.
+MAX_FLOAT_PEAK = 16.0
+
+
 def _array_and_rate(source: Any) -> tuple[np.ndarray, int]:
     rate = SAMPLE_RATE
     if isinstance(source, dict):
@@ -206,6 +213,13 @@ def _to_mono_16k(array: np.ndarray, rate: int) -> np.ndarray:
         array = array.astype(np.float32) / scale
     if not np.isfinite(array).all():
         raise AudioError(ARRAY_NAME, "contains NaN or infinite samples")
+    peak = float(np.abs(array).max())
+    if peak > MAX_FLOAT_PEAK:
+        raise AudioError(
+            ARRAY_NAME,
+            f"its float samples reach {peak:g}, but float audio runs from -1 to 1: 16-bit samples stored as floats "
+            "(e.g. int16 data cast with astype) need dividing by 32768, or pass the int16 array itself",
+        )
     array = np.ascontiguousarray(array, dtype=np.float32)
     if rate != SAMPLE_RATE:
         array = _resample(array, rate)
