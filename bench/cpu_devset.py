@@ -249,7 +249,8 @@ def main() -> None:
         "pad-0.4": ("whisperkit_nb vad_pad_s=0.4", lambda: WhisperKit(args.model, vad_pad_s=0.4)),
         # faster-whisper's VAD settings in our planner (2026-12-05 19:20): its 160 ms shortest pause alone, and with
         # its 400 ms padding; its threshold is our 0.5 already.
-        "silence-0.16": ("whisperkit_nb vad_min_silence_s=0.16", lambda: WhisperKit(args.model, vad_min_silence_s=0.16)),
+        "silence-0.16": ("whisperkit_nb vad_min_silence_s=0.16",
+                         lambda: WhisperKit(args.model, vad_min_silence_s=0.16)),
         "fw-vad": ("whisperkit_nb vad_min_silence_s=0.16, vad_pad_s=0.4",
                    lambda: WhisperKit(args.model, vad_min_silence_s=0.16, vad_pad_s=0.4)),
         "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",

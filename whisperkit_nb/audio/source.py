@@ -213,7 +213,7 @@ def _to_mono_16k(array: np.ndarray, rate: int) -> np.ndarray:
         array = array.astype(np.float32) / scale
     if not np.isfinite(array).all():
         raise AudioError(ARRAY_NAME, "contains NaN or infinite samples")
-    peak = float(np.abs(array).max())
+    peak = max(float(array.max()), -float(array.min()))  # np.abs would copy an hour of samples to find one number
     if peak > MAX_FLOAT_PEAK:
         raise AudioError(
             ARRAY_NAME,
