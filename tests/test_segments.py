@@ -9,7 +9,7 @@ import whisperkit_nb as wk
 from whisperkit_nb.speech.chunks import Chunk
 from whisperkit_nb.engines.base import DecodedChunk
 from whisperkit_nb.transcript.words import WordTiming
-from whisperkit_nb.decoding.tails import covered_until, plan_tail
+from whisperkit_nb.decoding.tails import ALIGNED_TAIL_MIN_S, covered_until, plan_aligned_tail, plan_tail
 from whisperkit_nb.transcript.segments import chunk_segments, word_segments
 
 
@@ -58,6 +58,17 @@ def test_a_segment_whose_end_timestamp_jumps_over_speech_is_decoded_again_from_i
                           no_speech_prob=0.0, language="en", truncated=False)
     assert plan_tail(Chunk(index=0, spans=((0, 8 * 16000),)), steady, ts, audio[: 8 * 16000])[1] is None
     assert plan_tail(chunk.tail(1.0), decoded, ts, audio[16000:])[1] is None
+
+
+
+def test_text_only_decoding_gets_a_tail_only_after_seconds_of_speech_past_its_last_word():
+    chunk = Chunk(index=0, spans=((0, 10 * 16000), (12 * 16000, 22 * 16000)))  # 20 s of speech
+    words = [WordTiming(" Hello", 0.2, 0.6, 0.9, 0), WordTiming(" there.", 0.6, 1.1, 0.9, 1)]
+    assert plan_aligned_tail(chunk, words) == 1.1
+    near_the_end = [*words, WordTiming(" Bye.", 20.0 - ALIGNED_TAIL_MIN_S - 0.5, 20.0 - ALIGNED_TAIL_MIN_S, 0.9, 2)]
+    assert plan_aligned_tail(chunk, near_the_end) is None  # the last word may be aligned early: no tail
+    assert plan_aligned_tail(chunk, []) is None  # the same samples again would give the same nothing
+    assert plan_aligned_tail(chunk.tail(1.1), words) is None  # a tail gets no tail of its own
 
 
 def test_text_only_chunks_are_cut_at_sentence_ends_and_removed_pauses():

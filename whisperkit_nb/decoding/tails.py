@@ -19,6 +19,10 @@ TAIL_MIN_S = 1.0  # uncovered speech at a chunk's end worth a second decoding pa
 # timestamp jump: Whisper wrote a few words, then an end timestamp seconds later, skipping the speech between.
 JUMP_MIN_S = 5.0
 JUMP_TOKENS_PER_S = 0.6
+# Text-only decoding (segment_times="alignment") has no timestamp to say where Whisper stopped; its last aligned
+# word does, less surely (cross-attention alignment can place the last word early by a second or two), so the
+# uncovered end worth a second pass is longer than TAIL_MIN_S.
+ALIGNED_TAIL_MIN_S = 3.0
 
 
 def plan_tail(chunk: Chunk, result: DecodedChunk, timestamp_begin: int,
@@ -45,6 +49,21 @@ def plan_tail(chunk: Chunk, result: DecodedChunk, timestamp_begin: int,
     if result.truncated or chunk.duration - covered > TAIL_MIN_S:
         return up_to_timestamp(result, timestamp_begin, covered), covered
     return result, None
+
+
+def plan_aligned_tail(chunk: Chunk, words: list) -> float | None:
+    """Chunk time to re-decode from when Whisper, decoding text only, stopped well before the chunk's end.
+
+    ``words`` are the chunk's aligned words (`transcript.words.WordTiming`, chunk time). A chunk holds speech
+    only (the VAD took its pauses out), so more than `ALIGNED_TAIL_MIN_S` after the last word is speech left
+    undecoded: seen where a voice changed mid-window and Whisper wrote one invented sentence ("You have been
+    kicked from this conference.") over 20 s of speech. A chunk with no words gets no tail (decoding the same
+    samples again gives the same nothing), nor do tails themselves, so this cannot loop.
+    """
+    if chunk.part > 0 or not words:
+        return None
+    last = max(word.end for word in words)
+    return last if chunk.duration - last > ALIGNED_TAIL_MIN_S else None
 
 
 def find_jump(decoded: DecodedChunk, timestamp_begin: int) -> tuple[int, float, int] | None:

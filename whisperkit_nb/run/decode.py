@@ -21,7 +21,7 @@ import numpy as np
 from whisperkit_nb.audio.log_mel import LogMel
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.decoding.language import spread, vote
-from whisperkit_nb.decoding.tails import plan_tail
+from whisperkit_nb.decoding.tails import plan_aligned_tail, plan_tail
 from whisperkit_nb.engines.base import Engine
 from whisperkit_nb.events import ProgressCallback, ProgressEvent
 from whisperkit_nb.options import TranscribeOptions
@@ -217,13 +217,14 @@ def _fill(active: list[FileRun], batch_size: int) -> list[BatchItem]:
 
 
 def _take_result(item: BatchItem, result, chunk_words, opts: TranscribeOptions, engine: Engine) -> None:
-    """A decoded row's segments into its input, and its tail (what follows its last timestamp) queued."""
+    """A decoded row's segments into its input, and its tail (the speech after its last timestamp, or after its
+    last aligned word when decoded without timestamps) queued."""
     run: FileRun = item.file  # type: ignore[assignment]
     chunk, name = item.chunk, run.name
     if not opts.decodes_timestamps:
         segments = word_segments(result, chunk, engine.tokens.eot, engine.tokenizer, name, chunk_words,
                                  keep_words=opts.timestamps == "word")
-        tail_from = None  # without timestamps there is no telling what was left out
+        tail_from = plan_aligned_tail(chunk, chunk_words)
     else:
         result, tail_from = plan_tail(chunk, result, engine.tokens.timestamp_begin, item.samples)
         segments = chunk_segments(result, chunk, engine.tokens.timestamp_begin, engine.tokens.eot,
