@@ -72,6 +72,24 @@ class WhisperKitCt2Encoder(WhisperKit):
             bf16_encoder.USE_AMX_ENCODER = True
 
 
+class WhisperKitAlignedTail(WhisperKit):
+    """The default with another `tails.ALIGNED_TAIL_MIN_S` (speech after the last aligned word that is decoded
+    again); ``float("inf")``: no tails in text-only decoding, as before 2026-12-05 21:15."""
+
+    def __init__(self, model: str, min_s: float, **options) -> None:
+        super().__init__(model, **options)
+        self.min_s = min_s
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        from whisperkit_nb.decoding import tails
+
+        kept, tails.ALIGNED_TAIL_MIN_S = tails.ALIGNED_TAIL_MIN_S, self.min_s
+        try:
+            return super().__call__(path)
+        finally:
+            tails.ALIGNED_TAIL_MIN_S = kept
+
+
 class FasterWhisper:
     def __init__(self, model: str, batch_size: int, chunk_length: int | None = None) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -253,6 +271,11 @@ def main() -> None:
                          lambda: WhisperKit(args.model, vad_min_silence_s=0.16)),
         "fw-vad": ("whisperkit_nb vad_min_silence_s=0.16, vad_pad_s=0.4",
                    lambda: WhisperKit(args.model, vad_min_silence_s=0.16, vad_pad_s=0.4)),
+        # Tails in text-only decoding (2026-12-05 21:15): none, as before, and a shorter uncovered end than 3 s.
+        "aligned-tail-off": ("whisperkit_nb defaults without tails after the last aligned word",
+                             lambda: WhisperKitAlignedTail(args.model, float("inf"))),
+        "aligned-tail-1.5": ("whisperkit_nb defaults, tails after 1.5 s of speech past the last aligned word",
+                             lambda: WhisperKitAlignedTail(args.model, 1.5)),
         "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",
                            lambda: FasterWhisper(args.model, args.fw_batch_size)),
         # faster-whisper against itself: its chunks (VAD segments merged up to chunk_length, 30 s by default) fall
