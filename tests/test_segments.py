@@ -60,7 +60,6 @@ def test_a_segment_whose_end_timestamp_jumps_over_speech_is_decoded_again_from_i
     assert plan_tail(chunk.tail(1.0), decoded, ts, audio[16000:])[1] is None
 
 
-
 def test_text_only_decoding_gets_a_tail_only_after_seconds_of_speech_past_its_last_word():
     chunk = Chunk(index=0, spans=((0, 10 * 16000), (12 * 16000, 22 * 16000)))  # 20 s of speech
     words = [WordTiming(" Hello", 0.2, 0.6, 0.9, 0), WordTiming(" there.", 0.6, 1.1, 0.9, 1)]
