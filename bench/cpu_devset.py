@@ -55,7 +55,8 @@ class WhisperKit:
 
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
         df = wk.transcribe(path, **self.options)
-        self.language = df.attrs["files"][path].get("language")  # detected, when no language was given
+        self.report = df.attrs["files"][path]
+        self.language = self.report.get("language")  # detected, when no language was given
         return list(zip(df.start, df.end, df.text))
 
 
@@ -70,6 +71,20 @@ class WhisperKitCt2Encoder(WhisperKit):
             return super().__call__(path)
         finally:
             bf16_encoder.USE_AMX_ENCODER = True
+
+
+class WhisperKitLastDraw(WhisperKit):
+    """The default keeping a chunk's last draw (temperature 1.0) when every fallback temperature failed, as
+    openai/whisper does and whisperkit_nb did before 2026-12-06, instead of its most likely decoding."""
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        from whisperkit_nb.decoding import fallback
+
+        kept, fallback.most_likely = fallback.most_likely, lambda tries, texts, opts: tries[-1]
+        try:
+            return super().__call__(path)
+        finally:
+            fallback.most_likely = kept
 
 
 class WhisperKitAlignedTail(WhisperKit):
@@ -276,6 +291,11 @@ def main() -> None:
                              lambda: WhisperKitAlignedTail(args.model, float("inf"))),
         "aligned-tail-1.5": ("whisperkit_nb defaults, tails after 1.5 s of speech past the last aligned word",
                              lambda: WhisperKitAlignedTail(args.model, 1.5)),
+        # What a chunk keeps when every fallback temperature fails (2026-12-06): its last draw, as before; and no
+        # fallback at all, as faster-whisper's batched pipeline.
+        "fallback-last": ("whisperkit_nb defaults, a chunk failing every temperature keeps its last draw",
+                          lambda: WhisperKitLastDraw(args.model)),
+        "no-fallback": ("whisperkit_nb temperature_step=0", lambda: WhisperKit(args.model, temperature_step=0.0)),
         "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",
                            lambda: FasterWhisper(args.model, args.fw_batch_size)),
         # faster-whisper against itself: its chunks (VAD segments merged up to chunk_length, 30 s by default) fall
@@ -337,6 +357,9 @@ def main() -> None:
                    "reference_words": errors.reference_words, "long_pauses": len(pauses),
                    "segments_over_long_pause": over_pauses(segments, pauses), "wall_s_runs": walls[key],
                    "cpu_s_runs": cpus[key], "same_words_every_run": same[key]}
+            report = getattr(runners[key], "report", None)  # ours: the last run's facts (the same every run)
+            if report is not None:
+                row["fallbacks"], row["dropped_chunks"] = report.get("fallbacks"), report.get("dropped_chunks")
             if key == "default":
                 row["chunk_cuts"] = len(cuts)
                 row["words_cut"] = words_cut(cuts, f.words) if f.words else None

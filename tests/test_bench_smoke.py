@@ -243,6 +243,8 @@ def test_cpu_bench_runs_on_your_own_recordings(tmp_path, sample, librivox):
         assert len(row["wall_s_runs"]) == 2 and row["wall_s"] == min(row["wall_s_runs"]), row
         assert row["same_words_every_run"] is True, row
         assert len(row["cpu_s_runs"]) == 2 and min(row["cpu_s_runs"]) > 0, row  # the work, beside the wall time
+        if system == "default":  # our run's facts: how many chunk decodings went to temperature fallback
+            assert isinstance(row["fallbacks"], int) and isinstance(row["dropped_chunks"], int), row
     assert "| call | yours |" in done.stdout and "| reader | yours |" in done.stdout
     assert "CPU seconds over all files" in done.stdout and "faster-whisper / default" in done.stdout
 

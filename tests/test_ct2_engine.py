@@ -25,21 +25,19 @@ def test_ct2_engine_detects_language_and_silence_is_empty():
     assert df.start.min() >= 35.0 - 0.5  # nothing in the silent lead
 
 
-def test_ct2_engine_fallback_is_reproducible_and_stays_faithful(librivox):
-    # A logprob threshold no chunk can meet forces sampled fallbacks on every chunk.
-    options = dict(model="tiny.en", engine="ctranslate2", progress=False, logprob_threshold=-0.001,
-                   temperature_step=0.5, seed=3)
-    draws = [wk.transcribe(str(librivox.path), **{**options, "seed": seed}) for seed in range(5)]
-    first, other_seed = draws[3], draws[4]
-    assert first.attrs["files"][str(librivox.path)]["fallbacks"] > 0
-    # Every chunk keeps its last draw, at temperature 1.0: one seed's words are a lottery (tiny.en, seeds 0-9:
-    # WER 0.014-0.62 with CTranslate2's int8 encoder, 0.014-0.97 with the bfloat16 one), so faithful means the
-    # median of five seeds (0.07 and 0.10 measured).
-    wers = [word_error_rate(librivox.reference, " ".join(df.text)) for df in draws]
-    assert float(np.median(wers)) <= 0.15, wers
-    again = wk.transcribe(str(librivox.path), **options)
-    assert first.equals(again), "same input, options and seed: identical DataFrames"
-    assert not first.equals(other_seed), "the seed reaches CTranslate2's sampler"
+def test_a_chunk_failing_every_temperature_keeps_its_most_likely_decoding(librivox):
+    # A logprob threshold no decoding can meet sends every chunk through every fallback temperature. Each then
+    # keeps the try with the highest average log-probability, its beam search at temperature 0, so the words
+    # are those of a run without fallback whatever the seed. Kept instead, the last draw (temperature 1.0) is
+    # a lottery: on this file tiny.en's WER was 2.8-208% across five seeds (`bench/fallback_keep.py`).
+    path = str(librivox.path)
+    options = dict(model="tiny.en", engine="ctranslate2", progress=False)
+    plain = wk.transcribe(path, **options, temperature_step=0)
+    for seed in (3, 4):
+        forced = wk.transcribe(path, **options, logprob_threshold=-0.001, temperature_step=0.5, seed=seed)
+        assert forced.attrs["files"][path]["fallbacks"] > 0
+        assert list(forced.text) == list(plain.text), seed
+    assert word_error_rate(librivox.reference, " ".join(plain.text)) <= 0.05
 
 
 @pytest.mark.parametrize("option", [{"compile": True}, {"chunking": "fixed"}])
@@ -123,6 +121,7 @@ def test_ct2_engine_workers_return_what_one_worker_does(long_english, monkeypatc
     and of the alignment pass): the rows are independent, so the transcript is the one a single worker
     writes, to the token and the millisecond."""
     import torch
+    from assets import read_wav
 
     from whisperkit_nb.engines import ctranslate2_engine
     from whisperkit_nb.engines.registry import load_model, release_models
@@ -130,6 +129,9 @@ def test_ct2_engine_workers_return_what_one_worker_does(long_english, monkeypatc
 
     before = torch.get_num_threads()
     options = dict(model="tiny.en", engine="ctranslate2", progress=False, timestamps="word")
+    # The file's first 2 minutes, all speech (its silence starts later): several chunks, so a batch of several
+    # rows, split between the workers.
+    speech = (read_wav(long_english.path)[0][: 16000 * 120] / 32768.0, 16000)
     try:
         torch.set_num_threads(2)
         frames = {}
@@ -137,9 +139,9 @@ def test_ct2_engine_workers_return_what_one_worker_does(long_english, monkeypatc
             monkeypatch.setattr(ctranslate2_engine, "CPU_WORKERS", workers)
             release_models()
             assert load_model(TranscribeOptions(model="tiny.en", engine="ctranslate2")).workers == workers
-            frames[workers] = wk.transcribe(str(long_english.path), **options)
+            frames[workers] = wk.transcribe(speech, **options)
         one, two = frames[1], frames[2]
-        assert len(one) > 8 and one.attrs["files"][str(long_english.path)]["chunks"] > 2
+        assert len(one) > 8 and one.attrs["files"]["<array>"]["chunks"] > 2
         assert one.drop(columns="words").equals(two.drop(columns="words"))
         assert list(one.words) == list(two.words)
     finally:

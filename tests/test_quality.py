@@ -92,16 +92,24 @@ def test_noise_and_silence_stretches_give_no_words_and_runs_are_identical(segmen
 
 
 @pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
-def test_sampling_fallback_is_reproducible(librivox, engine):
+def test_sampled_decoding_repeats_with_its_seed(librivox, engine):
+    """Fallback draws are seeded per chunk (`quality.chunk_seed`): the seed must reach each engine's sampler."""
     from assets import read_wav
 
-    samples = read_wav(librivox.path)[0][: 16000 * 8]
-    # logprob_threshold just under 0 sends every chunk to temperature fallback (sampling at 1.0).
-    options = dict(model="tiny.en", engine=engine, progress=False, logprob_threshold=-0.001, temperature_step=1.0)
-    first = wk.transcribe((samples, 16000), **options, seed=7)
-    second = wk.transcribe((samples, 16000), **options, seed=7)
-    pd.testing.assert_frame_equal(first, second)
-    assert first.attrs["files"]["<array>"]["fallbacks"] > 0
+    from whisperkit_nb.audio.log_mel import LogMel
+
+    model = wk.load_model(model="tiny.en", engine=engine)
+    audio = read_wav(librivox.path)[0] / 32768.0
+    encoded = model.encode(LogMel(model.n_mels)([audio[: 16000 * 8]]))
+
+    def draw(seed: int) -> list[int]:
+        model.new_input()  # CTranslate2 seeds its sampler once per input (`_sampling_model`)
+        (result,) = model.decode(encoded, ["en"], ["transcribe"], 48, temperatures=[1.0], seeds=[seed])
+        assert result.temperature == 1.0
+        return result.tokens
+
+    assert draw(7) == draw(7), "same chunk, temperature and seed: the same tokens"
+    assert len({tuple(draw(seed)) for seed in (7, 8, 9)}) > 1, "the seed does not reach the sampler"
 
 
 def test_fallback_rules():
@@ -113,6 +121,23 @@ def test_fallback_rules():
     assert quality.compression_ratio("He was not an ill-disposed young man.") < 1.5
     seeds = {quality.chunk_seed(0, i, 0, 0.2) for i in range(100)}
     assert len(seeds) == 100
+
+
+def test_a_chunk_failing_every_temperature_keeps_the_most_likely_try_that_is_no_loop():
+    from whisperkit_nb.decoding.fallback import most_likely
+    from whisperkit_nb.engines.base import DecodedChunk
+
+    opts = TranscribeOptions()
+
+    def tried(logprob: float, temperature: float) -> DecodedChunk:
+        return DecodedChunk(tokens=[1, 2, 3], logprobs=[logprob] * 3, no_speech_prob=0.1, language="en",
+                            truncated=False, temperature=temperature)
+
+    beam, warm, hot = tried(-1.2, 0.0), tried(-1.1, 0.2), tried(-2.5, 1.0)
+    sound, loop = "He was not an ill-disposed young man.", "thank you for calling " * 40
+    assert most_likely([beam, warm, hot], [sound, sound, sound], opts) is warm
+    assert most_likely([beam, warm, hot], [sound, loop, sound], opts) is beam  # a loop is never preferred
+    assert most_likely([beam, warm, hot], [loop, loop, loop], opts) is warm  # all loops: then dropped as one
 
 
 def test_code_switching_options_are_checked():

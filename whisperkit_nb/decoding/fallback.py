@@ -1,4 +1,5 @@
-"""Temperature fallback: greedy decoding first, then sampled re-decoding of the chunks that fail Whisper's checks; silence and hopeless repetition dropped."""
+"""Temperature fallback: decoding at temperature 0 first, then sampled re-decoding of the chunks that fail Whisper's
+checks; silence and hopeless repetition dropped."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from whisperkit_nb.speech.chunks import Chunk
 
 def decode_with_fallback(engine: Engine, encoded, chunks: list[Chunk], languages: list[str | None],
                           tasks: list[str], opts: TranscribeOptions, reports: list[FileReport]) -> list:
-    """Greedy decoding, then temperature fallback for the chunks that fail Whisper's checks (re-batched
-    together), silence and hopeless repetition dropped. ``reports`` are the rows' inputs' facts (a batch may
-    hold chunks of several inputs): each counts its own fallbacks and dropped chunks."""
+    """Decoding at temperature 0, then temperature fallback for the chunks that fail Whisper's checks
+    (re-batched together), silence and hopeless repetition dropped. A chunk that fails at every temperature
+    keeps its most likely decoding (`most_likely`), not its last draw. ``reports`` are the rows' inputs' facts
+    (a batch may hold chunks of several inputs): each counts its own fallbacks and dropped chunks."""
     timestamps = opts.decodes_timestamps
     results = engine.decode(encoded, languages, tasks, opts.max_new_tokens, beam_size=opts.beam_size,
                             timestamps=timestamps, compiled=opts.compile)
     tokenizer, eot = engine.tokenizer, engine.tokens.eot
     pending = [i for i, r in enumerate(results)
                if not quality.is_silence(r, opts) and quality.needs_fallback(r, quality.chunk_text(r, tokenizer, eot), opts)]
+    tries = {i: [results[i]] for i in pending}
     for temperature in quality.fallback_temperatures(opts):
         if not pending:
             break
@@ -34,15 +37,28 @@ def decode_with_fallback(engine: Engine, encoded, chunks: list[Chunk], languages
         still = []
         for i, result in zip(pending, retried):
             results[i] = result
+            tries[i].append(result)
             if quality.needs_fallback(result, quality.chunk_text(result, tokenizer, eot), opts):
                 still.append(i)
         pending = still
+    for i in pending:
+        results[i] = most_likely(tries[i], [quality.chunk_text(r, tokenizer, eot) for r in tries[i]], opts)
     for i, result in enumerate(results):
         text = quality.chunk_text(result, tokenizer, eot)
         if quality.is_silence(result, opts) or (i in pending and quality.too_repetitive(result, text, opts)):
             results[i] = quality.dropped(result)
             reports[i].dropped_chunks += 1
     return results
+
+
+def most_likely(tries: list, texts: list[str], opts: TranscribeOptions):
+    """The decoding kept when every temperature failed: the highest average log-probability among the tries
+    that are not repetition loops (among all tries when each one is), as faster-whisper's sequential
+    fallback keeps. openai/whisper keeps the last draw, sampled at temperature 1.0, which on hard but sound
+    speech (accents, telephone audio, where the beam's own decoding sits under the -1.0 floor) is
+    usually the worst of them."""
+    unlooped = [r for r, text in zip(tries, texts) if not quality.too_repetitive(r, text, opts)]
+    return max(unlooped or tries, key=lambda r: r.avg_logprob)
 
 
 def task_for(language: str | None, opts: TranscribeOptions) -> str:
