@@ -112,6 +112,25 @@ def test_sampled_decoding_repeats_with_its_seed(librivox, engine):
     assert len({tuple(draw(seed)) for seed in (7, 8, 9)}) > 1, "the seed does not reach the sampler"
 
 
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
+def test_sampled_fallback_draws_repeat_run_to_run(librivox, engine, monkeypatch):
+    """Two runs with the same seed give identical DataFrames, through the pipeline's per-chunk seeds. The draws
+    are made visible by keeping each chunk's last one (openai/whisper's rule): with the library's own rule, the
+    most likely try, every chunk here would keep its temperature-0 decoding and show no draw at all."""
+    from assets import read_wav
+
+    from whisperkit_nb.decoding import fallback
+
+    monkeypatch.setattr(fallback, "most_likely", lambda tries, texts, opts: tries[-1])
+    samples = read_wav(librivox.path)[0][: 16000 * 8]
+    # logprob_threshold just under 0 sends every chunk to temperature fallback (sampling at 1.0).
+    options = dict(model="tiny.en", engine=engine, progress=False, logprob_threshold=-0.001, temperature_step=1.0)
+    first = wk.transcribe((samples, 16000), **options, seed=7)
+    second = wk.transcribe((samples, 16000), **options, seed=7)
+    pd.testing.assert_frame_equal(first, second)
+    assert first.attrs["files"]["<array>"]["fallbacks"] > 0
+
+
 def test_fallback_rules():
     opts = TranscribeOptions()
     assert quality.fallback_temperatures(opts) == [0.2, 0.4, 0.6, 0.8, 1.0]
