@@ -80,7 +80,7 @@ class WhisperKitLastDraw(WhisperKit):
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
         from whisperkit_nb.decoding import fallback
 
-        kept, fallback.most_likely = fallback.most_likely, lambda tries, texts, opts: tries[-1]
+        kept, fallback.most_likely = fallback.most_likely, lambda tries, opts: tries[-1]
         try:
             return super().__call__(path)
         finally:

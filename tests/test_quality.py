@@ -121,7 +121,7 @@ def test_sampled_fallback_draws_repeat_run_to_run(librivox, engine, monkeypatch)
 
     from whisperkit_nb.decoding import fallback
 
-    monkeypatch.setattr(fallback, "most_likely", lambda tries, texts, opts: tries[-1])
+    monkeypatch.setattr(fallback, "most_likely", lambda tries, opts: tries[-1])
     samples = read_wav(librivox.path)[0][: 16000 * 8]
     # logprob_threshold just under 0 sends every chunk to temperature fallback (sampling at 1.0).
     options = dict(model="tiny.en", engine=engine, progress=False, logprob_threshold=-0.001, temperature_step=1.0)
@@ -154,9 +154,9 @@ def test_a_chunk_failing_every_temperature_keeps_the_most_likely_try_that_is_no_
 
     beam, warm, hot = tried(-1.2, 0.0), tried(-1.1, 0.2), tried(-2.5, 1.0)
     sound, loop = "He was not an ill-disposed young man.", "thank you for calling " * 40
-    assert most_likely([beam, warm, hot], [sound, sound, sound], opts) is warm
-    assert most_likely([beam, warm, hot], [sound, loop, sound], opts) is beam  # a loop is never preferred
-    assert most_likely([beam, warm, hot], [loop, loop, loop], opts) is warm  # all loops: then dropped as one
+    assert most_likely([(beam, sound), (warm, sound), (hot, sound)], opts) == (warm, sound)
+    assert most_likely([(beam, sound), (warm, loop), (hot, sound)], opts) == (beam, sound)  # a loop never wins
+    assert most_likely([(beam, loop), (warm, loop), (hot, loop)], opts) == (warm, loop)  # all loops: dropped as one
 
 
 def test_code_switching_options_are_checked():

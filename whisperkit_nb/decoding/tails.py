@@ -57,8 +57,9 @@ def plan_aligned_tail(chunk: Chunk, words: list) -> float | None:
     ``words`` are the chunk's aligned words (`transcript.words.WordTiming`, chunk time). A chunk holds speech
     only (the VAD took its pauses out), so more than `ALIGNED_TAIL_MIN_S` after the last word is speech left
     undecoded: seen where a voice changed mid-window and Whisper wrote the first voice's one sentence ("You have
-    been kicked from this conference.") and stopped, leaving the 18 s the second voice read after it. A chunk with no words gets no tail (decoding the same
-    samples again gives the same nothing), nor do tails themselves, so this cannot loop.
+    been kicked from this conference.") and stopped, leaving the 18 s the second voice read after it. A chunk
+    with no words gets no tail (decoding the same samples again gives the same nothing), nor do tails
+    themselves, so this cannot loop.
     """
     if chunk.part > 0 or not words:
         return None
