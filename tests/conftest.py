@@ -32,9 +32,18 @@ for _name, _folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "d
     os.environ[_name] = str(_JUPYTER_HOME / _folder)
 os.environ["JUPYTER_PLATFORM_DIRS"] = "1"  # jupyter_core's future default; silences its deprecation warning
 
+# `make test` runs the modules on pytest-xdist workers (one module per worker at a time). Each worker gets its
+# share of the cores, set before torch loads, and so do the kernels and CLIs it starts (both engines and the VAD
+# follow torch's count): two workers of 2 threads each on 2 cores would have OpenMP threads spin-waiting for a
+# descheduled partner (see `one_torch_thread`), while a thread each keeps both cores busy.
+XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if os.environ.get("PYTEST_XDIST_WORKER") and XDIST_WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // XDIST_WORKERS))
+
 import pytest  # noqa: E402
 
 NETGUARD = Path(__file__).parent / "netguard"
+CONTROLLER_LOG = pytest.StashKey[str | None]()
 LOOPBACK_ONLY = "--allow-hosts=127.0.0.0/8,::1,localhost --allow-unix-socket"
 sys.path.insert(0, str(NETGUARD))
 import whisperkit_netguard as netguard  # noqa: E402
@@ -47,7 +56,11 @@ def pytest_configure(config):
     if not config.getoption("--allow-hosts") or not config.getoption("--allow-unix-socket"):
         raise pytest.UsageError(f"the tests run with sockets limited to loopback ({LOOPBACK_ONLY}, "
                                 "pyproject.toml addopts); an overridden addopts lost them")
-    if not os.environ.get(netguard.LOG_ENV):
+    # Each xdist worker keeps its own log, so a refusal fails its own test; the controller's log (inherited)
+    # takes what a worker's last teardowns left, for the controller's `pytest_sessionfinish` to report.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    config.stash[CONTROLLER_LOG] = os.environ.get(netguard.LOG_ENV) if worker else None
+    if not os.environ.get(netguard.LOG_ENV) or config.stash[CONTROLLER_LOG]:
         handle, log = tempfile.mkstemp(prefix="whisperkit-netguard-", suffix=".log")
         os.close(handle)
         atexit.register(lambda: os.path.exists(log) and os.remove(log))
@@ -67,7 +80,11 @@ def _nothing_left_the_machine():
 
 def pytest_sessionfinish(session):
     refused = netguard.take_refusals()  # during the teardowns after the last test (kernels, servers)
-    if refused:
+    controller_log = session.config.stash.get(CONTROLLER_LOG, None)
+    if refused and controller_log:
+        with open(controller_log, "a", encoding="utf-8") as log:
+            log.writelines(f"{os.environ['PYTEST_XDIST_WORKER']}: {line}\n" for line in refused)
+    elif refused:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line("the network guard refused, after the last test:\n" + "\n".join(refused), red=True)
