@@ -87,6 +87,49 @@ class WhisperKitLastDraw(WhisperKit):
             fallback.most_likely = kept
 
 
+class WhisperKitLatestPause(WhisperKit):
+    """The default with speech cut at the latest pause in reach instead of the surest: among the VAD frames under
+    ``below`` (smoothed probability) that the energy confirms, the last one, so a window is filled as far as a real
+    pause allows (faster-whisper's VAD splits long speech at its last silence); the surest pause when there is
+    none. A bench ablation of `speech.pauses.PauseFinder`'s choice, not a library option."""
+
+    def __init__(self, model: str, below: float = 0.35, **options) -> None:
+        super().__init__(model, **options)
+        self.below = below
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        from whisperkit_nb.speech import pauses
+
+        surest = pauses.PauseFinder._confirmed
+        below = self.below
+
+        def latest(finder, lo, hi, pause_below, candidates):
+            # `PauseFinder._confirmed`'s quiet test over the same reach; the frames tried last to first.
+            a, b = lo // pauses.SUBFRAME, min(hi // pauses.SUBFRAME, len(finder.energy_db))
+            if b - a >= 2 * pauses.QUIET_AROUND:
+                energy = finder._smoothed_db[a:b]
+                floor, loud = np.percentile(energy, [5, 95])
+                quiet = energy <= floor + min(pauses.QUIET_SHARE * (loud - floor), pauses.QUIET_MAX_DB)
+                if finder._smoothed_treble_db is not None:
+                    treble = finder._smoothed_treble_db[a:b]
+                    quiet &= treble <= np.percentile(treble, 5) + finder.treble_max_db
+                first = -(-a // pauses.SUBFRAMES_PER_FRAME)
+                last = min(b // pauses.SUBFRAMES_PER_FRAME, len(finder.smooth_probs))
+                for k in range(last - 1, first - 1, -1):
+                    if finder.smooth_probs[k] >= min(below, pause_below):
+                        continue
+                    around = k * pauses.SUBFRAMES_PER_FRAME - a + np.arange(-pauses.QUIET_AROUND, pauses.QUIET_AROUND)
+                    if around[0] >= 0 and around[-1] < len(quiet) and quiet[around].all():
+                        return k * pauses.FRAME_SAMPLES
+            return surest(finder, lo, hi, pause_below, candidates)
+
+        pauses.PauseFinder._confirmed = latest
+        try:
+            return super().__call__(path)
+        finally:
+            pauses.PauseFinder._confirmed = surest
+
+
 class WhisperKitAlignedTail(WhisperKit):
     """The default with another `tails.ALIGNED_TAIL_MIN_S` (speech after the last aligned word that is decoded
     again); ``float("inf")``: no tails in text-only decoding, as before 2026-12-05 21:15."""
@@ -280,6 +323,8 @@ def main() -> None:
         # Candidates for the vad_pad_s default (0.1 s): more of each pause kept where speech regions join.
         "pad-0.2": ("whisperkit_nb vad_pad_s=0.2", lambda: WhisperKit(args.model, vad_pad_s=0.2)),
         "pad-0.4": ("whisperkit_nb vad_pad_s=0.4", lambda: WhisperKit(args.model, vad_pad_s=0.4)),
+        "latest-pause": ("whisperkit_nb defaults, speech cut at the latest confirmed pause in reach, not the surest",
+                         lambda: WhisperKitLatestPause(args.model)),
         # faster-whisper's VAD settings in our planner (2026-12-05 19:20): its 160 ms shortest pause alone, and with
         # its 400 ms padding; its threshold is our 0.5 already.
         "silence-0.16": ("whisperkit_nb vad_min_silence_s=0.16",

@@ -115,21 +115,32 @@ def _cards() -> tuple[np.ndarray, str]:
     return np.concatenate(pieces), " ".join(said)
 
 
+def write_recording(folder: Path, name: str, suffix: str, make) -> None:
+    """``make()`` = (audio, reference, writer) written as ``folder/name+suffix`` and its ``.txt`` reference,
+    unless both are there already."""
+    path = folder / f"{name}{suffix}"
+    if path.exists() and path.with_suffix(".txt").exists():
+        return
+    audio, text, writer = make()
+    writer(path, audio)
+    path.with_suffix(".txt").write_text(text + "\n")
+
+
+def read_aloud(name: str, readers, minutes: float, seed: int, *, part: str, snr_db: float = 60, **kw):
+    """`devset.reading`'s samples (float, 16 kHz) and reference, for a recording to process further."""
+    fixture, _ = reading(name, readers, minutes, part=part, seed=seed, snr_db=snr_db, **kw)
+    return _speech(fixture.path), fixture.reference
+
+
 def build(folder: Path) -> Path:
     """Every recording of the set written into ``folder`` (skipped where already there)."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def made(name: str, suffix: str, make) -> None:
-        path = folder / f"{name}{suffix}"
-        if path.exists() and path.with_suffix(".txt").exists():
-            return
-        audio, text, writer = make()
-        writer(path, audio)
-        path.with_suffix(".txt").write_text(text + "\n")
+        write_recording(folder, name, suffix, make)
 
     def read(name, readers, minutes, seed, snr_db=60, **kw):
-        fixture, _ = reading(f"unseen-{name}", readers, minutes, part="confirm", seed=seed, snr_db=snr_db, **kw)
-        return _speech(fixture.path), fixture.reference
+        return read_aloud(f"unseen-{name}", readers, minutes, seed, part="confirm", snr_db=snr_db, **kw)
 
     def babble_file():
         clean, text = read("f3", [espeak("en-us+f3", 150)], 6, seed=301)
@@ -193,10 +204,15 @@ def main() -> None:
     args = parser.parse_args()
     folder = build(Path(args.folder))
     if not args.quiet:
-        for path in sorted(folder.iterdir()):
-            if path.suffix not in (".txt", ".lang"):
-                print(f"{path.name}: {len(path.with_suffix('.txt').read_text().split())} reference words")
+        print_listing(folder)
     print(folder)
+
+
+def print_listing(folder: Path) -> None:
+    """Each recording in ``folder`` with the number of words of its reference."""
+    for path in sorted(folder.iterdir()):
+        if path.suffix not in (".txt", ".lang"):
+            print(f"{path.name}: {len(path.with_suffix('.txt').read_text().split())} reference words")
 
 
 if __name__ == "__main__":
