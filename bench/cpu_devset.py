@@ -104,22 +104,12 @@ class WhisperKitLatestPause(WhisperKit):
         below = self.below
 
         def latest(finder, lo, hi, pause_below, candidates):
-            # `PauseFinder._confirmed`'s quiet test over the same reach; the frames tried last to first.
-            a, b = lo // pauses.SUBFRAME, min(hi // pauses.SUBFRAME, len(finder.energy_db))
-            if b - a >= 2 * pauses.QUIET_AROUND:
-                energy = finder._smoothed_db[a:b]
-                floor, loud = np.percentile(energy, [5, 95])
-                quiet = energy <= floor + min(pauses.QUIET_SHARE * (loud - floor), pauses.QUIET_MAX_DB)
-                if finder._smoothed_treble_db is not None:
-                    treble = finder._smoothed_treble_db[a:b]
-                    quiet &= treble <= np.percentile(treble, 5) + finder.treble_max_db
-                first = -(-a // pauses.SUBFRAMES_PER_FRAME)
-                last = min(b // pauses.SUBFRAMES_PER_FRAME, len(finder.smooth_probs))
+            # The frames `PauseFinder._confirmed` weighs, with its quiet test, tried last to first.
+            reach = finder.reach(lo, hi)
+            if reach is not None:
+                first, last, quiet_at = reach
                 for k in range(last - 1, first - 1, -1):
-                    if finder.smooth_probs[k] >= min(below, pause_below):
-                        continue
-                    around = k * pauses.SUBFRAMES_PER_FRAME - a + np.arange(-pauses.QUIET_AROUND, pauses.QUIET_AROUND)
-                    if around[0] >= 0 and around[-1] < len(quiet) and quiet[around].all():
+                    if finder.smooth_probs[k] < min(below, pause_below) and quiet_at(k):
                         return k * pauses.FRAME_SAMPLES
             return surest(finder, lo, hi, pause_below, candidates)
 

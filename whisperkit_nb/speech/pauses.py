@@ -118,6 +118,22 @@ class PauseFinder:
         return self._confirmed(lo, hi, float("inf"), candidates=len(self.smooth_probs))
 
     def _confirmed(self, lo: int, hi: int, pause_below: float, candidates: int) -> int | None:
+        reach = self.reach(lo, hi)
+        if reach is None:
+            return None
+        first, last, quiet_at = reach
+        frames = np.arange(first, last)
+        for k in frames[np.argsort(self.smooth_probs[first:last], kind="stable")][:candidates]:
+            if self.smooth_probs[k] >= pause_below:
+                return None
+            if quiet_at(int(k)):
+                return int(k) * FRAME_SAMPLES
+        return None
+
+    def reach(self, lo: int, hi: int) -> tuple[int, int, Callable[[int], bool]] | None:
+        """The VAD frames ``first:last`` between samples ``lo`` and ``hi``, and a test of whether the audio is quiet
+        16 ms on both sides of a frame's start (energy, and treble when given, judged against this reach's own
+        floor); None when the reach is too short to judge."""
         a, b = lo // SUBFRAME, min(hi // SUBFRAME, len(self.energy_db))
         if b - a < 2 * QUIET_AROUND:
             return None
@@ -127,15 +143,13 @@ class PauseFinder:
         if self._smoothed_treble_db is not None:
             treble = self._smoothed_treble_db[a:b]
             quiet &= treble <= np.percentile(treble, 5) + self.treble_max_db
+
+        def quiet_at(k: int) -> bool:
+            around = k * SUBFRAMES_PER_FRAME - a + np.arange(-QUIET_AROUND, QUIET_AROUND)
+            return bool(around[0] >= 0 and around[-1] < len(quiet) and quiet[around].all())
+
         first, last = -(-a // SUBFRAMES_PER_FRAME), min(b // SUBFRAMES_PER_FRAME, len(self.smooth_probs))
-        frames = np.arange(first, last)
-        for k in frames[np.argsort(self.smooth_probs[first:last], kind="stable")][:candidates]:
-            if self.smooth_probs[k] >= pause_below:
-                return None
-            around = int(k) * SUBFRAMES_PER_FRAME - a + np.arange(-QUIET_AROUND, QUIET_AROUND)
-            if around[0] >= 0 and around[-1] < len(quiet) and quiet[around].all():
-                return int(k) * FRAME_SAMPLES
-        return None
+        return first, last, quiet_at
 
 
 def _averaged_db(db: np.ndarray) -> np.ndarray:
