@@ -120,6 +120,26 @@ class WhisperKitLatestPause(WhisperKit):
             pauses.PauseFinder._confirmed = surest
 
 
+class WhisperKitFillBelow(WhisperKit):
+    """The default with another `chunks.FILL_BELOW`: how full a chunk may be and still be filled by cutting the next
+    region at a pause when that region does not fit (0.0: whole regions are packed, as faster-whisper's batched
+    pipeline packs its VAD segments; 1.0: every chunk is filled, the default until 2026-12-06). Regions longer than
+    a chunk are cut in every case (`chunks.split_long_regions`). A bench ablation, not a library option."""
+
+    def __init__(self, model: str, fill_below: float, **options) -> None:
+        super().__init__(model, **options)
+        self.fill_below = fill_below
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        from whisperkit_nb.speech import chunks
+
+        kept, chunks.FILL_BELOW = chunks.FILL_BELOW, self.fill_below
+        try:
+            return super().__call__(path)
+        finally:
+            chunks.FILL_BELOW = kept
+
+
 class WhisperKitAlignedTail(WhisperKit):
     """The default with another `tails.ALIGNED_TAIL_MIN_S` (speech after the last aligned word that is decoded
     again); ``float("inf")``: no tails in text-only decoding, as before 2026-12-05 21:15."""
@@ -313,6 +333,24 @@ def main() -> None:
         # Candidates for the vad_pad_s default (0.1 s): more of each pause kept where speech regions join.
         "pad-0.2": ("whisperkit_nb vad_pad_s=0.2", lambda: WhisperKit(args.model, vad_pad_s=0.2)),
         "pad-0.4": ("whisperkit_nb vad_pad_s=0.4", lambda: WhisperKit(args.model, vad_pad_s=0.4)),
+        # How full a chunk may be and still be filled (`chunks.FILL_BELOW`, 2/3 since 2026-12-06): never (as
+        # faster-whisper packs its VAD segments), alone, with its VAD settings (160 ms shortest pause, 400 ms
+        # padding), and with those and its 30 s windows; while under a half, 2/3, 5/6 full; always (until 2026-12-06).
+        "whole-regions": ("whisperkit_nb defaults, whole speech regions packed (none cut to fill a chunk)",
+                          lambda: WhisperKitFillBelow(args.model, 0.0)),
+        "whole-fw-vad": ("whisperkit_nb whole regions, vad_min_silence_s=0.16, vad_pad_s=0.4",
+                         lambda: WhisperKitFillBelow(args.model, 0.0, vad_min_silence_s=0.16, vad_pad_s=0.4)),
+        "whole-fw-vad-30": ("whisperkit_nb whole regions, vad_min_silence_s=0.16, vad_pad_s=0.4, chunk_s=30",
+                            lambda: WhisperKitFillBelow(args.model, 0.0, vad_min_silence_s=0.16, vad_pad_s=0.4,
+                                                        chunk_s=30.0)),
+        "fill-half": ("whisperkit_nb defaults, a chunk filled only while it holds less than half of chunk_s",
+                      lambda: WhisperKitFillBelow(args.model, 0.5)),
+        "fill-two-thirds": ("whisperkit_nb defaults, a chunk filled only while it holds less than 2/3 of chunk_s",
+                            lambda: WhisperKitFillBelow(args.model, 2 / 3)),
+        "fill-five-sixths": ("whisperkit_nb defaults, a chunk filled only while it holds less than 5/6 of chunk_s",
+                             lambda: WhisperKitFillBelow(args.model, 5 / 6)),
+        "fill-always": ("whisperkit_nb defaults, every chunk filled (the default until 2026-12-06)",
+                        lambda: WhisperKitFillBelow(args.model, 1.0)),
         "latest-pause": ("whisperkit_nb defaults, speech cut at the latest confirmed pause in reach, not the surest",
                          lambda: WhisperKitLatestPause(args.model)),
         # faster-whisper's VAD settings in our planner (2026-12-05 19:20): its 160 ms shortest pause alone, and with

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from whisperkit_nb.audio.source import SAMPLE_RATE, open_audio
+from whisperkit_nb.speech import chunks as chunks_module
 from whisperkit_nb.speech.chunks import Chunk, pack_chunks, split_long_regions
 from whisperkit_nb.engines.registry import settle
 from whisperkit_nb.options import TranscribeOptions
@@ -71,15 +73,15 @@ def test_pack_chunks_greedy_merge():
     assert [len(c.spans) for c in pack_chunks(far, 30.0, max_gap_s=2.0)] == [2, 1]
 
 
-def test_pack_chunks_fills_a_chunk_by_cutting_the_next_region_at_its_last_pause_in_reach():
+def test_pack_chunks_fills_a_short_chunk_by_cutting_the_next_region_at_its_surest_pause_in_reach():
     sec = SAMPLE_RATE
     frames = int(45 * sec / FRAME_SAMPLES)
     probs = np.full(frames, 0.95, np.float32)
-    # Pauses inside the second region; the one at 30 s is the quietest but out of reach.
+    # Pauses inside the second region; the one at 30 s is the quietest but out of reach (15 s + 13 s of room).
     for pause_s, level in ((24.0, 0.2), (26.0, 0.05), (30.0, 0.01)):
         at = int(pause_s * sec / FRAME_SAMPLES)
         probs[at - 3 : at + 4] = level
-    regions = [SpeechRegion(0, 20 * sec), SpeechRegion(21 * sec, 41 * sec)]
+    regions = [SpeechRegion(0, 15 * sec), SpeechRegion(16 * sec, 41 * sec)]
     chunks = pack_chunks(regions, 28.0, probs=probs, pause_below=0.35)
     assert len(chunks) == 2
     cut = chunks[0].spans[-1][1] / sec
@@ -91,6 +93,22 @@ def test_pack_chunks_fills_a_chunk_by_cutting_the_next_region_at_its_last_pause_
     assert [c.spans for c in pack_chunks(regions, 28.0, probs=steady)] == [c.spans for c in pack_chunks(regions, 28.0)]
 
 
+def test_pack_chunks_closes_a_chunk_two_thirds_full_instead_of_cutting_speech_to_fill_it():
+    sec = SAMPLE_RATE
+    frames = int(45 * sec / FRAME_SAMPLES)
+    probs = np.full(frames, 0.95, np.float32)
+    at = int(26.0 * sec / FRAME_SAMPLES)
+    probs[at - 3 : at + 4] = 0.05  # a sure pause in reach
+    regions = [SpeechRegion(0, 19 * sec), SpeechRegion(20 * sec, 41 * sec)]  # 19 s: over 2/3 of 28 s
+    assert chunks_module.FILL_BELOW == pytest.approx(2 / 3)
+    closed = pack_chunks(regions, 28.0, probs=probs, pause_below=0.35)
+    assert [c.spans for c in closed] == [((0, 19 * sec),), ((20 * sec, 41 * sec),)]
+    # Asked to fill always (the rule before 2026-12-06), the same chunk is filled up to the pause.
+    filled = pack_chunks(regions, 28.0, probs=probs, pause_below=0.35, fill_below=1.0)
+    assert abs(filled[0].spans[-1][1] / sec - 26.0) < 0.1
+    assert filled[1].spans[0][0] == filled[0].spans[-1][1]
+
+
 def test_filled_chunks_on_real_speech_keep_every_sample_and_cut_in_pauses(long_english):
     from assets import read_wav
 
@@ -98,7 +116,9 @@ def test_filled_chunks_on_real_speech_keep_every_sample_and_cut_in_pauses(long_e
     probs = speech_probabilities([samples])
     regions = speech_regions(probs, len(samples))
     plain = pack_chunks(regions, 28.0, 2.0)
-    filled = pack_chunks(regions, 28.0, 2.0, probs=probs, pause_below=0.35)
+    # Every chunk filled (fill_below=1.0): the cutting itself, wherever it happens. The default fills only chunks
+    # under two thirds full, which the short prompts of this file never leave.
+    filled = pack_chunks(regions, 28.0, 2.0, probs=probs, pause_below=0.35, fill_below=1.0)
 
     def merged_spans(chunks):
         out = []
