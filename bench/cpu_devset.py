@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import json
 import os
 import sys
@@ -60,31 +61,43 @@ class WhisperKit:
         return list(zip(df.start, df.end, df.text))
 
 
-class WhisperKitCt2Encoder(WhisperKit):
-    """The default with CTranslate2's int8 encoder even where the CPU has AMX (`bf16_encoder.USE_AMX_ENCODER`)."""
+class WhisperKitSwapped(WhisperKit):
+    """The default with one attribute of the library (``swap``: module and name) set to ``value`` for the call and
+    restored after: a bench ablation of a module constant or function, not a library option."""
+
+    swap: tuple[str, str]
+
+    def __init__(self, model: str, value, **options) -> None:
+        super().__init__(model, **options)
+        self.value = value
 
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
-        from whisperkit_nb.engines import bf16_encoder
-
-        bf16_encoder.USE_AMX_ENCODER = False
+        module = importlib.import_module(self.swap[0])
+        kept = getattr(module, self.swap[1])
+        setattr(module, self.swap[1], self.value)
         try:
             return super().__call__(path)
         finally:
-            bf16_encoder.USE_AMX_ENCODER = True
+            setattr(module, self.swap[1], kept)
 
 
-class WhisperKitLastDraw(WhisperKit):
+class WhisperKitCt2Encoder(WhisperKitSwapped):
+    """The default with CTranslate2's int8 encoder even where the CPU has AMX (`bf16_encoder.USE_AMX_ENCODER`)."""
+
+    swap = ("whisperkit_nb.engines.bf16_encoder", "USE_AMX_ENCODER")
+
+    def __init__(self, model: str, **options) -> None:
+        super().__init__(model, False, **options)
+
+
+class WhisperKitLastDraw(WhisperKitSwapped):
     """The default keeping a chunk's last draw (temperature 1.0) when every fallback temperature failed, as
     openai/whisper does and whisperkit_nb did before 2026-12-06, instead of its most likely decoding."""
 
-    def __call__(self, path: str) -> list[tuple[float, float, str]]:
-        from whisperkit_nb.decoding import fallback
+    swap = ("whisperkit_nb.decoding.fallback", "most_likely")
 
-        kept, fallback.most_likely = fallback.most_likely, lambda tries, opts: tries[-1]
-        try:
-            return super().__call__(path)
-        finally:
-            fallback.most_likely = kept
+    def __init__(self, model: str, **options) -> None:
+        super().__init__(model, lambda tries, opts: tries[-1], **options)
 
 
 class WhisperKitLatestPause(WhisperKit):
@@ -120,42 +133,20 @@ class WhisperKitLatestPause(WhisperKit):
             pauses.PauseFinder._confirmed = surest
 
 
-class WhisperKitFillBelow(WhisperKit):
-    """The default with another `chunks.FILL_BELOW`: how full a chunk may be and still be filled by cutting the next
-    region at a pause when that region does not fit (0.0: whole regions are packed, as faster-whisper's batched
-    pipeline packs its VAD segments; 1.0: every chunk is filled, the default until 2026-12-06). Regions longer than
-    a chunk are cut in every case (`chunks.split_long_regions`). A bench ablation, not a library option."""
+class WhisperKitFillBelow(WhisperKitSwapped):
+    """The default with another `chunks.FILL_BELOW` (``value``): how full a chunk may be and still be filled by cutting
+    the next region at a pause when that region does not fit (0.0: whole regions are packed, as faster-whisper's
+    batched pipeline packs its VAD segments; 1.0: every chunk is filled, the default until 2026-12-06). Regions
+    longer than a chunk are cut in every case (`chunks.split_long_regions`)."""
 
-    def __init__(self, model: str, fill_below: float, **options) -> None:
-        super().__init__(model, **options)
-        self.fill_below = fill_below
-
-    def __call__(self, path: str) -> list[tuple[float, float, str]]:
-        from whisperkit_nb.speech import chunks
-
-        kept, chunks.FILL_BELOW = chunks.FILL_BELOW, self.fill_below
-        try:
-            return super().__call__(path)
-        finally:
-            chunks.FILL_BELOW = kept
+    swap = ("whisperkit_nb.speech.chunks", "FILL_BELOW")
 
 
-class WhisperKitAlignedTail(WhisperKit):
-    """The default with another `tails.ALIGNED_TAIL_MIN_S` (speech after the last aligned word that is decoded
-    again); ``float("inf")``: no tails in text-only decoding, as before 2026-12-05 21:15."""
+class WhisperKitAlignedTail(WhisperKitSwapped):
+    """The default with another `tails.ALIGNED_TAIL_MIN_S` (``value``: speech after the last aligned word that is
+    decoded again); ``float("inf")``: no tails in text-only decoding, as before 2026-12-05 21:15."""
 
-    def __init__(self, model: str, min_s: float, **options) -> None:
-        super().__init__(model, **options)
-        self.min_s = min_s
-
-    def __call__(self, path: str) -> list[tuple[float, float, str]]:
-        from whisperkit_nb.decoding import tails
-
-        kept, tails.ALIGNED_TAIL_MIN_S = tails.ALIGNED_TAIL_MIN_S, self.min_s
-        try:
-            return super().__call__(path)
-        finally:
-            tails.ALIGNED_TAIL_MIN_S = kept
+    swap = ("whisperkit_nb.decoding.tails", "ALIGNED_TAIL_MIN_S")
 
 
 class FasterWhisper:
