@@ -117,9 +117,9 @@ def test_ct2_engine_keeps_the_torch_thread_count(librivox):
 
 
 def test_ct2_engine_workers_return_what_one_worker_does(long_english, monkeypatch):
-    """On a CPU the engine runs two CTranslate2 calls at once (encoder windows, halves of a decoding batch
-    and of the alignment pass): the rows are independent, so the transcript is the one a single worker
-    writes, to the token and the millisecond."""
+    """On a CPU the engine runs two CTranslate2 calls at once (encoder windows, parts of a decoding batch
+    and of the alignment pass, balanced on the rows' seconds and tokens, so not in row order): the rows are
+    independent, so the transcript is the one a single worker writes, to the token and the millisecond."""
     import torch
     from assets import read_wav
 
@@ -134,6 +134,9 @@ def test_ct2_engine_workers_return_what_one_worker_does(long_english, monkeypatc
     speech = (read_wav(long_english.path)[0][: 16000 * 120] / 32768.0, 16000)
     try:
         torch.set_num_threads(2)
+        parted = []
+        split = ctranslate2_engine._parts
+        monkeypatch.setattr(ctranslate2_engine, "_parts", lambda *args: parted.append(split(*args)) or parted[-1])
         frames = {}
         for workers in (1, 2):
             monkeypatch.setattr(ctranslate2_engine, "CPU_WORKERS", workers)
@@ -144,6 +147,8 @@ def test_ct2_engine_workers_return_what_one_worker_does(long_english, monkeypatc
         assert len(one) > 8 and one.attrs["files"]["<array>"]["chunks"] > 2
         assert one.drop(columns="words").equals(two.drop(columns="words"))
         assert list(one.words) == list(two.words)
+        # Some batch was split into parts that are not runs of consecutive rows: the balanced path ran.
+        assert any(part != list(range(part[0], part[0] + len(part))) for parts in parted for part in parts if part)
     finally:
         release_models()
         torch.set_num_threads(before)
@@ -185,3 +190,22 @@ def test_speech_left_after_a_voice_change_is_decoded_again():
     assert word_error_rate(f"{first}. {second}", text) <= 0.3, text
     assert "connected to the internet" in text.lower(), text
     assert df.end.max() > (len(clean) - 2 * rate) / rate - 1.0  # the words reach the second voice's end
+
+
+def test_batch_parts_are_balanced_on_the_rows_work():
+    """Two workers each take a part of a batch; the batch takes as long as its slower part. With each row's
+    expected work the parts come out even, every row in exactly one part, each part in row order."""
+    from whisperkit_nb.engines.ctranslate2_engine import _parts
+
+    assert _parts(5, 2) == [[0, 1], [2, 3, 4]]  # no weights: contiguous, as before
+    assert _parts(4, 2, [10.0, 10.0, 1.0, 1.0]) == [[0, 2], [1, 3]]  # contiguous halves would carry 20 and 2
+    assert _parts(3, 1, [5.0, 1.0, 1.0]) == [[0, 1, 2]]
+    assert _parts(1, 2, [3.0]) == [[0]]
+    weights = [28.0, 12.5, 27.9, 3.1, 20.0, 19.5, 8.0, 27.0, 26.0, 14.0, 22.0, 9.5, 25.0, 28.0, 6.0]
+    parts = _parts(len(weights), 2, weights)
+    assert sorted(row for part in parts for row in part) == list(range(len(weights)))
+    assert all(part == sorted(part) for part in parts)
+    loads = [sum(weights[row] for row in part) for part in parts]
+    assert max(loads) - min(loads) <= max(weights)  # greedy: within one row's work
+    contiguous = [sum(weights[row] for row in part) for part in _parts(len(weights), 2)]
+    assert max(loads) < max(contiguous)

@@ -18,7 +18,7 @@ def decode_with_fallback(engine: Engine, encoded, chunks: list[Chunk], languages
     (a batch may hold chunks of several inputs): each counts its own fallbacks and dropped chunks."""
     timestamps = opts.decodes_timestamps
     results = engine.decode(encoded, languages, tasks, opts.max_new_tokens, beam_size=opts.beam_size,
-                            timestamps=timestamps, compiled=opts.compile)
+                            timestamps=timestamps, compiled=opts.compile, durations=[c.duration for c in chunks])
     tokenizer, eot = engine.tokenizer, engine.tokens.eot
     texts = [quality.chunk_text(r, tokenizer, eot) for r in results]
     pending = [i for i, r in enumerate(results)
@@ -33,7 +33,7 @@ def decode_with_fallback(engine: Engine, encoded, chunks: list[Chunk], languages
             encoded[pending], [languages[i] for i in pending], [tasks[i] for i in pending],
             opts.max_new_tokens, temperatures=[temperature] * len(pending),
             seeds=[quality.chunk_seed(opts.seed, chunks[i].index, chunks[i].part, temperature) for i in pending],
-            timestamps=timestamps,
+            timestamps=timestamps, durations=[chunks[i].duration for i in pending],
         )
         still = []
         for i, result in zip(pending, retried):

@@ -115,10 +115,13 @@ class Engine(Protocol):
 
     def decode(self, encoded: torch.Tensor, languages: list[str | None], tasks: list[str], max_new_tokens: int, *,
                temperatures: list[float] | None = None, seeds: list[int] | None = None, beam_size: int = 1,
-               timestamps: bool = True, compiled: bool = False) -> list[DecodedChunk]:
+               timestamps: bool = True, compiled: bool = False,
+               durations: list[float] | None = None) -> list[DecodedChunk]:
         """Decode each row in its language and task: greedy (or a beam search) where its temperature is 0,
         sampled with its own seed otherwise; text only when ``timestamps`` is False. ``compiled`` asks for
-        the compile=True decoder (engines whose capabilities allow it)."""
+        the compile=True decoder (engines whose capabilities allow it). ``durations`` (the rows' seconds of
+        audio) are a hint: an engine that splits a batch among workers balances the parts on them; the
+        tokens do not depend on it."""
 
     def align(self, encoded: torch.Tensor, results: list[DecodedChunk],
               durations: list[float]) -> list[list[WordTiming]]:

@@ -21,7 +21,7 @@ from whisperkit_nb.errors import MissingDependencyError, ModelError, OptionsErro
 from whisperkit_nb.transcript.words import FRAMES_PER_SECOND, text_and_probabilities, words_on_path
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     import torch
 
@@ -197,7 +197,8 @@ class Ct2Engine:
 
     def decode(self, encoded: torch.Tensor, languages: list[str | None], tasks: list[str], max_new_tokens: int, *,
                temperatures: list[float] | None = None, seeds: list[int] | None = None, beam_size: int = 1,
-               timestamps: bool = True, compiled: bool = False) -> list[DecodedChunk]:
+               timestamps: bool = True, compiled: bool = False,
+               durations: list[float] | None = None) -> list[DecodedChunk]:
         if compiled:
             raise OptionsError("compile=True is not available with engine='ctranslate2': use "
                                "engine='transformers', or compile=False.")
@@ -210,18 +211,20 @@ class Ct2Engine:
         # With <|notimestamps|> in the prompt CTranslate2 leaves the timestamp rules out, as Whisper does.
         prompts = [self.tokens.prompt(lang, task, timestamps=timestamps) for lang, task in zip(languages, tasks)]
 
-        def generated(part: slice) -> list:
+        def generated(part: list[int]) -> list:
             return model.generate(
                 # CTranslate2's Whisper generates at most max_length // 2 tokens (measured with 4.8: 20 -> 10,
                 # 448 -> 224), so twice the budget gives the decoder the tokens the option promises.
-                _view(encoded[part]), prompts[part], beam_size=beam_size if temperature == 0 else 1,
+                _view(_rows(encoded, part)), [prompts[i] for i in part],
+                beam_size=beam_size if temperature == 0 else 1,
                 max_length=2 * max_new_tokens, return_scores=True,
                 return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1], max_initial_timestamp_index=50,
                 sampling_topk=0 if temperature > 0 else 1, sampling_temperature=temperature or 1.0,
             )
 
         # Rows decode independently (the same tokens whichever call holds them); the sampler has one worker.
-        results = self._in_parts(generated, len(prompts), int(model.num_workers))
+        # A row's decoding takes about as long as its speech: the parts are balanced on its seconds.
+        results = self._in_parts(generated, len(prompts), int(model.num_workers), durations)
         decoded = []
         for result, lang, task in zip(results, languages, tasks):
             seq = [t for t in result.sequences_ids[0] if t != self.tokens.eot]
@@ -253,9 +256,11 @@ class Ct2Engine:
         for (language, task), rows in by_prompt.items():
             prompt = self.tokens.prompt(language, task)  # CTranslate2 appends <|notimestamps|> itself
             frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
+            # The teacher-forced pass costs about its text's tokens: the parts are balanced on them.
             paths = self._in_parts(
-                lambda p: self._paths(encoded[rows[p]], prompt, [texts[i] for i in rows[p]], frames[p]),
-                len(rows), self.workers)
+                lambda p: self._paths(encoded[[rows[k] for k in p]], prompt, [texts[rows[k]] for k in p],
+                                      [frames[k] for k in p]),
+                len(rows), self.workers, [len(texts[i]) for i in rows])
             for i, (token_index, frame_index, probs) in zip(rows, paths):
                 timings[i] = words_on_path(self.tokenizer, eot, texts[i], probs, token_index, frame_index,
                                            results[i].language)
@@ -277,9 +282,17 @@ class Ct2Engine:
         with ThreadPoolExecutor(min(self.workers, len(items)), thread_name_prefix="whisperkit-ct2") as pool:
             return list(pool.map(call, items))
 
-    def _in_parts(self, call: Callable[[slice], list[_Result]], rows: int, workers: int) -> list[_Result]:
-        """``call`` on ``rows`` rows cut into up to ``workers`` contiguous parts, run at once, results in row order."""
-        return [result for part in self._at_once(call, _parts(rows, workers)) for result in part]
+    def _in_parts(self, call: Callable[[list[int]], list[_Result]], rows: int, workers: int,
+                  weights: Sequence[float] | None = None) -> list[_Result]:
+        """``call`` on ``rows`` rows cut into up to ``workers`` parts (`_parts`), run at once, results in row order.
+
+        ``call`` takes a part's row indices (ascending) and returns one result per row."""
+        parts = _parts(rows, workers, weights)
+        found: list[Any] = [None] * rows
+        for part, results in zip(parts, self._at_once(call, parts)):
+            for row, result in zip(part, results):
+                found[row] = result
+        return found
 
     def new_input(self) -> None:
         """Forget the sampling instance: the next input's fallback draws start from its seed again."""
@@ -333,11 +346,32 @@ def cpu_workers(threads: int) -> int:
     return max(1, min(CPU_WORKERS, threads))
 
 
-def _parts(rows: int, workers: int) -> list[slice]:
-    """``rows`` rows in up to ``workers`` contiguous parts of nearly equal size."""
+def _parts(rows: int, workers: int, weights: Sequence[float] | None = None) -> list[list[int]]:
+    """``rows`` row indices in up to ``workers`` parts, each in ascending order.
+
+    Without ``weights``: contiguous parts of nearly equal size. With them (each row's expected work, e.g. its
+    seconds of speech): the heaviest row first, each to the part with the least work so far, so that the
+    workers finish together. A part of a batch that finishes early leaves its core idle while the other
+    decodes on (base, 2 cores: 4.6 s against 6.7 s on one 6-minute file with equal counts of rows).
+    """
     count = max(1, min(workers, rows))
-    bounds = [round(k * rows / count) for k in range(count + 1)]
-    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    if weights is None or count == 1:
+        bounds = [round(k * rows / count) for k in range(count + 1)]
+        return [list(range(a, b)) for a, b in zip(bounds, bounds[1:])]
+    parts: list[list[int]] = [[] for _ in range(count)]
+    loads = [0.0] * count
+    for row in sorted(range(rows), key=lambda r: (-weights[r], r)):
+        lightest = min(range(count), key=lambda k: (loads[k], len(parts[k])))
+        parts[lightest].append(row)
+        loads[lightest] += weights[row]
+    return [sorted(part) for part in parts]
+
+
+def _rows(tensor: torch.Tensor, rows: list[int]) -> torch.Tensor:
+    """``tensor``'s rows ``rows`` (a view when they are contiguous, as without weights)."""
+    if not rows or rows == list(range(rows[0], rows[0] + len(rows))):
+        return tensor[rows[0] : rows[0] + len(rows)] if rows else tensor[:0]
+    return tensor[rows]
 
 
 def _new_model(args: dict):

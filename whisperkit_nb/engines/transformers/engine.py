@@ -94,7 +94,8 @@ class TransformersEngine(LoadedWhisper):
 
     def decode(self, encoded: torch.Tensor, languages: list[str | None], tasks: list[str], max_new_tokens: int, *,
                temperatures: list[float] | None = None, seeds: list[int] | None = None, beam_size: int = 1,
-               timestamps: bool = True, compiled: bool = False) -> list[DecodedChunk]:
+               timestamps: bool = True, compiled: bool = False,
+               durations: list[float] | None = None) -> list[DecodedChunk]:
         if beam_size != 1:
             raise OptionsError(f"beam_size={beam_size}: engine='transformers' decodes greedily; use "
                                "engine='ctranslate2' for beam search, or beam_size=1.")
