@@ -82,12 +82,34 @@ class WhisperKitSwapped(WhisperKit):
 
 
 class WhisperKitCt2Encoder(WhisperKitSwapped):
-    """The default with CTranslate2's int8 encoder even where the CPU has AMX (`bf16_encoder.USE_AMX_ENCODER`)."""
+    """The default with CTranslate2's int8 encoder even where the CPU has AMX (`torch_encoder.USE_TORCH_ENCODER`)."""
 
-    swap = ("whisperkit_nb.engines.bf16_encoder", "USE_AMX_ENCODER")
+    swap = ("whisperkit_nb.engines.torch_encoder", "USE_TORCH_ENCODER")
 
     def __init__(self, model: str, **options) -> None:
         super().__init__(model, False, **options)
+
+
+class WhisperKitFloat32Encoder(WhisperKit):
+    """The default with Whisper's encoder in float32 on torch (`torch_encoder.TorchEncoder` given float32 weights)
+    instead of CTranslate2's int8 or the bfloat16 one: on a CPU without AMX or AVX-512 (AVX2 only), torch's float32
+    encoder runs about as fast as CTranslate2's int8 one. Swapped into the loaded engine for the call."""
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        import torch as torch_
+
+        from whisperkit_nb.engines.torch_encoder import TorchEncoder
+        from whisperkit_nb.engines.registry import load_model
+        from whisperkit_nb.options import TranscribeOptions
+
+        engine = load_model(TranscribeOptions(model=self.options["model"]))
+        if not hasattr(self, "encoder"):
+            self.encoder = TorchEncoder.from_ct2(engine.resolved.path, torch_.float32)
+        kept, engine.torch_encoder = engine.torch_encoder, self.encoder
+        try:
+            return super().__call__(path)
+        finally:
+            engine.torch_encoder = kept
 
 
 class WhisperKitLastDraw(WhisperKitSwapped):
@@ -308,6 +330,8 @@ def main() -> None:
         "ct2-encoder": ("whisperkit_nb defaults, CTranslate2's int8 encoder also on AMX",
                         lambda: WhisperKitCt2Encoder(args.model)),
         # The default until 2026-12-03: timestamp tokens, greedy, chunks closed at pauses over 2 s.
+        "fp32-encoder": ("whisperkit_nb defaults, the encoder in float32 on torch",
+                         lambda: WhisperKitFloat32Encoder(args.model)),
         "tokens-greedy": ("whisperkit_nb segment_times='tokens', beam_size=1 (vad_max_gap_s 2.0)",
                           lambda: WhisperKit(args.model, segment_times="tokens", beam_size=1)),
         "tokens-beam2": ("whisperkit_nb segment_times='tokens', beam_size=2",
@@ -315,6 +339,7 @@ def main() -> None:
         "align-greedy": ("whisperkit_nb beam_size=1", lambda: WhisperKit(args.model, beam_size=1)),
         # Wider beams, measured once two CTranslate2 workers made decoding cheaper (2026-12-04); beam 3 was the
         # default from then until 2026-12-05, and is the faster setting in `make bench` since.
+        "beam-2": ("whisperkit_nb beam_size=2", lambda: WhisperKit(args.model, beam_size=2)),
         "beam-3": ("whisperkit_nb beam_size=3", lambda: WhisperKit(args.model, beam_size=3)),
         "beam-4": ("whisperkit_nb beam_size=4", lambda: WhisperKit(args.model, beam_size=4)),
         "gap-2": ("whisperkit_nb vad_max_gap_s=2.0", lambda: WhisperKit(args.model, vad_max_gap_s=2.0)),
@@ -431,9 +456,9 @@ def main() -> None:
             print(json.dumps(row), flush=True)
 
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    from whisperkit_nb.engines.bf16_encoder import has_amx
+    from whisperkit_nb.engines.torch_encoder import has_amx
 
-    # AMX decides which encoder the default runs (whisperkit_nb/engines/bf16_encoder.py), so the line says it.
+    # AMX decides which encoder the default runs (whisperkit_nb/engines/torch_encoder.py), so the line says it.
     amx = "AMX" if has_amx() else "no AMX"
     machine = f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {amx}, CPU only"
     source = f"your recordings ({args.recordings}) · " if args.recordings else ""

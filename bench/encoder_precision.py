@@ -1,5 +1,5 @@
 """Whisper's encoder on a CPU: CTranslate2's int8 (as the engine runs it) against torch in bfloat16 and float32,
-speed and distance from float32, on real speech (issue 17; `whisperkit_nb.engines.bf16_encoder`).
+speed and distance from float32, on real speech (issue 17; `whisperkit_nb.engines.torch_encoder`).
 
     .venv/bin/python bench/encoder_precision.py [--model base] [--rows 8] [--rounds 3] [--out bench/results]
 
@@ -63,7 +63,7 @@ def best_time(encode, features: torch.Tensor, rounds: int) -> tuple[float, torch
 def measure(model: str, rows: int, rounds: int, only: str | None) -> dict:
     from transformers import WhisperForConditionalGeneration
 
-    from whisperkit_nb.engines.bf16_encoder import Bf16Encoder, has_amx
+    from whisperkit_nb.engines.torch_encoder import TorchEncoder, has_amx
     from whisperkit_nb.engines.ct2_weights import converted_dir_for
     from whisperkit_nb.engines.packs import offline_pack_dir
     from whisperkit_nb.engines.registry import load_model, release_models
@@ -71,7 +71,7 @@ def measure(model: str, rows: int, rounds: int, only: str | None) -> dict:
 
     pack = offline_pack_dir(model)
     features = windows(rows)
-    bf16 = Bf16Encoder.from_ct2(pack)
+    bf16 = TorchEncoder.from_ct2(pack)
     if only == "bf16":  # the child process of "bfloat16, AMX off"
         seconds, _ = best_time(bf16, features, rounds)
         return {"seconds": seconds}
@@ -82,10 +82,10 @@ def measure(model: str, rows: int, rounds: int, only: str | None) -> dict:
             return torch.cat([float32(row[None]).last_hidden_state for row in x])
 
     engine = load_model(TranscribeOptions(model=model, engine="ctranslate2"))
-    engine.bf16_encoder = None  # CTranslate2's own int8 encoder, as on a CPU without AMX
+    engine.torch_encoder = None  # CTranslate2's own int8 encoder, as on an AVX-512 CPU without AMX
     found = {}
     found["float32 (torch)"] = best_time(run_float32, features, rounds)
-    found["int8 (CTranslate2, the engine's path)"] = best_time(engine.encode, features, rounds)
+    found["int8 (CTranslate2)"] = best_time(engine.encode, features, rounds)
     found["bfloat16 (torch)"] = best_time(bf16, features, rounds)
     release_models()
     reference = found["float32 (torch)"][1]

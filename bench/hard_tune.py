@@ -23,7 +23,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devset import PAUSES_S, espeak, flite  # noqa: E402  (devset puts tests/ on the path)
-from unseen import _band_limited, _db, _encode, _wav, print_listing, read_aloud, write_recording  # noqa: E402
+from unseen import (  # noqa: E402
+    band_limited,
+    encode_audio,
+    level_db,
+    print_listing,
+    read_aloud,
+    write_float_wav,
+    write_recording,
+)
 
 from assets import FIXTURE_DIR  # noqa: E402
 
@@ -42,22 +50,23 @@ def build(folder: Path) -> Path:
 
     def phone():  # as unseen's, another voice: 300-3400 Hz, 8 kHz mp3
         clean, text = read("phone", [flite("rms")], 6, seed=401, snr_db=30)
-        return (_band_limited(clean, 300, 3400), text,
-                lambda p, x: _encode(p, x, "mp3", "libmp3lame", 8000, 1))
+        return (band_limited(clean, 300, 3400), text,
+                lambda p, x: encode_audio(p, x, "mp3", "libmp3lame", 8000, 1))
 
     def accents():  # espeak-ng accents unseen.py does not use, taking turns, numbers, room noise
         clean, text = read("accents", [espeak("en-gb-x-gbclan", 170), espeak("en-gb-x-gbcwmd", 160),
                                        espeak("en-us+m3", 180)], 6, seed=402, snr_db=20, numbers=0.3,
                            turn_sentences=4, pauses=PAUSES_S)
-        return clean, text, _wav
+        return clean, text, write_float_wav
 
     def fast_numbers():
         clean, text = read("slt-fast", [flite("slt", 0.75)], 3, seed=403, snr_db=25, numbers=0.5)
-        return clean, text, _wav
+        return clean, text, write_float_wav
 
     def quiet():  # -38 dB, 48 kHz stereo AAC, as unseen's quiet file, another accent
         clean, text = read("gb", [espeak("en-gb", 175)], 6, seed=404, snr_db=30)
-        return clean * 10 ** ((-38 - _db(clean)) / 20), text, lambda p, x: _encode(p, x, "mp4", "aac", 48000, 2)
+        quiet = clean * 10 ** ((-38 - level_db(clean)) / 20)
+        return quiet, text, lambda p, x: encode_audio(p, x, "mp4", "aac", 48000, 2)
 
     made("flite-rms-phone-6m", ".mp3", phone)
     made("espeak-accents-6m", ".wav", accents)

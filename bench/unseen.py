@@ -46,14 +46,14 @@ def _speech(path: Path) -> np.ndarray:
     return samples.astype(np.float32) / 32768
 
 
-def _db(x: np.ndarray) -> float:
+def level_db(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(np.square(x)) + 1e-20))
 
 
 def _with(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """``noise`` added under ``clean`` so that speech stands ``snr_db`` above it (both over the whole file)."""
-    speech_db = _db(clean[np.abs(clean) > 1e-4]) if np.any(np.abs(clean) > 1e-4) else _db(clean)
-    gain = 10 ** ((speech_db - snr_db - _db(noise)) / 20)
+    speech_db = level_db(clean[np.abs(clean) > 1e-4]) if np.any(np.abs(clean) > 1e-4) else level_db(clean)
+    gain = 10 ** ((speech_db - snr_db - level_db(noise)) / 20)
     return clean + gain * noise
 
 
@@ -69,13 +69,13 @@ def _babble(n: int, seed: int) -> np.ndarray:
     return out
 
 
-def _band_limited(x: np.ndarray, low: float, high: float) -> np.ndarray:
+def band_limited(x: np.ndarray, low: float, high: float) -> np.ndarray:
     from scipy.signal import butter, sosfiltfilt
 
     return sosfiltfilt(butter(6, [low, high], btype="band", fs=SAMPLE_RATE, output="sos"), x).astype(np.float32)
 
 
-def _encode(path: Path, x: np.ndarray, container: str, codec: str, rate: int, channels: int) -> None:
+def encode_audio(path: Path, x: np.ndarray, container: str, codec: str, rate: int, channels: int) -> None:
     """16 kHz float samples into ``container``/``codec`` at ``rate`` Hz, mono or the same on both channels."""
     import av
 
@@ -100,7 +100,7 @@ def _encode(path: Path, x: np.ndarray, container: str, codec: str, rate: int, ch
             out.mux(packet)
 
 
-def _wav(path: Path, x: np.ndarray) -> None:
+def write_float_wav(path: Path, x: np.ndarray) -> None:
     write_wav(path, (np.clip(x, -1, 1) * 32767).astype("<i2"))
 
 
@@ -144,44 +144,45 @@ def build(folder: Path) -> Path:
 
     def babble_file():
         clean, text = read("f3", [espeak("en-us+f3", 150)], 6, seed=301)
-        return _with(clean, _babble(len(clean), 302), 12), text, _wav
+        return _with(clean, _babble(len(clean), 302), 12), text, write_float_wav
 
     def interview():
         clean, text = read("interview", [flite("slt"), flite("rms", 1.05)], 6, seed=303, snr_db=25,
                            turn_sentences=2, pauses=INTERVIEW_PAUSES_S)
-        return clean, text, _wav
+        return clean, text, write_float_wav
 
     def phone():
         clean, text = read("phone", [flite("awb")], 6, seed=304, snr_db=30)
-        return (_band_limited(clean, 300, 3400), text,
-                lambda p, x: _encode(p, x, "mp3", "libmp3lame", 8000, 1))
+        return (band_limited(clean, 300, 3400), text,
+                lambda p, x: encode_audio(p, x, "mp3", "libmp3lame", 8000, 1))
 
     def quiet_m4a():
         clean, text = read("scot", [espeak("en-gb-scotland", 175)], 6, seed=305, snr_db=30)
-        return clean * 10 ** ((-38 - _db(clean)) / 20), text, lambda p, x: _encode(p, x, "mp4", "aac", 48000, 2)
+        quiet = clean * 10 ** ((-38 - level_db(clean)) / 20)
+        return quiet, text, lambda p, x: encode_audio(p, x, "mp4", "aac", 48000, 2)
 
     def noisy(lang: str, seed: int, snr_db: float):
         base = asterisk_long(minutes=6, silence_s=0, lang=lang, seed=seed)
         clean = _speech(base.path)
         noise = _noise(len(clean), np.random.default_rng(seed)).astype(np.float32) / 32768
-        return _with(clean, noise, snr_db), base.reference, _wav
+        return _with(clean, noise, snr_db), base.reference, write_float_wav
 
     def fast_numbers():
         clean, text = read("kal16-fast", [flite("kal16", 0.75)], 3, seed=306, snr_db=25, numbers=0.5)
-        return clean, text, _wav
+        return clean, text, write_float_wav
 
     def mixed_espeak():
         clean, text = read("espeak-mix", [espeak("en-029", 160), espeak("en-us-nyc", 185), espeak("en-us+f3", 140)],
                            18, seed=307, snr_db=20, numbers=0.3, turn_sentences=4, pauses=PAUSES_S)
-        return clean, text, _wav
+        return clean, text, write_float_wav
 
     def call():
         sample = pyannote_sample()
-        return _speech(sample.path), sample.reference, _wav
+        return _speech(sample.path), sample.reference, write_float_wav
 
     def cards():
         audio, text = _cards()
-        return audio, text, _wav
+        return audio, text, write_float_wav
 
     made("espeak-f3-babble-6m", ".wav", babble_file)
     made("flite-interview-pauses-6m", ".wav", interview)

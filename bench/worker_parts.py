@@ -99,15 +99,15 @@ def main() -> None:
         path = str(f.fixture.path)
         walls = {name: [] for name in splits}
         inside = {name: [] for name in splits}
-        texts = {}
+        frames = {}
         for _ in range(args.rounds):
             for name, parts in splits.items():
                 df, wall, split_s = run(path, parts, args.model)
                 walls[name].append(round(wall, 2))
                 inside[name].append(round(split_s, 2))
-                texts.setdefault(name, df.drop(columns="words", errors="ignore"))
+                frames.setdefault(name, df.drop(columns="words", errors="ignore"))
         row = {"file": f.name, "part": f.part, "minutes": round(f.fixture.duration / 60, 2),
-               "same_dataframe": bool(texts["contiguous"].equals(texts["balanced"])),
+               "same_dataframe": bool(frames["contiguous"].equals(frames["balanced"])),
                **{f"{name}_wall_s": min(walls[name]) for name in splits},
                **{f"{name}_split_s": min(inside[name]) for name in splits},
                "wall_s_runs": walls, "split_s_runs": inside}

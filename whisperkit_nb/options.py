@@ -143,7 +143,7 @@ class TranscribeOptions:
     device: str = _option("auto", "auto, cpu, cuda, cuda:N or mps.", label="Device")
     dtype: DType = _option(
         "auto", "Weights dtype. auto: float16 on GPU, float32 on CPU (ctranslate2: int8, its encoder bfloat16 on "
-        "AMX CPUs).", label="Precision",
+        "AMX CPUs and float32 on CPUs without AVX-512).", label="Precision",
     )
     attn_implementation: Attention = _option(
         "auto", "Attention kernel. auto: flash_attention_2 when flash-attn and a GPU are present, else sdpa.",

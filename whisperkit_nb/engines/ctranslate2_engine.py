@@ -1,5 +1,5 @@
 """`Ct2Engine` (``engine="ctranslate2"``): Whisper on CTranslate2, int8 on CPU, float16 on GPU; on a CPU with
-AMX the encoder runs in bfloat16 on torch (`whisperkit_nb.engines.bf16_encoder`).
+AMX the encoder runs in bfloat16 on torch, on one without AVX-512 in float32 (`whisperkit_nb.engines.torch_encoder`).
 
 Only the model runs in CTranslate2; VAD batching, tail re-decoding, language detection, code-switching
 and hallucination control stay in whisperkit_nb, so both engines behave alike. Weights: the offline
@@ -80,8 +80,8 @@ class Ct2Engine:
     # A second instance for temperature fallback, fresh for each input (see `_sampling_model`).
     sampler: Any = field(default=None, repr=False)
     sampler_args: dict | None = field(default=None, repr=False)
-    # On a CPU with AMX: the encoder in bfloat16 on torch, decoding still on CTranslate2 (`bf16_encoder`).
-    bf16_encoder: Any = field(default=None, repr=False)
+    # On a CPU with AMX or without AVX-512: the encoder on torch, decoding still on CTranslate2 (`torch_encoder`).
+    torch_encoder: Any = field(default=None, repr=False)
     attn_implementation: ClassVar[str] = "ctranslate2"
 
     @classmethod
@@ -117,8 +117,8 @@ class Ct2Engine:
             raise MissingDependencyError("ctranslate2", "faster-whisper", "engine='ctranslate2'") from err
         import torch
 
-        from whisperkit_nb.engines import bf16_encoder
-        from whisperkit_nb.engines.bf16_encoder import Bf16Encoder
+        from whisperkit_nb.engines import torch_encoder
+        from whisperkit_nb.engines.torch_encoder import TorchEncoder
         from whisperkit_nb.engines.ct2_weights import _tokenizer, is_ct2_whisper_dir
         from whisperkit_nb.engines.tokens import SpecialTokens
 
@@ -132,12 +132,13 @@ class Ct2Engine:
         model = _new_model(dict(args, intra_threads=threads // workers, inter_threads=workers))
         tokenizer = _tokenizer(directory / "tokenizer.json")
         tokens = SpecialTokens.from_tokenizer(tokenizer, bool(model.is_multilingual))
-        encoder = Bf16Encoder.from_ct2(directory) if bf16_encoder.wanted(device.type, options.dtype) else None
+        encoder_dtype = torch_encoder.encoder_dtype(device.type, options.dtype)
+        encoder = TorchEncoder.from_ct2(directory, encoder_dtype) if encoder_dtype is not None else None
         # The sampler keeps one worker with every thread: which worker takes a call is not fixed, and a
         # seeded input must draw from one generator in one order (see `_sampling_model`).
         return cls(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
                    compute_type, int(model.n_mels), sampler_args=dict(args, intra_threads=threads, inter_threads=1),
-                   bf16_encoder=encoder)
+                   torch_encoder=encoder)
 
     @property
     def workers(self) -> int:
@@ -150,8 +151,11 @@ class Ct2Engine:
 
     @property
     def dtype_name(self) -> str:
-        """The compute type, and the encoder's where it differs (``"int8, encoder bfloat16"`` on AMX)."""
-        return self.compute_type if self.bf16_encoder is None else f"{self.compute_type}, encoder bfloat16"
+        """The compute type, and the encoder's where it differs (``"int8, encoder bfloat16"`` on AMX, ``"int8, encoder
+        float32"`` without AVX-512)."""
+        if self.torch_encoder is None:
+            return self.compute_type
+        return f"{self.compute_type}, encoder {str(self.torch_encoder.dtype).removeprefix('torch.')}"
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         """Encoder output as a torch tensor (so the pipeline slices batches the same way for every engine).
@@ -159,17 +163,17 @@ class Ct2Engine:
         On a CPU the rows are encoded one at a time: CTranslate2's int8 encoder costs more per row the
         more rows a call holds (base, 2 threads: 0.34 s a row alone, 0.44 s in calls of 8, 0.55 s in
         calls of 16; bench/README.md), while decoding gains from large batches; the `workers` take rows
-        in turn. A GPU takes the batch whole. On a CPU with AMX, torch encodes instead, in bfloat16
-        (`whisperkit_nb.engines.bf16_encoder`), on torch's threads.
+        in turn. A GPU takes the batch whole. On a CPU with AMX, torch encodes instead, in bfloat16, and on
+        one without AVX-512 in float32 (`whisperkit_nb.engines.torch_encoder`), on torch's threads.
         """
         import ctranslate2
         import numpy as np
         import torch
 
-        from whisperkit_nb.engines import bf16_encoder
+        from whisperkit_nb.engines import torch_encoder
 
-        if self.bf16_encoder is not None and bf16_encoder.USE_AMX_ENCODER:
-            return self.bf16_encoder(features)
+        if self.torch_encoder is not None and torch_encoder.USE_TORCH_ENCODER:
+            return self.torch_encoder(features)
 
         rows = features.float().cpu().numpy()
         step = CPU_ENCODE_ROWS if self.device.type == "cpu" else max(1, len(rows))
@@ -258,7 +262,7 @@ class Ct2Engine:
             frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
             # The teacher-forced pass costs about its text's tokens: the parts are balanced on them.
             paths = self._in_parts(
-                lambda p: self._paths(encoded[[rows[k] for k in p]], prompt, [texts[rows[k]] for k in p],
+                lambda p: self._paths(_rows(encoded, [rows[k] for k in p]), prompt, [texts[rows[k]] for k in p],
                                       [frames[k] for k in p]),
                 len(rows), self.workers, [len(texts[i]) for i in rows])
             for i, (token_index, frame_index, probs) in zip(rows, paths):
@@ -370,8 +374,10 @@ def _parts(rows: int, workers: int, weights: Sequence[float] | None = None) -> l
 
 def _rows(tensor: torch.Tensor, rows: list[int]) -> torch.Tensor:
     """``tensor``'s rows ``rows`` (a view when they are contiguous, as without weights)."""
-    if not rows or rows == list(range(rows[0], rows[0] + len(rows))):
-        return tensor[rows[0] : rows[0] + len(rows)] if rows else tensor[:0]
+    if not rows:
+        return tensor[:0]
+    if rows == list(range(rows[0], rows[0] + len(rows))):
+        return tensor[rows[0] : rows[0] + len(rows)]
     return tensor[rows]
 
 

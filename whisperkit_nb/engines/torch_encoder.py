@@ -1,11 +1,19 @@
-"""Whisper's encoder in bfloat16 on torch, for the CTranslate2 engine on CPUs with Intel AMX.
+"""Whisper's encoder on torch, for the CTranslate2 engine on CPUs where it beats CTranslate2's int8 encoder.
 
-CTranslate2 has no bfloat16 on a CPU; its int8 encoder runs on AVX-512 VNNI. On a CPU with AMX tiles, torch's
-oneDNN multiplies bfloat16 matrices on them: base's encoder on 2 threads, 0.136 s a 30 s window in bfloat16
-against 0.344 s through CTranslate2's int8 (and 0.417 s for bfloat16 with AMX switched off, so the rule is AMX,
-not bfloat16 support; bench/encoder_precision.py). Its output is also nearer float32's (2.23% relative error
-against 5.94% for int8 on real speech). The decoder stays in CTranslate2, which takes encoder output as it takes
-features.
+CTranslate2 has no bfloat16 on a CPU; its int8 encoder runs on AVX-512 VNNI. The rule (`encoder_dtype`), for
+``dtype="auto"`` on a CPU:
+
+- **AMX tiles: bfloat16.** torch's oneDNN multiplies bfloat16 matrices on them: base's encoder on 2 threads,
+  0.136 s a 30 s window in bfloat16 against 0.344 s through CTranslate2's int8 (and 0.417 s for bfloat16 with AMX
+  switched off, so the rule is AMX, not bfloat16 support; bench/encoder_precision.py). Its output is also nearer
+  float32's (2.23% relative error against 5.94% for int8 on real speech).
+- **No AVX-512 (AVX2 and older): float32.** There CTranslate2's int8 encoder is no faster than torch's float32
+  one (AMD EPYC, AVX2, 2 threads: 0.63 s a window against 0.64-0.68 s, `encoder_precision-2026-12-06-1316.json`)
+  and further from float32 (7.3%); the whole pipeline with it makes fewer word errors at the same speed
+  (tune part 6.72% against 6.92%, `cpu_devset-2026-12-06-1413.json`, bench/README.md).
+- **AVX-512 without AMX: CTranslate2's int8** (VNNI), as before; float32 there is not measured.
+
+The decoder stays in CTranslate2, which takes encoder output as it takes features.
 
 The weights are the CTranslate2 directory's own (float16 or float32 ``model.bin``, read without copying,
 then cast once); a quantized model.bin cannot be read losslessly, and then CTranslate2 encodes.
@@ -25,7 +33,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-USE_AMX_ENCODER = True  # False: CTranslate2 encodes on every CPU (bench ablation; read at each encoder call)
+USE_TORCH_ENCODER = True  # False: CTranslate2 encodes on every CPU (bench ablation; read at each encoder call)
 
 _EPS = 1e-5  # Whisper's layer norms
 
@@ -41,15 +49,23 @@ def has_amx() -> bool:
         return False
 
 
-def wanted(device_type: str, dtype_option: str) -> bool:
-    """The rule: a CPU with AMX tiles, and the precision left to the engine (``dtype="auto"``); an explicit
-    dtype is CTranslate2's compute type for the whole model, as asked."""
-    return device_type == "cpu" and dtype_option == "auto" and has_amx()
+def encoder_dtype(device_type: str, dtype_option: str) -> torch.dtype | None:
+    """The rule (module docstring): the dtype torch encodes in, or None where CTranslate2's int8 encoder stays.
+
+    Only on a CPU with the precision left to the engine (``dtype="auto"``); an explicit dtype is CTranslate2's
+    compute type for the whole model, as asked. bfloat16 with AMX tiles, float32 without AVX-512."""
+    import torch
+
+    if device_type != "cpu" or dtype_option != "auto":
+        return None
+    if has_amx():
+        return torch.bfloat16
+    return None if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else torch.float32
 
 
 @dataclass(frozen=True)
 class _Layer:
-    """One encoder block's weights (bfloat16): pre-norm self-attention, then a pre-norm GELU feed-forward."""
+    """One encoder block's weights (the encoder's dtype): pre-norm self-attention, then a pre-norm GELU feed-forward."""
 
     attn_norm: tuple[torch.Tensor, torch.Tensor]
     q: tuple[torch.Tensor, torch.Tensor]
@@ -61,10 +77,11 @@ class _Layer:
     fc2: tuple[torch.Tensor, torch.Tensor]
 
 
-class Bf16Encoder:
-    """Whisper's encoder with a CTranslate2 directory's weights in bfloat16, on torch."""
+class TorchEncoder:
+    """Whisper's encoder with a CTranslate2 directory's weights in bfloat16 or float32, on torch."""
 
     def __init__(self, variables: dict[str, torch.Tensor], n_layers: int, n_heads: int) -> None:
+        self.dtype = next(iter(variables.values())).dtype  # the weights' (bfloat16 unless asked otherwise)
         def pair(name: str, first: str = "weight", second: str = "bias") -> tuple[torch.Tensor, torch.Tensor]:
             return variables[f"{name}/{first}"], variables[f"{name}/{second}"]
 
@@ -90,9 +107,9 @@ class Bf16Encoder:
             ))
 
     @classmethod
-    def from_ct2(cls, directory: str | Path) -> Bf16Encoder | None:
+    def from_ct2(cls, directory: str | Path, dtype: torch.dtype | None = None) -> TorchEncoder | None:
         """The encoder of ``directory``'s ``model.bin``, or None when its weights are quantized (int8 or int16
-        cannot be read back losslessly; CTranslate2 then encodes)."""
+        cannot be read back losslessly; CTranslate2 then encodes). ``dtype``: bfloat16 unless given."""
         import torch
 
         from whisperkit_nb.engines.ct2_weights import count_layers, num_heads, read_ct2_model_bin
@@ -101,7 +118,7 @@ class Bf16Encoder:
             _, variables, _ = read_ct2_model_bin(Path(directory) / "model.bin")
         except ValueError:
             return None
-        encoder = {name: torch.from_numpy(array).to(torch.bfloat16)
+        encoder = {name: torch.from_numpy(array).to(dtype or torch.bfloat16)
                    for name, array in variables.items() if name.startswith("encoder/") and array.ndim > 0}
         n_layers = count_layers(variables, "encoder")
         positions = encoder.get("encoder/position_encodings/encodings")
@@ -129,7 +146,7 @@ class Bf16Encoder:
         if len(features) == 0:
             return torch.zeros((0, self.frames, self.d_model))
         with torch.inference_mode():
-            return torch.cat([self._encode(row[None].to(torch.bfloat16)).float() for row in features])
+            return torch.cat([self._encode(row[None].to(self.dtype)).float() for row in features])
 
     def _encode(self, mel: torch.Tensor) -> torch.Tensor:
         import torch.nn.functional as F
