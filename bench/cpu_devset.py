@@ -329,9 +329,10 @@ def main() -> None:
         # The default as it ran before the encoder moved to bfloat16 on AMX CPUs (2026-12-05).
         "ct2-encoder": ("whisperkit_nb defaults, CTranslate2's int8 encoder also on AMX",
                         lambda: WhisperKitCt2Encoder(args.model)),
-        # The default until 2026-12-03: timestamp tokens, greedy, chunks closed at pauses over 2 s.
+        # The encoder in float32 on torch whatever the CPU (the default's encoder without AVX-512 since 2026-12-06).
         "fp32-encoder": ("whisperkit_nb defaults, the encoder in float32 on torch",
                          lambda: WhisperKitFloat32Encoder(args.model)),
+        # The default until 2026-12-03: timestamp tokens, greedy, chunks closed at pauses over 2 s.
         "tokens-greedy": ("whisperkit_nb segment_times='tokens', beam_size=1 (vad_max_gap_s 2.0)",
                           lambda: WhisperKit(args.model, segment_times="tokens", beam_size=1)),
         "tokens-beam2": ("whisperkit_nb segment_times='tokens', beam_size=2",
@@ -456,11 +457,14 @@ def main() -> None:
             print(json.dumps(row), flush=True)
 
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    from whisperkit_nb.engines.torch_encoder import has_amx
+    from whisperkit_nb.engines.torch_encoder import encoder_dtype, has_amx
 
-    # AMX decides which encoder the default runs (whisperkit_nb/engines/torch_encoder.py), so the line says it.
+    # The CPU decides which encoder the default runs (AMX: bfloat16, no AVX-512: float32, else CTranslate2's int8;
+    # whisperkit_nb/engines/torch_encoder.py), so the line says both.
     amx = "AMX" if has_amx() else "no AMX"
-    machine = f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {amx}, CPU only"
+    dtype = encoder_dtype("cpu", "auto")
+    encoder = "encoder int8 (CTranslate2)" if dtype is None else f"encoder {str(dtype).removeprefix('torch.')} (torch)"
+    machine = f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {amx}, {encoder}, CPU only"
     source = f"your recordings ({args.recordings}) · " if args.recordings else ""
     runs = "one timed run" if args.repeats == 1 else f"the fastest of {args.repeats} timed runs"
     print(f"\n{stamp} · {machine} · model {args.model} · {source}{runs} per system and file, taking turns, after "

@@ -158,7 +158,7 @@ def test_speech_left_after_a_voice_change_is_decoded_again():
     # One voice says a short sentence, a second voice reads on for 18 s without a pause: Whisper (base,
     # decoding text only, the CPU default) writes the first sentence and stops, leaving the second voice
     # undecoded (seen on the development set's 60-minute mixed reading; on all six noise seeds tried here, and
-    # with CTranslate2's int8 encoder, the path of CPUs without AMX, as with the bfloat16 one).
+    # with CTranslate2's int8 encoder, the path of AVX-512 CPUs without AMX, as with the bfloat16 one).
     # The speech after the last aligned word is decoded again as a tail.
     import sys
     from pathlib import Path
