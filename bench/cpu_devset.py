@@ -368,6 +368,9 @@ def main() -> None:
                              lambda: WhisperKitFillBelow(args.model, 5 / 6)),
         "fill-always": ("whisperkit_nb defaults, every chunk filled (the default until 2026-12-06)",
                         lambda: WhisperKitFillBelow(args.model, 1.0)),
+        # Fuller windows where the encoder costs most (a CPU without AVX-512, 2026-12-06): every chunk filled, 30 s.
+        "fill-always-30": ("whisperkit_nb defaults, every chunk filled, chunk_s=30",
+                           lambda: WhisperKitFillBelow(args.model, 1.0, chunk_s=30.0)),
         "latest-pause": ("whisperkit_nb defaults, speech cut at the latest confirmed pause in reach, not the surest",
                          lambda: WhisperKitLatestPause(args.model)),
         # faster-whisper's VAD settings in our planner (2026-12-05 19:20): its 160 ms shortest pause alone, and with

@@ -154,6 +154,54 @@ def test_ct2_engine_workers_return_what_one_worker_does(long_english, monkeypatc
         torch.set_num_threads(before)
 
 
+def test_a_lone_call_runs_on_every_thread_with_what_a_worker_returns(librivox, monkeypatch):
+    """A call that one worker would run alone (a batch of one row, language detection, a lone window for
+    CTranslate2's encoder) runs on an instance with one worker holding every thread, so the other core does not
+    idle; its results must be a worker's to the bit, or which instance ran a row would change its words."""
+    import torch
+    from assets import read_wav
+
+    from whisperkit_nb.audio.log_mel import LogMel
+    from whisperkit_nb.engines import ctranslate2_engine, torch_encoder
+    from whisperkit_nb.engines.registry import load_model, release_models
+    from whisperkit_nb.options import TranscribeOptions
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setattr(ctranslate2_engine, "CPU_WORKERS", 2)
+        release_models()
+        engine = load_model(TranscribeOptions(model="base", engine="ctranslate2"))
+        assert engine.workers == 2 and engine.all_threads is None
+        audio = read_wav(librivox.path)[0] / 32768.0
+        assert len(audio) <= 16000 * 30
+        features = LogMel(engine.n_mels)([audio])  # the whole file: one window of real speech
+        seconds = len(audio) / 16000
+
+        def calls() -> tuple:
+            monkeypatch.setattr(torch_encoder, "USE_TORCH_ENCODER", False)  # CTranslate2's int8 encoder
+            ct2_encoded = engine.encode(features)
+            monkeypatch.setattr(torch_encoder, "USE_TORCH_ENCODER", True)
+            encoded = engine.encode(features)
+            probs, _ = engine.language_probabilities(encoded)
+            (decoded,) = engine.decode(encoded, ["en"], ["transcribe"], 224, beam_size=4, timestamps=False,
+                                       durations=[seconds])
+            (words,) = engine.align(encoded, [decoded], [seconds])
+            return ct2_encoded, probs, decoded, words
+
+        lone = calls()
+        assert engine.all_threads is not None and int(engine.all_threads.num_workers) == 1
+        monkeypatch.setattr(ctranslate2_engine.Ct2Engine, "_lone", lambda self, model: model)  # on a worker
+        worker = calls()
+        assert torch.equal(lone[0], worker[0]) and torch.equal(lone[1], worker[1])
+        assert lone[2] == worker[2] and len(lone[2].tokens) > 40
+        assert lone[3] == worker[3]
+        assert word_error_rate(librivox.reference, "".join(w.word for w in lone[3])) <= 0.03
+    finally:
+        release_models()
+        torch.set_num_threads(before)
+
+
 def test_speech_left_after_a_voice_change_is_decoded_again():
     # One voice says a short sentence, a second voice reads on for 18 s without a pause: Whisper (base,
     # decoding text only, the CPU default) writes the first sentence and stops, leaving the second voice

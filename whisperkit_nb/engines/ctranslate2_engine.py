@@ -79,7 +79,10 @@ class Ct2Engine:
     n_mels: int
     # A second instance for temperature fallback, fresh for each input (see `_sampling_model`).
     sampler: Any = field(default=None, repr=False)
-    sampler_args: dict | None = field(default=None, repr=False)
+    # A third for calls a single worker would run alone, kept (see `_lone`).
+    all_threads: Any = field(default=None, repr=False)
+    # Both are one worker with every thread.
+    one_worker_args: dict | None = field(default=None, repr=False)
     # On a CPU with AMX or without AVX-512: the encoder on torch, decoding still on CTranslate2 (`torch_encoder`).
     torch_encoder: Any = field(default=None, repr=False)
     attn_implementation: ClassVar[str] = "ctranslate2"
@@ -137,7 +140,7 @@ class Ct2Engine:
         # The sampler keeps one worker with every thread: which worker takes a call is not fixed, and a
         # seeded input must draw from one generator in one order (see `_sampling_model`).
         return cls(ResolvedModel(name, directory, "ctranslate2"), model, tokenizer, tokens, device,
-                   compute_type, int(model.n_mels), sampler_args=dict(args, intra_threads=threads, inter_threads=1),
+                   compute_type, int(model.n_mels), one_worker_args=dict(args, intra_threads=threads, inter_threads=1),
                    torch_encoder=encoder)
 
     @property
@@ -178,11 +181,14 @@ class Ct2Engine:
         rows = features.float().cpu().numpy()
         step = CPU_ENCODE_ROWS if self.device.type == "cpu" else max(1, len(rows))
 
+        starts = range(0, len(rows), step)
+        model = self._lone(self.ct2) if len(starts) == 1 else self.ct2
+
         def encoded(at: int):
             view = ctranslate2.StorageView.from_array(np.ascontiguousarray(rows[at : at + step]))
-            return np.array(self.ct2.encode(view, to_cpu=True))
+            return np.array(model.encode(view, to_cpu=True))
 
-        pieces = self._at_once(encoded, range(0, len(rows), step))
+        pieces = self._at_once(encoded, starts)
         return torch.from_numpy(np.concatenate(pieces) if len(pieces) != 1 else pieces[0])
 
     def language_probabilities(self, encoded: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
@@ -193,7 +199,7 @@ class Ct2Engine:
         if encoded.shape[0] == 0:
             return probs, codes  # CTranslate2 given no rows dies of SIGFPE (a division by zero in its worker)
         index = {f"<|{code}|>": i for i, code in enumerate(codes)}
-        for row, pairs in enumerate(self.ct2.detect_language(_view(encoded))):
+        for row, pairs in enumerate(self._lone(self.ct2).detect_language(_view(encoded))):
             for token, p in pairs:
                 if token in index:
                     probs[row, index[token]] = p
@@ -215,7 +221,7 @@ class Ct2Engine:
         # With <|notimestamps|> in the prompt CTranslate2 leaves the timestamp rules out, as Whisper does.
         prompts = [self.tokens.prompt(lang, task, timestamps=timestamps) for lang, task in zip(languages, tasks)]
 
-        def generated(part: list[int]) -> list:
+        def generated(model: Any, part: list[int]) -> list:
             return model.generate(
                 # CTranslate2's Whisper generates at most max_length // 2 tokens (measured with 4.8: 20 -> 10,
                 # 448 -> 224), so twice the budget gives the decoder the tokens the option promises.
@@ -228,7 +234,7 @@ class Ct2Engine:
 
         # Rows decode independently (the same tokens whichever call holds them); the sampler has one worker.
         # A row's decoding takes about as long as its speech: the parts are balanced on its seconds.
-        results = self._in_parts(generated, len(prompts), int(model.num_workers), durations)
+        results = self._in_parts(generated, len(prompts), model, durations)
         decoded = []
         for result, lang, task in zip(results, languages, tasks):
             seq = [t for t in result.sequences_ids[0] if t != self.tokens.eot]
@@ -262,9 +268,9 @@ class Ct2Engine:
             frames = [max(2, min(3000, int(np.ceil(durations[i] * 2 * FRAMES_PER_SECOND)))) for i in rows]
             # The teacher-forced pass costs about its text's tokens: the parts are balanced on them.
             paths = self._in_parts(
-                lambda p: self._paths(_rows(encoded, [rows[k] for k in p]), prompt, [texts[rows[k]] for k in p],
-                                      [frames[k] for k in p]),
-                len(rows), self.workers, [len(texts[i]) for i in rows])
+                lambda model, p: self._paths(model, _rows(encoded, [rows[k] for k in p]), prompt,
+                                             [texts[rows[k]] for k in p], [frames[k] for k in p]),
+                len(rows), self.ct2, [len(texts[i]) for i in rows])
             for i, (token_index, frame_index, probs) in zip(rows, paths):
                 timings[i] = words_on_path(self.tokenizer, eot, texts[i], probs, token_index, frame_index,
                                            results[i].language)
@@ -286,14 +292,17 @@ class Ct2Engine:
         with ThreadPoolExecutor(min(self.workers, len(items)), thread_name_prefix="whisperkit-ct2") as pool:
             return list(pool.map(call, items))
 
-    def _in_parts(self, call: Callable[[list[int]], list[_Result]], rows: int, workers: int,
+    def _in_parts(self, call: Callable[[Any, list[int]], list[_Result]], rows: int, model: Any,
                   weights: Sequence[float] | None = None) -> list[_Result]:
-        """``call`` on ``rows`` rows cut into up to ``workers`` parts (`_parts`), run at once, results in row order.
+        """``call`` on ``rows`` rows cut into up to ``model``'s workers parts (`_parts`), run at once, results in
+        row order; a single part runs on the `_lone` instance.
 
-        ``call`` takes a part's row indices (ascending) and returns one result per row."""
-        parts = _parts(rows, workers, weights)
+        ``call`` takes the instance and a part's row indices (ascending) and returns one result per row."""
+        parts = _parts(rows, int(model.num_workers), weights)
+        if len(parts) == 1:
+            model = self._lone(model)
         found: list[Any] = [None] * rows
-        for part, results in zip(parts, self._at_once(call, parts)):
+        for part, results in zip(parts, self._at_once(lambda part: call(model, part), parts)):
             for row, result in zip(part, results):
                 found[row] = result
         return found
@@ -310,8 +319,28 @@ class Ct2Engine:
 
     def release(self) -> None:
         self.sampler = None
+        self.all_threads = None
 
-    def _paths(self, encoded: torch.Tensor, prompt: list[int], texts: list[list[int]], mel_frames: list[int]):
+    def _lone(self, model: Any) -> Any:
+        """The instance for a call that one of ``model``'s workers would run alone (a batch of one row, language
+        detection, a lone window for CTranslate2's encoder): on a CPU with several workers, one worker with every
+        thread, created at the first such call and kept; else ``model`` itself.
+
+        A lone call on a worker leaves the other cores idle. On a 30 s call recording (one window) with both
+        threads, decoding took 1.22 s against 1.89 s, alignment 0.13 s against 0.23 s, the whole file 2.14 s
+        against 2.91 s (base, int8, beam 4, 2 cores; bench/README.md, "Lone calls on every thread"). The
+        results are the same to the bit as on a worker (tokens, scores, alignments, language probabilities,
+        encoder output; measured and tested), so which instance runs a row never changes its words. Costs a
+        second model load (0.34 s for base) and its memory.
+        """
+        if model is not self.ct2 or self.workers == 1:
+            return model
+        if self.all_threads is None:
+            self.all_threads = _new_model(self.one_worker_args)
+        return self.all_threads
+
+    def _paths(self, model: Any, encoded: torch.Tensor, prompt: list[int], texts: list[list[int]],
+               mel_frames: list[int]):
         """Token-to-frame paths (text tokens then end-of-text, against 20 ms encoder frames) for word timings,
         with each text token's probability under the same teacher-forced pass.
 
@@ -321,7 +350,7 @@ class Ct2Engine:
         """
         import numpy as np
 
-        results = self.ct2.align(_view(encoded), prompt, texts, mel_frames)
+        results = model.align(_view(encoded), prompt, texts, mel_frames)
         paths = []
         for result in results:
             pairs = np.array(result.alignments, dtype=np.int64).reshape(-1, 2)
@@ -340,7 +369,7 @@ class Ct2Engine:
 
         if self.sampler is None:
             ctranslate2.set_random_seed(int(seed))
-            self.sampler = _new_model(self.sampler_args)
+            self.sampler = _new_model(self.one_worker_args)
         return self.sampler
 
 
