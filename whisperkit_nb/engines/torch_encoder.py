@@ -10,7 +10,8 @@ CTranslate2 has no bfloat16 on a CPU; its int8 encoder runs on AVX-512 VNNI. The
 - **No AVX-512 (AVX2 and older): float32.** There CTranslate2's int8 encoder is no faster than torch's float32
   one (AMD EPYC, AVX2, 2 threads: 0.63 s a window against 0.64-0.68 s, `encoder_precision-2026-12-06-1316.json`)
   and further from float32 (7.3%); the whole pipeline with it makes fewer word errors at the same speed
-  (tune part 6.72% against 6.92%, `cpu_devset-2026-12-06-1413.json`, bench/README.md).
+  (tune part 6.72% against 6.92%, `cpu_devset-2026-12-06-1413.json`; hard recordings 478 errors against 493,
+  `-1757.json`; bench/README.md).
 - **AVX-512 without AMX: CTranslate2's int8** (VNNI), as before; float32 there is not measured.
 
 The decoder stays in CTranslate2, which takes encoder output as it takes features.
