@@ -181,14 +181,11 @@ class Ct2Engine:
         rows = features.float().cpu().numpy()
         step = CPU_ENCODE_ROWS if self.device.type == "cpu" else max(1, len(rows))
 
-        starts = range(0, len(rows), step)
-        model = self._lone(self.ct2) if len(starts) == 1 else self.ct2
-
-        def encoded(at: int):
+        def encoded(model: Any, at: int):
             view = ctranslate2.StorageView.from_array(np.ascontiguousarray(rows[at : at + step]))
             return np.array(model.encode(view, to_cpu=True))
 
-        pieces = self._at_once(encoded, starts)
+        pieces = self._at_once(encoded, range(0, len(rows), step), self.ct2)
         return torch.from_numpy(np.concatenate(pieces) if len(pieces) != 1 else pieces[0])
 
     def language_probabilities(self, encoded: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
@@ -276,8 +273,9 @@ class Ct2Engine:
                                            results[i].language)
         return timings
 
-    def _at_once(self, call: Callable[[_Item], _Result], items: Iterable[_Item]) -> list[_Result]:
-        """``call`` on each of ``items``, up to `workers` at a time, results in order.
+    def _at_once(self, call: Callable[[Any, _Item], _Result], items: Iterable[_Item], model: Any) -> list[_Result]:
+        """``call(model, item)`` on each of ``items``, up to ``model``'s workers at a time, results in order; a
+        lone item runs on the `_lone` instance instead, so no core idles.
 
         CTranslate2 releases the GIL and runs each call on its own worker (``inter_threads``), so the
         calls overlap. Two single-thread workers decode 13-16 rows in 0.21-0.22 s a row where one worker
@@ -285,24 +283,25 @@ class Ct2Engine:
         bench/ct2_workers.py): the decoder's per-step products are too small for two threads to share well.
         """
         items = list(items)
-        if self.workers == 1 or len(items) < 2:
-            return [call(item) for item in items]
+        workers = int(model.num_workers)
+        if len(items) == 1:
+            model = self._lone(model)
+        if workers == 1 or len(items) < 2:
+            return [call(model, item) for item in items]
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(min(self.workers, len(items)), thread_name_prefix="whisperkit-ct2") as pool:
-            return list(pool.map(call, items))
+        with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="whisperkit-ct2") as pool:
+            return list(pool.map(lambda item: call(model, item), items))
 
     def _in_parts(self, call: Callable[[Any, list[int]], list[_Result]], rows: int, model: Any,
                   weights: Sequence[float] | None = None) -> list[_Result]:
-        """``call`` on ``rows`` rows cut into up to ``model``'s workers parts (`_parts`), run at once, results in
-        row order; a single part runs on the `_lone` instance.
+        """``call`` on ``rows`` rows cut into up to ``model``'s workers parts (`_parts`), run at once (`_at_once`),
+        results in row order.
 
         ``call`` takes the instance and a part's row indices (ascending) and returns one result per row."""
         parts = _parts(rows, int(model.num_workers), weights)
-        if len(parts) == 1:
-            model = self._lone(model)
         found: list[Any] = [None] * rows
-        for part, results in zip(parts, self._at_once(lambda part: call(model, part), parts)):
+        for part, results in zip(parts, self._at_once(call, parts, model)):
             for row, result in zip(part, results):
                 found[row] = result
         return found
@@ -328,10 +327,10 @@ class Ct2Engine:
 
         A lone call on a worker leaves the other cores idle. On a 30 s call recording (one window) with both
         threads, decoding took 1.22 s against 1.89 s, alignment 0.13 s against 0.23 s, the whole file 2.14 s
-        against 2.91 s (base, int8, beam 4, 2 cores; bench/README.md, "Lone calls on every thread"). The
-        results are the same to the bit as on a worker (tokens, scores, alignments, language probabilities,
-        encoder output; measured and tested), so which instance runs a row never changes its words. Costs a
-        second model load (0.34 s for base) and its memory.
+        against 2.91 s (base, int8, beam 4, 2 cores; bench/README.md, "Where the time goes, and lone calls on
+        every thread"). The results are the same to the bit as on a worker (tokens, scores, alignments, language
+        probabilities, encoder output; measured and tested), so which instance runs a row never changes its
+        words. Costs a second model load (0.34 s for base) and its memory.
         """
         if model is not self.ct2 or self.workers == 1:
             return model
