@@ -40,7 +40,7 @@ import torch  # noqa: E402
 
 import whisperkit_nb as wk  # noqa: E402
 from devset import dev_files, librivox_concat  # noqa: E402
-from machine import cpu_model, cpu_seconds  # noqa: E402
+from machine import cpu_seconds, cpu_with_encoder  # noqa: E402
 from recordings import recordings  # noqa: E402
 from result_file import new_result_path  # noqa: E402
 from whisperkit_nb.audio.source import SAMPLE_RATE  # noqa: E402
@@ -460,14 +460,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
 
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    from whisperkit_nb.engines.torch_encoder import encoder_dtype, has_amx
-
-    # The CPU decides which encoder the default runs (AMX: bfloat16, no AVX-512: float32, else CTranslate2's int8;
-    # whisperkit_nb/engines/torch_encoder.py), so the line says both.
-    amx = "AMX" if has_amx() else "no AMX"
-    dtype = encoder_dtype("cpu", "auto")
-    encoder = "encoder int8 (CTranslate2)" if dtype is None else f"encoder {str(dtype).removeprefix('torch.')} (torch)"
-    machine = f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {amx}, {encoder}, CPU only"
+    machine = f"{cpu_with_encoder()}, CPU only"
     source = f"your recordings ({args.recordings}) · " if args.recordings else ""
     runs = "one timed run" if args.repeats == 1 else f"the fastest of {args.repeats} timed runs"
     print(f"\n{stamp} · {machine} · model {args.model} · {source}{runs} per system and file, taking turns, after "

@@ -18,6 +18,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_with_encoder() -> str:
+    """The CPU as a bench's machine line names it: model, cores, torch threads, AMX, and the encoder the
+    CTranslate2 default runs there (the CPU decides it: AMX bfloat16, no AVX-512 float32, else CTranslate2's int8;
+    whisperkit_nb/engines/torch_encoder.py)."""
+    import torch
+
+    from whisperkit_nb.engines.torch_encoder import encoder_dtype, has_amx
+
+    amx = "AMX" if has_amx() else "no AMX"
+    dtype = encoder_dtype("cpu", "auto")
+    encoder = "encoder int8 (CTranslate2)" if dtype is None else f"encoder {str(dtype).removeprefix('torch.')} (torch)"
+    return f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {amx}, {encoder}"
+
+
 def loadavg() -> list[float]:
     """The 1, 5 and 15 minute load averages: how much else the machine was running during a timed run."""
     return [round(x, 2) for x in os.getloadavg()]

@@ -33,10 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import whisperkit_nb as wk  # noqa: E402
 from cpu_devset import FasterWhisper  # noqa: E402
 from devset import dev_files  # noqa: E402
-from machine import cpu_model, loadavg, warm_file_cache  # noqa: E402
+from machine import cpu_with_encoder, loadavg, warm_file_cache  # noqa: E402
 from recordings import recordings  # noqa: E402
 from result_file import new_result_path  # noqa: E402
-from whisperkit_nb.engines import torch_encoder  # noqa: E402
 from whisperkit_nb.engines.ctranslate2_engine import Ct2Engine  # noqa: E402
 
 OUR_CALLS = ("encode", "decode", "align", "language_probabilities")
@@ -130,9 +129,7 @@ def main() -> None:
     if not files:
         raise SystemExit("no files: check --parts, --files and --longest")
     warm_file_cache([f.fixture.path for f in files])
-    encoder = torch_encoder.encoder_dtype("cpu", "auto")
-    machine = (f"{cpu_model()}, {os.cpu_count()} cores, encoder "
-               f"{str(encoder).removeprefix('torch.') + ' (torch)' if encoder is not None else 'int8 (CTranslate2)'}")
+    machine = cpu_with_encoder()
     fw = FasterWhisper(args.model, args.batch_size)
     known = {"whisperkit_nb": lambda path: ours(path, args.model),
              "lone-on-a-worker": lambda path: ours(path, args.model, lone_on_a_worker=True),
