@@ -44,7 +44,7 @@ from machine import cpu_seconds, cpu_with_encoder  # noqa: E402
 from recordings import recordings  # noqa: E402
 from result_file import new_result_path  # noqa: E402
 from whisperkit_nb.audio.source import SAMPLE_RATE  # noqa: E402
-from whisperkit_nb.scoring.words import wer_details  # noqa: E402
+from whisperkit_nb.scoring.words import normalizer_for, wer_details  # noqa: E402
 
 SPLIT_TOLERANCE_S = 0.02  # a cut this close to a word's edge is at its edge (flite's phone ends are exact)
 LONG_PAUSE_S = 2.0  # vad_max_gap_s's default: the pauses no segment should span
@@ -440,13 +440,14 @@ def main() -> None:
         found = {key: (first[key], min(walls[key])) for key in keys}
         # The normaliser: the file's language, else the first system's detected one (none was told it).
         language = f.fixture.language or next((getattr(runners[k], "language", None) for k in keys), None)
-        normalize = "english" if language == "en" else "basic"
+        normalize = normalizer_for(language)  # characters, not words, for languages written without spaces
         for key in keys:
             segments, seconds = found[key]
             errors = wer_details(f.fixture.reference, " ".join(t for _, _, t in segments), normalize=normalize)
             row = {"file": f.name, "part": f.part, "minutes": round(duration / 60, 2), "system": key,
                    "language": language, "wall_s": round(seconds, 2), "x_real_time": round(duration / seconds, 1),
-                   "wer": round(errors.wer, 4), "errors": errors.errors, "inserted_words": errors.insertions,
+                   "wer": round(errors.wer, 4), "error_unit": "characters" if normalize == "letters" else "words",
+                   "errors": errors.errors, "inserted_words": errors.insertions,
                    "reference_words": errors.reference_words, "long_pauses": len(pauses),
                    "segments_over_long_pause": over_pauses(segments, pauses), "wall_s_runs": walls[key],
                    "cpu_s_runs": cpus[key], "same_words_every_run": same[key]}
@@ -494,7 +495,10 @@ def cpu_line(rows: list[dict], keys: list[str]) -> str:
 
 
 def table(rows: list[dict], keys: list[str], systems: dict) -> str:
-    """Per file: each system's x real time and WER, our speed over faster-whisper's, words cut."""
+    """Per file: each system's x real time and WER, our speed over faster-whisper's, words cut.
+
+    A file in a language written without spaces is scored by characters: its rate is marked "(CER)", and the
+    all-files rate counts its characters as it counts other files' words."""
     peer = "faster-whisper" if "faster-whisper" in keys else None
     head = ["file", "part", "min"]
     for key in keys:
@@ -513,7 +517,8 @@ def table(rows: list[dict], keys: list[str], systems: dict) -> str:
         cells = [name, first["part"], f"{first['minutes']:g}"]
         for key in keys:
             r = found[key]
-            cells += [f"{r['x_real_time']:g}", f"{r['wer'] * 100:.2f}%"]
+            unit = " (CER)" if r.get("error_unit") == "characters" else ""
+            cells += [f"{r['x_real_time']:g}", f"{r['wer'] * 100:.2f}%{unit}"]
             t = totals[key]
             t[0] += r["minutes"] * 60
             t[1] += r["wall_s"]

@@ -36,7 +36,7 @@ from machine import cpu_model  # noqa: E402
 from recordings import recordings  # noqa: E402
 from result_file import new_result_path  # noqa: E402
 from whisperkit_nb.engines.packs import offline_pack_dir  # noqa: E402
-from whisperkit_nb.scoring.words import wer_details  # noqa: E402
+from whisperkit_nb.scoring.words import normalizer_for, wer_details  # noqa: E402
 
 
 def mean_logprob(df, count_tokens) -> float:
@@ -101,7 +101,7 @@ def main() -> None:
             df = wk.transcribe(path, model=args.model, progress=False, chunk_s=length)
             language = f.fixture.language or df.attrs["files"][path].get("language")
             errors = wer_details(f.fixture.reference, " ".join(df.text),
-                                 normalize="english" if language == "en" else "basic").errors
+                                 normalize=normalizer_for(language)).errors
             plan, _ = wk.plan_chunks(path, chunk_s=length)
             found[length] = (errors, mean_logprob(df, count_tokens), [(c.start, c.end) for c in plan])
         for i, a in enumerate(lengths):

@@ -5,8 +5,9 @@ Every audio file in the folder (searched recursively; any format FFmpeg reads: t
 ``.txt`` (``interview.m4a`` and ``interview.txt``): plain text, any line breaks. A file's language is that
 of a ``.lang`` file beside it (``interview.lang`` holding ``es``), else the ``--language`` given, else the one
 the systems detect; it only chooses how the words are normalised before counting errors (Whisper's English
-normaliser for English, the basic one otherwise), no system is told it. These files form the part
-``"yours"``: nothing was tuned on them.
+normaliser for English; characters, not words, for languages written without spaces, such as Chinese, Japanese
+and Thai; the basic one otherwise: `whisperkit_nb.scoring.normalizer_for`), no system is told it. These files
+form the part ``"yours"``: nothing was tuned on them.
 """
 
 from __future__ import annotations

@@ -16,7 +16,14 @@ sys.path.insert(0, str(Path(__file__).parent))  # bench scripts import `assets` 
 import assets  # noqa: E402
 
 from whisperkit_nb.scoring import words as evaluation
-from whisperkit_nb.scoring.words import normalize_basic, normalize_english, wer_details, word_error_rate
+from whisperkit_nb.scoring.words import (
+    normalize_basic,
+    normalize_english,
+    normalize_letters,
+    normalizer_for,
+    wer_details,
+    word_error_rate,
+)
 
 SR = assets.SAMPLE_RATE
 
@@ -93,6 +100,21 @@ def test_basic_normaliser() -> None:
         word_error_rate("Por favor, ingrese su número.", "por favor ingrese su numero", normalize="basic")
         == 0.2
     )
+
+
+def test_languages_written_without_spaces_are_scored_by_character() -> None:
+    """Split on spaces, a Chinese sentence is one word and any slip costs all of it; by character it costs one."""
+    import jiwer
+
+    reference, hypothesis = "北京是中国的首都。", "北京是中國的首都"
+    assert word_error_rate(reference, hypothesis, normalize="basic") == 1.0
+    assert normalize_letters(reference) == "北 京 是 中 国 的 首 都"
+    assert word_error_rate(reference, hypothesis, normalize="letters") == pytest.approx(1 / 8)
+    japanese = ("今日は良い天気ですね、散歩しましょう。", "今日はいい天気ですね散歩しましょう")
+    expected = jiwer.cer(*(normalize_letters(text).replace(" ", "") for text in japanese))
+    assert word_error_rate(*japanese, normalize="letters") == pytest.approx(expected)
+    assert [normalizer_for(code) for code in ("en", "es", "zh", "ja", "th", None)] == [
+        "english", "basic", "letters", "letters", "letters", "basic"]
 
 
 def test_wer_rejects_what_it_cannot_score() -> None:

@@ -236,6 +236,7 @@ def test_cpu_bench_runs_on_your_own_recordings(tmp_path, sample, librivox):
     assert set(rows) == {(name, system) for name in ("call", "reader") for system in ("default", "faster-whisper")}
     for (name, system), row in rows.items():
         assert row["part"] == "yours" and row["language"] == "en" and row["x_real_time"] > 0, row
+        assert row["error_unit"] == "words", row
         reference = (sample if name == "call" else librivox).reference
         assert row["reference_words"] == wer_details(reference, reference).reference_words, row  # the whole .txt
         assert row["wer"] < (0.35 if name == "call" else 0.10), row  # tiny.en: a phone call, a clean reading
@@ -252,3 +253,20 @@ def test_cpu_bench_runs_on_your_own_recordings(tmp_path, sample, librivox):
     refused = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert refused.returncode != 0 and "without a reference transcript" in refused.stderr
     assert str(folder / "call.txt") in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_cpu_bench_table_marks_rates_counted_in_characters():
+    """A recording in a language written without spaces is scored by character (`normalizer_for`): its cells
+    say "(CER)" so no one reads them as word error rates; the others stay plain."""
+    from cpu_devset import table
+
+    def row(name: str, system: str, unit: str, wer: float) -> dict:
+        return {"file": name, "part": "yours", "minutes": 1.0, "system": system, "x_real_time": 10.0,
+                "wall_s": 6.0, "wer": wer, "errors": int(wer * 100), "reference_words": 100, "error_unit": unit}
+
+    rows = [row("interview-ja", key, "characters", 0.12) for key in ("default", "faster-whisper")]
+    rows += [row("interview-de", key, "words", 0.2) for key in ("default", "faster-whisper")]
+    lines = {line.split(" | ")[0].strip("| "): line for line in table(rows, ["default", "faster-whisper"], {})
+             .splitlines()}
+    assert lines["interview-ja"].count("12.00% (CER)") == 2, lines
+    assert "(CER)" not in lines["interview-de"] and lines["interview-de"].count("20.00%") == 2, lines

@@ -6,8 +6,9 @@ rate; diarization error rate when both sides have speakers), and the metrics beh
 alone:
 
 - `word_error_rate`, `wer_details` (substitutions, deletions, insertions), `word_matches` (which words of a
-  transcript are right, e.g. to check word confidences), with `normalize_basic` (any language) and
-  `normalize_english` (Whisper's English normaliser, as published WERs use);
+  transcript are right, e.g. to check word confidences), with `normalize_basic` (any language),
+  `normalize_english` (Whisper's English normaliser, as published WERs use) and `normalize_letters` (languages
+  written without spaces, where the rate counts characters); `normalizer_for` picks one by language;
 - `diarization_error_rate` and `speaker_mapping` (pyannote.metrics' full scoring) of speaker turns.
 
 >>> from whisperkit_nb.scoring import score                              # doctest: +SKIP
@@ -26,6 +27,8 @@ from whisperkit_nb.scoring.words import (
     language_time_accuracy,
     normalize_basic,
     normalize_english,
+    normalize_letters,
+    normalizer_for,
     turn_edge_errors,
     wer_details,
     word_error_rate,
@@ -38,6 +41,8 @@ __all__ = [
     "language_time_accuracy",
     "normalize_basic",
     "normalize_english",
+    "normalize_letters",
+    "normalizer_for",
     "score",
     "speaker_mapping",
     "turn_edge_errors",

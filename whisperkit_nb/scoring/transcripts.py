@@ -32,10 +32,12 @@ def score(transcript: pd.DataFrame, reference: pd.DataFrame | str, *, normalize:
     reference : pandas.DataFrame or str
         The corrected transcripts, with the same columns (``file`` needed when ``transcript`` holds several
         files; only the files it holds are scored); or, for a one-file transcript, the corrected text.
-    normalize : {"basic", "english"}, callable or None, default "basic"
+    normalize : {"basic", "english", "letters"}, callable or None, default "basic"
         Applied to both sides before counting words, as in `word_error_rate`: ``"basic"`` (lower case, no
-        punctuation; any language), ``"english"`` (Whisper's English normaliser, as published WERs use; needs
-        the ``eval`` extra), a callable, or None (split on whitespace only).
+        punctuation; any language written with spaces), ``"english"`` (Whisper's English normaliser, as published
+        WERs use; needs the ``eval`` extra), ``"letters"`` (Chinese, Japanese, Thai and other languages written
+        without spaces: every character counts as a word, so ``wer`` is a character error rate), a callable, or
+        None (split on whitespace only).
     collar : float, default 0.0
         Seconds around each reference speaker change left out of the DER.
 

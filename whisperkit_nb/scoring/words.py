@@ -25,6 +25,8 @@ __all__ = [
     "language_time_accuracy",
     "normalize_basic",
     "normalize_english",
+    "normalize_letters",
+    "normalizer_for",
     "turn_edge_errors",
     "wer_details",
     "word_error_rate",
@@ -55,11 +57,11 @@ def _english_normalizer() -> Normalizer:
     return EnglishTextNormalizer(_english_spelling_table())
 
 
-@functools.lru_cache(maxsize=2)
-def _basic_normalizer(remove_diacritics: bool) -> Normalizer:
+@functools.lru_cache(maxsize=3)
+def _basic_normalizer(remove_diacritics: bool, split_letters: bool = False) -> Normalizer:
     from transformers.models.whisper.english_normalizer import BasicTextNormalizer
 
-    return BasicTextNormalizer(remove_diacritics=remove_diacritics)
+    return BasicTextNormalizer(remove_diacritics=remove_diacritics, split_letters=split_letters)
 
 
 def normalize_english(text: str) -> str:
@@ -106,7 +108,43 @@ def normalize_basic(text: str, *, remove_diacritics: bool = False) -> str:
     return _basic_normalizer(remove_diacritics)(text).strip()
 
 
-_NAMED_NORMALIZERS: dict[str, Normalizer] = {"english": normalize_english, "basic": normalize_basic}
+def normalize_letters(text: str) -> str:
+    """Normalise text written without spaces between words (Chinese, Japanese, Thai, ...) into its characters.
+
+    :func:`normalize_basic` with every character (grapheme cluster) made a "word" of its own, as Whisper's
+    ``BasicTextNormalizer(split_letters=True)`` does: a word error rate over the result is a character error
+    rate. Splitting on spaces would make each sentence of such a text one word, and any slip in it an error
+    of the whole sentence.
+
+    Parameters
+    ----------
+    text : str
+        Text in any language.
+
+    Returns
+    -------
+    str
+        Lower-case characters separated by single spaces, without punctuation, symbols or combining marks.
+    """
+    return _basic_normalizer(False, True)(text).strip()
+
+
+_NAMED_NORMALIZERS: dict[str, Normalizer] = {"english": normalize_english, "basic": normalize_basic,
+                                             "letters": normalize_letters}
+
+
+def normalizer_for(language: str | None) -> str:
+    """The named normaliser that suits ``language`` (a Whisper language code, or None when unknown).
+
+    ``"english"`` for English (as published WERs), ``"letters"`` (character errors) for the languages written
+    without spaces between words, whose words the transcript layer also splits by character
+    (`whisperkit_nb.transcript.words.UNICODE_SPLIT_LANGUAGES`), ``"basic"`` for every other.
+    """
+    from whisperkit_nb.transcript.words import UNICODE_SPLIT_LANGUAGES
+
+    if language == "en":
+        return "english"
+    return "letters" if language in UNICODE_SPLIT_LANGUAGES else "basic"
 
 
 @dataclass(frozen=True)
@@ -161,10 +199,12 @@ def word_error_rate(
         over all pairs before dividing (corpus-level WER), as jiwer and published benchmarks do.
     hypothesis : str or sequence of str
         The transcript to score; a list must pair one to one with ``reference``.
-    normalize : {"english", "basic"}, callable or None, default "english"
+    normalize : {"english", "basic", "letters"}, callable or None, default "english"
         Applied to both sides before splitting into words: ``"english"`` is
-        :func:`normalize_english`, ``"basic"`` is :func:`normalize_basic` (for other languages), a
-        callable is used as given, and ``None`` only splits on whitespace.
+        :func:`normalize_english`, ``"basic"`` is :func:`normalize_basic` (for other languages),
+        ``"letters"`` is :func:`normalize_letters` (languages written without spaces: the rate is then
+        one of characters; :func:`normalizer_for` picks by language), a callable is used as given, and
+        ``None`` only splits on whitespace.
 
     Returns
     -------
@@ -285,7 +325,7 @@ def _resolve_normalizer(normalize: str | Normalizer | None) -> Normalizer | None
     try:
         return _NAMED_NORMALIZERS[normalize]
     except KeyError:
-        raise ValueError(f"normalize={normalize!r}: use 'english', 'basic', a callable or None") from None
+        raise ValueError(f"normalize={normalize!r}: use 'english', 'basic', 'letters', a callable or None") from None
 
 
 def _align_counts(ref: list[str], hyp: list[str]) -> tuple[int, int, int]:
