@@ -389,6 +389,10 @@ def main() -> None:
         "fallback-last": ("whisperkit_nb defaults, a chunk failing every temperature keeps its last draw",
                           lambda: WhisperKitLastDraw(args.model)),
         "no-fallback": ("whisperkit_nb temperature_step=0", lambda: WhisperKit(args.model, temperature_step=0.0)),
+        # Unlikely text sent to fallback as well, openai/whisper's rule (the default until 2026-12-06 21:00; runs of
+        # 19:19-20:07 that day named today's default "loops-fallback" and this one "default").
+        "logprob-fallback": ("whisperkit_nb logprob_fallback=True",
+                             lambda: WhisperKit(args.model, logprob_fallback=True)),
         "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",
                            lambda: FasterWhisper(args.model, args.fw_batch_size)),
         # faster-whisper against itself: its chunks (VAD segments merged up to chunk_length, 30 s by default) fall

@@ -6,9 +6,10 @@ openai/whisper keeps the last draw, sampled at temperature 1.0; faster-whisper's
 whisperkit_nb since 2026-12-06, `decoding/fallback.py::most_likely`) keeps the try with the highest average
 log-probability among those that are not repetition loops. At the default thresholds a chunk rarely fails
 every temperature (none did on the development set or the unseen recordings, base), so this bench
-forces it: ``logprob_threshold=-0.001`` fails every decoding, every chunk goes through all five temperatures
-(0.2 ... 1.0), and what it keeps is the rule's choice alone. Word error rate per seed, on real speech with a
-reference (the 26 s LibriVox reading, and 1 minute of flite's kal16 voice from the development set), against
+forces it: ``logprob_threshold=-0.001`` with ``logprob_fallback=True`` fails every decoding, every chunk goes
+through all five temperatures (0.2 ... 1.0), and what it keeps is the rule's choice alone. Word error rate per
+seed, on real speech with a reference (the 26 s LibriVox reading, and 1 minute of flite's kal16 voice from the
+development set), against
 the same run without fallback (``temperature_step=0``). Writes ``results/fallback-keep-<date>.json``.
 """
 
@@ -31,7 +32,7 @@ from result_file import new_result_path  # noqa: E402
 from whisperkit_nb.decoding import fallback  # noqa: E402
 from whisperkit_nb.scoring.words import wer_details  # noqa: E402
 
-FORCED = dict(logprob_threshold=-0.001)  # no decoding's average log-probability reaches it
+FORCED = dict(logprob_threshold=-0.001, logprob_fallback=True)  # no decoding reaches it, and it sends to fallback
 
 
 def last_draw(tries, opts):

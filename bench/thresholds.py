@@ -39,7 +39,7 @@ VARIATIONS: list[tuple[str, object]] = [
     ("compression_ratio_threshold", None),
     ("logprob_threshold", -0.5), ("logprob_threshold", -1.5), ("logprob_threshold", None),
     ("no_speech_threshold", 0.3), ("no_speech_threshold", 0.9), ("no_speech_threshold", None),
-    ("temperature_step", 0.0),
+    ("temperature_step", 0.0), ("logprob_fallback", True),
 ]
 
 

@@ -34,7 +34,8 @@ def test_a_chunk_failing_every_temperature_keeps_its_most_likely_decoding(libriv
     options = dict(model="tiny.en", engine="ctranslate2", progress=False)
     plain = wk.transcribe(path, **options, temperature_step=0)
     for seed in (3, 4):
-        forced = wk.transcribe(path, **options, logprob_threshold=-0.001, temperature_step=0.5, seed=seed)
+        forced = wk.transcribe(path, **options, logprob_threshold=-0.001, logprob_fallback=True,
+                               temperature_step=0.5, seed=seed)
         assert forced.attrs["files"][path]["fallbacks"] > 0
         assert list(forced.text) == list(plain.text), seed
     assert word_error_rate(librivox.reference, " ".join(plain.text)) <= 0.05
@@ -108,7 +109,7 @@ def test_ct2_engine_keeps_the_torch_thread_count(librivox):
         torch.set_num_threads(1)
         release_models()  # a fresh load, under the user's setting
         df = wk.transcribe(str(librivox.path), model="base", engine="ctranslate2", language="en", progress=False,
-                           logprob_threshold=-0.001, temperature_step=0.5)  # fallbacks load the sampler too
+                           logprob_threshold=-0.001, logprob_fallback=True, temperature_step=0.5)  # loads the sampler
         assert len(df) and df.attrs["files"][str(librivox.path)]["fallbacks"] > 0
         assert torch.get_num_threads() == 1
     finally:

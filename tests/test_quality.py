@@ -123,8 +123,9 @@ def test_sampled_fallback_draws_repeat_run_to_run(librivox, engine, monkeypatch)
 
     monkeypatch.setattr(fallback, "most_likely", lambda tries, opts: tries[-1])
     samples = read_wav(librivox.path)[0][: 16000 * 8]
-    # logprob_threshold just under 0 sends every chunk to temperature fallback (sampling at 1.0).
-    options = dict(model="tiny.en", engine=engine, progress=False, logprob_threshold=-0.001, temperature_step=1.0)
+    # logprob_threshold just under 0, with logprob_fallback, sends every chunk to temperature fallback (at 1.0).
+    options = dict(model="tiny.en", engine=engine, progress=False, logprob_threshold=-0.001, logprob_fallback=True,
+                   temperature_step=1.0)
     first = wk.transcribe((samples, 16000), **options, seed=7)
     second = wk.transcribe((samples, 16000), **options, seed=7)
     pd.testing.assert_frame_equal(first, second)
@@ -140,6 +141,36 @@ def test_fallback_rules():
     assert quality.compression_ratio("He was not an ill-disposed young man.") < 1.5
     seeds = {quality.chunk_seed(0, i, 0, 0.2) for i in range(100)}
     assert len(seeds) == 100
+
+
+def test_unlikely_text_goes_to_fallback_only_with_logprob_fallback(librivox):
+    """By default a loop or a decoding cut at max_new_tokens is re-decoded, an unlikely text alone is not (on hard
+    audio that cost up to twice the time for no fewer errors); ``logprob_fallback=True`` restores openai/whisper's
+    rule. Real decodings: a threshold just under 0 makes every chunk of a LibriVox reading unlikely."""
+    from assets import read_wav
+
+    from whisperkit_nb.engines.base import DecodedChunk
+
+    def chunk(logprob: float, truncated: bool = False) -> DecodedChunk:
+        return DecodedChunk(tokens=[1, 2, 3], logprobs=[logprob] * 3, no_speech_prob=0.1, language="en",
+                            truncated=truncated, temperature=0.0)
+
+    sound, loop = "He was not an ill-disposed young man.", "thank you for calling " * 40
+    default, openai_rule = TranscribeOptions(), TranscribeOptions(logprob_fallback=True)
+    assert not quality.needs_fallback(chunk(-2.0), sound, default)
+    assert quality.needs_fallback(chunk(-2.0), sound, openai_rule)
+    assert quality.needs_fallback(chunk(-0.2), loop, default)
+    assert quality.needs_fallback(chunk(-0.2, truncated=True), sound, default)
+    with pytest.raises(wk.OptionsError, match="logprob_fallback"):
+        TranscribeOptions(logprob_fallback=True, temperature_step=0)
+    with pytest.raises(wk.OptionsError, match="logprob_fallback"):
+        TranscribeOptions(logprob_fallback=True, logprob_threshold=None)
+
+    samples = read_wav(librivox.path)[0][: 16000 * 8]
+    options = dict(model="tiny.en", engine="ctranslate2", progress=False, logprob_threshold=-0.001)
+    kept = wk.transcribe((samples, 16000), **options)
+    assert kept.attrs["files"]["<array>"]["fallbacks"] == 0 and len(kept)
+    assert wk.transcribe((samples, 16000), **options, logprob_fallback=True).attrs["files"]["<array>"]["fallbacks"] > 0
 
 
 def test_a_chunk_failing_every_temperature_keeps_the_most_likely_try_that_is_no_loop():

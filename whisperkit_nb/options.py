@@ -175,9 +175,17 @@ class TranscribeOptions:
         label="Repetition threshold",
     )
     logprob_threshold: float | None = _option(
-        -1.0, "A chunk whose average token log-probability is below this is re-decoded with temperature.",
+        -1.0, "Average token log-probability under which a chunk's text is unlikely: with no_speech_threshold "
+        "it marks silence; with logprob_fallback the chunk is re-decoded with temperature.",
         low=-100.0, high=0.0, group="advanced", nullable=True,
         label="Log-probability threshold",
+    )
+    logprob_fallback: bool = _option(
+        False, "Also re-decode with temperature a chunk whose text is unlikely (under logprob_threshold), as "
+        "openai/whisper does. Off: only repetition loops and decodings cut at max_new_tokens are re-decoded; "
+        "on hard audio the unlikely ones took up to twice the time for no fewer errors (bench/README.md).",
+        group="advanced",
+        label="Re-decode unlikely chunks",
     )
     no_speech_threshold: float | None = _option(
         0.6, "A chunk above this no-speech probability (and below logprob_threshold) is silence: dropped.",
@@ -185,7 +193,8 @@ class TranscribeOptions:
         label="No-speech threshold",
     )
     temperature_step: float = _option(
-        0.2, "Fallback temperatures for failing chunks: step, 2*step, ... up to 1.0; 0 turns fallback off.",
+        0.2, "Fallback temperatures for failing chunks (loops, cut decodings; unlikely text with "
+        "logprob_fallback): step, 2*step, ... up to 1.0; 0 turns fallback off.",
         low=0.0, high=1.0, group="advanced",
         label="Fallback temperature step",
     )
@@ -307,6 +316,9 @@ class TranscribeOptions:
                 f"code_switching={self.code_switching!r} detects each chunk's language; it cannot be combined "
                 f"with language={self.language!r}."
             )
+        if self.logprob_fallback and (self.logprob_threshold is None or self.temperature_step <= 0):
+            raise OptionsError("logprob_fallback=True re-decodes chunks under logprob_threshold with temperature: it "
+                               "needs a logprob_threshold and a temperature_step above 0.")
         if self.code_switching != "off" and self.chunking != "vad":
             raise OptionsError("code_switching needs chunking='vad'.")
         if self.code_switching == "english" and self.task == "translate":

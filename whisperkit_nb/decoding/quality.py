@@ -1,9 +1,10 @@
 """Hallucination control for batched decoding (what faster-whisper's batched path leaves out).
 
 Per chunk, Whisper's own criteria: a chunk whose no-speech probability is high while its text is
-unlikely is silence and is dropped; a chunk whose text is too repetitive (compression ratio) or too
-unlikely (average log-probability) is decoded again with temperature sampling, only those chunks,
-re-batched together; a chunk still too repetitive after the last temperature is dropped.
+unlikely is silence and is dropped; a chunk whose text is too repetitive (compression ratio) or was cut at
+the token budget (and, with ``logprob_fallback``, one whose text is too unlikely) is decoded again with
+temperature sampling, only those chunks, re-batched together; a chunk still too repetitive after the last
+temperature is dropped.
 """
 
 from __future__ import annotations
@@ -38,9 +39,15 @@ def too_repetitive(result: DecodedChunk, text: str, opts: TranscribeOptions) -> 
 
 
 def needs_fallback(result: DecodedChunk, text: str, opts: TranscribeOptions) -> bool:
+    """A repetition loop or a decoding cut at max_new_tokens; unlikely text too with ``logprob_fallback``.
+
+    Unlikely text alone is not re-decoded by default: on hard audio (noise at 0-5 dB, languages the model took for
+    others) re-decoding it took up to twice the time and the most likely try was mostly the first one anyway,
+    with no fewer errors over the files (bench/README.md, "Temperature fallback for unlikely text")."""
     if not result.tokens:
         return False
-    too_unlikely = opts.logprob_threshold is not None and result.avg_logprob < opts.logprob_threshold
+    too_unlikely = (opts.logprob_fallback and opts.logprob_threshold is not None
+                    and result.avg_logprob < opts.logprob_threshold)
     return too_repetitive(result, text, opts) or too_unlikely or result.truncated
 
 
