@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +37,10 @@ import hard_tune  # noqa: E402
 import unseen  # noqa: E402
 from devset import _require  # noqa: E402  (devset puts tests/ on the path)
 
-from assets import FIXTURE_DIR, read_wav  # noqa: E402
+from assets import FIXTURE_DIR, SAMPLE_RATE, read_wav, write_wav  # noqa: E402
 from whisperkit_nb.audio.source import open_audio  # noqa: E402
 
 VERSION = 1
-RATE = 16000
 
 # Sentences written for this set: an interview-like monologue per language.
 TUNE_TEXTS = {
@@ -204,11 +202,8 @@ CONFIRM_TEXTS = {
 
 
 def _write(path: Path, samples: np.ndarray, text: str, lang: str | None = None) -> None:
-    with wave.open(str(path.with_suffix(".wav")), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(np.clip(samples, -32768, 32767).astype(np.int16).tobytes())
+    """``samples`` (int16 scale) as ``path``.wav, clipped, with its reference (and language) beside it."""
+    write_wav(path.with_suffix(".wav"), np.clip(samples, -32768, 32767).astype(np.int16))
     path.with_suffix(".txt").write_text(text)
     if lang:
         path.with_suffix(".lang").write_text(lang)
@@ -221,17 +216,17 @@ def _espeak(text: str, voice: str, rate_wpm: int) -> np.ndarray:
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate_wpm), "-w", str(raw), text], check=True,
                        capture_output=True)
         samples, rate = read_wav(raw)
-    audio = resample_poly(samples.astype(np.float32), RATE, rate).astype(np.float32)
+    audio = resample_poly(samples.astype(np.float32), SAMPLE_RATE, rate).astype(np.float32)
     return audio * (10 ** (-20 / 20) * 32768 / np.sqrt(np.mean(audio**2)))
 
 
 def _reading(sentences: list[str], voice, rates: tuple[int, int], pauses: tuple[float, float],
              rng: np.random.Generator) -> np.ndarray:
     """The sentences one after another, ``voice(i)`` reading the i-th, at a random rate and pause each."""
-    pieces = [np.zeros(RATE // 2, np.float32)]
+    pieces = [np.zeros(SAMPLE_RATE // 2, np.float32)]
     for i, sentence in enumerate(sentences):
         pieces += [_espeak(sentence, voice(i), int(rng.integers(*rates))),
-                   np.zeros(int(rng.uniform(*pauses) * RATE), np.float32)]
+                   np.zeros(int(rng.uniform(*pauses) * SAMPLE_RATE), np.float32)]
     return np.concatenate(pieces)
 
 
@@ -263,8 +258,8 @@ def _noisy_copies(folder: Path, jobs: list[tuple[str, Path, float]], seed: int) 
     rng = np.random.default_rng(seed)
     for name, source, snr_db in jobs:
         audio, rate = read_wav(source)
-        if rate != RATE:
-            raise ValueError(f"{source}: {rate} Hz, expected {RATE}")
+        if rate != SAMPLE_RATE:
+            raise ValueError(f"{source}: {rate} Hz, expected {SAMPLE_RATE}")
         audio = audio.astype(np.float32)
         _write(folder / name, audio + _noise_at(audio, snr_db, LOW_PASS, rng), source.with_suffix(".txt").read_text())
         if source.with_suffix(".lang").is_file():
@@ -290,39 +285,42 @@ def _confirm(folder: Path, unseen_dir: Path, hard_dir: Path) -> None:
         _write(folder / f"espeak-{lang}", clean + _noise_at(clean, 20, RUMBLE, rng), " ".join(sentences))
 
 
+def _made(folder: Path, fill) -> None:
+    """``fill(part)`` into a fresh ``folder.part``, renamed to ``folder`` when done; nothing if ``folder`` is there,
+    so an interrupted build never leaves a folder that looks whole."""
+    if folder.is_dir():
+        return
+    part = folder.with_name(folder.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    fill(part)
+    part.rename(folder)
+
+
 def build(root: Path) -> Path:
     """The three folders under ``root`` (kept where they exist already)."""
     _require("espeak-ng")
     unseen_dir = unseen.build(FIXTURE_DIR / f"unseen_v{unseen.VERSION}")
     hard_dir = hard_tune.build(FIXTURE_DIR / f"hard_tune_v{hard_tune.VERSION}")
-    extreme, moderate, confirm = root / "tune-extreme", root / "tune-moderate", root / "confirm"
-    if not extreme.is_dir():
-        part = extreme.with_name(extreme.name + ".part")
-        shutil.rmtree(part, ignore_errors=True)
-        part.mkdir(parents=True)
+
+    def extreme(part: Path) -> None:
         _noisy_copies(part, [("slt-0db", unseen_dir / "flite-interview-pauses-6m.wav", 0),
                              ("en12-m3db", unseen_dir / "asterisk-en-12db-6m.wav", -3),
                              ("call-0db", unseen_dir / "real-call-0.5m.wav", 0),
                              ("es-0db", unseen_dir / "asterisk-es-18db-6m.wav", 0)], seed=11)
         _languages(part)
-        part.rename(extreme)
-    if not moderate.is_dir():
-        part = moderate.with_name(moderate.name + ".part")
-        shutil.rmtree(part, ignore_errors=True)
-        part.mkdir(parents=True)
+
+    def moderate(part: Path) -> None:
         _noisy_copies(part, [("interview-5db", unseen_dir / "flite-interview-pauses-6m.wav", 5),
                              ("en12-5db", unseen_dir / "asterisk-en-12db-6m.wav", 5),
                              ("call-5db", unseen_dir / "real-call-0.5m.wav", 5),
                              ("es-5db", unseen_dir / "asterisk-es-18db-6m.wav", 5),
                              ("accents-8db", hard_dir / "espeak-accents-6m.wav", 8),
                              ("babble-8db", unseen_dir / "espeak-f3-babble-6m.wav", 8)], seed=11)
-        part.rename(moderate)
-    if not confirm.is_dir():
-        part = confirm.with_name(confirm.name + ".part")
-        shutil.rmtree(part, ignore_errors=True)
-        part.mkdir(parents=True)
-        _confirm(part, unseen_dir, hard_dir)
-        part.rename(confirm)
+
+    _made(root / "tune-extreme", extreme)
+    _made(root / "tune-moderate", moderate)
+    _made(root / "confirm", lambda part: _confirm(part, unseen_dir, hard_dir))
     return root
 
 
