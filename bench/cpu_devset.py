@@ -122,6 +122,38 @@ class WhisperKitLastDraw(WhisperKitSwapped):
         super().__init__(model, lambda tries, opts: tries[-1], **options)
 
 
+class WhisperKitNoRepeatFallback(WhisperKit):
+    """The default with CTranslate2's ``no_repeat_ngram_size=n`` in the fallback rounds only (the sampled re-decodings
+    of chunks that looped or ran to max_new_tokens): a loop cannot form, so a draw ends where the speech does
+    instead of at the token budget. A bench probe of `ctranslate2_engine.Ct2Engine._sampling_model`, not a library
+    option."""
+
+    def __init__(self, model: str, n: int, **options) -> None:
+        super().__init__(model, **options)
+        self.n = n
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        from whisperkit_nb.engines.ctranslate2_engine import Ct2Engine
+
+        kept, n = Ct2Engine._sampling_model, self.n
+
+        class NoRepeat:  # the sampling instance, its generate told to block repeated n-grams
+            def __init__(self, model) -> None:
+                self.model = model
+
+            def generate(self, *args, **kwargs):
+                return self.model.generate(*args, no_repeat_ngram_size=n, **kwargs)
+
+            def __getattr__(self, name: str):
+                return getattr(self.model, name)
+
+        Ct2Engine._sampling_model = lambda engine, seed: NoRepeat(kept(engine, seed))
+        try:
+            return super().__call__(path)
+        finally:
+            Ct2Engine._sampling_model = kept
+
+
 class WhisperKitLatestPause(WhisperKit):
     """The default with speech cut at the latest pause in reach instead of the surest: among the VAD frames under
     ``below`` (smoothed probability) that the energy confirms, the last one, so a window is filled as far as a real
@@ -393,6 +425,11 @@ def main() -> None:
         # 19:19-20:07 that day named today's default "loops-fallback" and this one "default").
         "logprob-fallback": ("whisperkit_nb logprob_fallback=True",
                              lambda: WhisperKit(args.model, logprob_fallback=True)),
+        # Loops blocked in the fallback rounds (2026-12-07): a looping chunk's draws end with its speech.
+        "fallback-no-repeat-3": ("whisperkit_nb defaults, no_repeat_ngram_size=3 in the fallback rounds",
+                                 lambda: WhisperKitNoRepeatFallback(args.model, 3)),
+        "fallback-no-repeat-6": ("whisperkit_nb defaults, no_repeat_ngram_size=6 in the fallback rounds",
+                                 lambda: WhisperKitNoRepeatFallback(args.model, 6)),
         "faster-whisper": (f"faster-whisper batched int8, batch {args.fw_batch_size}",
                            lambda: FasterWhisper(args.model, args.fw_batch_size)),
         # faster-whisper against itself: its chunks (VAD segments merged up to chunk_length, 30 s by default) fall
