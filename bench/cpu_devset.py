@@ -62,8 +62,9 @@ class WhisperKit:
 
 
 class WhisperKitSwapped(WhisperKit):
-    """The default with one attribute of the library (``swap``: module and name) set to ``value`` for the call and
-    restored after: a bench ablation of a module constant or function, not a library option."""
+    """The default with one attribute of the library (``swap``: module and name, a dotted name for a class's
+    attribute) set to ``value`` for the call and restored after: a bench ablation of a module constant, function or
+    method, not a library option."""
 
     swap: tuple[str, str]
 
@@ -71,14 +72,22 @@ class WhisperKitSwapped(WhisperKit):
         super().__init__(model, **options)
         self.value = value
 
+    def swapped(self) -> tuple[object, str]:
+        """The object holding the swapped attribute, and the attribute's name."""
+        *owners, name = self.swap[1].split(".")
+        holder = importlib.import_module(self.swap[0])
+        for owner in owners:
+            holder = getattr(holder, owner)
+        return holder, name
+
     def __call__(self, path: str) -> list[tuple[float, float, str]]:
-        module = importlib.import_module(self.swap[0])
-        kept = getattr(module, self.swap[1])
-        setattr(module, self.swap[1], self.value)
+        holder, name = self.swapped()
+        kept = getattr(holder, name)
+        setattr(holder, name, self.value)
         try:
             return super().__call__(path)
         finally:
-            setattr(module, self.swap[1], kept)
+            setattr(holder, name, kept)
 
 
 class WhisperKitCt2Encoder(WhisperKitSwapped):
@@ -122,36 +131,32 @@ class WhisperKitLastDraw(WhisperKitSwapped):
         super().__init__(model, lambda tries, opts: tries[-1], **options)
 
 
-class WhisperKitNoRepeatFallback(WhisperKit):
+class _NoRepeat:
+    """A CTranslate2 model whose ``generate`` blocks repeated ``n``-grams; everything else is the model's."""
+
+    def __init__(self, model, n: int) -> None:
+        self.model, self.n = model, n
+
+    def generate(self, *args, **kwargs):
+        return self.model.generate(*args, no_repeat_ngram_size=self.n, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+
+class WhisperKitNoRepeatFallback(WhisperKitSwapped):
     """The default with CTranslate2's ``no_repeat_ngram_size=n`` in the fallback rounds only (the sampled re-decodings
     of chunks that looped or ran to max_new_tokens): a loop cannot form, so a draw ends where the speech does
     instead of at the token budget. A bench probe of `ctranslate2_engine.Ct2Engine._sampling_model`, not a library
     option."""
 
-    def __init__(self, model: str, n: int, **options) -> None:
-        super().__init__(model, **options)
-        self.n = n
+    swap = ("whisperkit_nb.engines.ctranslate2_engine", "Ct2Engine._sampling_model")
 
-    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+    def __init__(self, model: str, n: int, **options) -> None:
         from whisperkit_nb.engines.ctranslate2_engine import Ct2Engine
 
-        kept, n = Ct2Engine._sampling_model, self.n
-
-        class NoRepeat:  # the sampling instance, its generate told to block repeated n-grams
-            def __init__(self, model) -> None:
-                self.model = model
-
-            def generate(self, *args, **kwargs):
-                return self.model.generate(*args, no_repeat_ngram_size=n, **kwargs)
-
-            def __getattr__(self, name: str):
-                return getattr(self.model, name)
-
-        Ct2Engine._sampling_model = lambda engine, seed: NoRepeat(kept(engine, seed))
-        try:
-            return super().__call__(path)
-        finally:
-            Ct2Engine._sampling_model = kept
+        sampling = Ct2Engine._sampling_model
+        super().__init__(model, lambda engine, seed: _NoRepeat(sampling(engine, seed), n), **options)
 
 
 class WhisperKitLatestPause(WhisperKit):
