@@ -59,10 +59,12 @@ def test_long_file_silence_is_empty_and_times_map_back(long_english):
     assert np.median(errors) < 0.5
 
 
-@pytest.mark.parametrize(("snr_db", "bound"), [(30.0, 0.04), (15.0, 0.06)])
+# 15 dB only: the 30 dB case (measured 2.46%, bound 4%) was the milder form of this one; the VAD's work in
+# noise is tested here, the text of clean speech above.
+@pytest.mark.parametrize(("snr_db", "bound"), [(15.0, 0.06)])
 def test_room_noise_in_the_pauses_keeps_the_text_and_the_silence_empty(long_english, snr_db, bound):
     """The same 5 minutes with room noise (coloured noise and mains hum) under everything, pauses included:
-    no pause is digital zero, so the VAD must find them in noise (measured: 2.46% at 30 dB, 4.71% at 15 dB)."""
+    no pause is digital zero, so the VAD must find them in noise (measured: 4.71% at 15 dB)."""
     from assets import with_background_noise
 
     noisy = with_background_noise(long_english, snr_db)

@@ -1,6 +1,11 @@
 """The transformers engine end to end (fp32 on the CPU, real base weights from the offline packs) on real
 speech with references: the WER, silence and timing bounds that tests/test_transcribe_e2e.py and
-tests/test_words.py assert for the CPU default (CTranslate2), asserted for the engine GPUs run."""
+tests/test_words.py assert for the CPU default (CTranslate2), asserted for the engine GPUs run.
+
+Room noise is tested on the CPU default only (test_transcribe_e2e.py): what it checks, pauses found in noise
+and nothing written in them, is the VAD's work, done before either engine sees the audio; the same base
+weights decoded by this engine gave WER 4.51% at 15 dB against 4.71% (54 s of the suite's time).
+"""
 
 from __future__ import annotations
 
@@ -37,19 +42,6 @@ def test_long_file_wer_silence_and_times(long_english):
     assert wer <= 0.06
     assert words_inside(df, long_english.silences[0]) == 0
     assert df.start.is_monotonic_increasing and (df.end <= long_english.turns[-1].end + 1.0).all()
-    assert _prompt_starts_error(df, long_english) < 0.5
-
-
-def test_room_noise_keeps_the_text_and_the_silence_empty(long_english):
-    """The same five minutes with room noise (coloured noise and mains hum) at 15 dB SNR under everything, pauses
-    included, so the VAD must find them in noise. Measured: WER 4.51% (4.71% with the earlier chunking)."""
-    from assets import with_background_noise
-
-    df = wk.transcribe(with_background_noise(long_english, 15.0), **TRANSFORMERS, batch_size=8)
-    wer = word_error_rate(long_english.reference, " ".join(df.text))
-    print(f"transformers base 5-min Asterisk, room noise at 15 dB SNR: WER {wer:.4f}, {len(df)} segments")
-    assert wer <= 0.06
-    assert words_inside(df, long_english.silences[0]) == 0
     assert _prompt_starts_error(df, long_english) < 0.5
 
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F  # noqa: E402
 import torchaudio.compliance.kaldi as kaldi  # noqa: E402
 from pyannote.audio import Model  # noqa: E402
 from torch import nn  # noqa: E402
+from torch.nn.utils.fusion import fuse_conv_bn_eval  # noqa: E402
 
 EMBEDDING_DIM = 192
 N_MELS = 80
@@ -37,6 +38,10 @@ LENGTH_RATIO = 0.8  # sequences batched together are at least this fraction of t
 # pyannote's batches; the network's activations are about 10 KB per frame per layer.
 MAX_BATCH_FRAMES = 32 * 1000
 WINDOW_SAMPLES, SHIFT_SAMPLES = 400, 160  # fbank's 25 ms windows every 10 ms at 16 kHz
+
+
+def _folded(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
+    return fuse_conv_bn_eval(conv, norm)
 
 
 def _bn_relu(channels: int) -> nn.Sequential:
@@ -60,6 +65,12 @@ class _ResBlock(nn.Module):
         out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
         return F.relu(out + self.shortcut(x))
 
+    def fold_batchnorms(self) -> None:
+        self.conv1, self.bn1 = _folded(self.conv1, self.bn1), nn.Identity()
+        self.conv2, self.bn2 = _folded(self.conv2, self.bn2), nn.Identity()
+        if len(self.shortcut):
+            self.shortcut = nn.Sequential(_folded(*self.shortcut))
+
 
 class _FCM(nn.Module):
     """2-D convolutional front end over (frequency, time)."""
@@ -73,11 +84,23 @@ class _FCM(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, stride=(2, 1), padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
         self.out_channels = channels * (feat_dim // 8)
+        # Channels-last (NHWC) is oneDNN's own layout for these 32-channel 3x3 convolutions: on one CPU thread it
+        # and the folded batch norms make the front end, most of CAM++'s time, about 1.6x faster (same embeddings
+        # to 1e-5; 16 chunks of 6 s: 2.9-3.3 s instead of 4.7-5.9 s on the 2-core AMD EPYC).
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x.unsqueeze(1))))
+        x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(self.layer2(self.layer1(out)))))
-        return out.flatten(1, 2)
+        return out.contiguous().flatten(1, 2)
+
+    def fold_batchnorms(self) -> None:
+        """Fold each batch norm into the convolution before it (inference only, once the weights are loaded)."""
+        self.conv1, self.bn1 = _folded(self.conv1, self.bn1), nn.Identity()
+        self.conv2, self.bn2 = _folded(self.conv2, self.bn2), nn.Identity()
+        for block in (*self.layer1, *self.layer2):
+            block.fold_batchnorms()
 
 
 class _TDNN(nn.Module):
@@ -198,6 +221,7 @@ class CAMPPlusEmbedding(Model):
         state = torch.load(Path(weights), map_location="cpu", weights_only=True)
         self.net.load_state_dict(state, strict=True)
         self.eval()
+        self.net.head.fold_batchnorms()
 
     @property
     def dimension(self) -> int:
