@@ -3,7 +3,7 @@
     python bench/gpu.py --model large-v3 [--minutes 150]      # throughput table, one model per run
     python bench/gpu.py --check-text                          # real weights: text identical with each speed-up
     python bench/gpu.py --memory-scan [--minutes-list 10,60,180]   # time and peak memory against audio length
-    python bench/gpu.py --smoke                               # everything, tiny random model, 2 min, CPU, < 2 min
+    python bench/gpu.py --smoke                               # everything, tiny random model, 1 min, CPU, < 1 min
     python bench/gpu.py --make-audio-pack                     # .cache/bench-audio/, for machines without the prompts
 
 Systems (one process, same audio, same machine, one after another):

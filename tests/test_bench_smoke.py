@@ -1,5 +1,5 @@
 """The GPU benchmark harness: its stage timers attach or fail loudly, and it runs end to end on CPU
-(`bench/gpu.py --smoke`: tiny random model, 2 minutes).
+(`bench/gpu.py --smoke`: tiny random model, 1 minute).
 
 A benchmark is not a timed test: the smoke run only checks that every system runs, reports a positive speed,
 that every stage timer fired, and that forcing gives every decoded window of every system the same number of

@@ -33,7 +33,7 @@ def build_parser(doc: str) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's; --smoke: 1, "
                         "which also keeps a shared CPU from thrashing)")
     parser.add_argument("--out", default=str(RESULTS))
-    parser.add_argument("--smoke", action="store_true", help="tiny random model, 2 min, every system, CPU")
+    parser.add_argument("--smoke", action="store_true", help="tiny random model, 1 min, every system, CPU")
     parser.add_argument("--make-audio-pack", action="store_true")
     parser.add_argument("--check-text", action="store_true")
     parser.add_argument("--text-models", default="tiny.en,base")
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None, doc: str = __doc__) -> int:
     gpu = resolve_device(args.device).startswith("cuda")
     if args.smoke:
         args.model = args.model or "tiny-random"
-        args.minutes = args.minutes or 2.0
+        args.minutes = args.minutes or 1.0
         args.device = "cpu" if args.device == "auto" else args.device
         args.compile_backend = "eager" if args.compile_backend == "inductor" else args.compile_backend
         args.warmup_s = args.warmup_s or 10.0
