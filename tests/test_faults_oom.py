@@ -9,6 +9,7 @@ real speech, real tiny.en weights, both engines.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import pytest
@@ -46,13 +47,28 @@ def _texts(frame):
     return list(zip(frame.start.round(2), frame.end.round(2), frame.text))
 
 
+def _options(engine: str) -> dict:
+    # 5 s chunks: the 26 s recording makes several batches' worth of chunks
+    return dict(model="tiny.en", engine=engine, device="cpu", chunk_s=5, progress=False)
+
+
+@pytest.fixture(scope="module")
+def fault_free(librivox):
+    """What the pretend card can hold, run without any fault (batches of FITS chunks from the start), once per
+    engine for both places a fault is raised."""
+
+    @functools.cache
+    def run(engine: str):
+        return wk.transcribe(librivox.path, batch_size=FITS, **_options(engine))
+
+    return run
+
+
 @pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
 @pytest.mark.parametrize("where", ["encode", "decode"])
-def test_out_of_memory_halves_the_batch_and_skips_nothing(librivox, monkeypatch, engine, where):
-    # 5 s chunks: the 26 s recording makes several batches' worth of chunks
-    options = dict(model="tiny.en", engine=engine, device="cpu", chunk_s=5, progress=False)
-    # What the pretend card can hold, run without any fault: batches of FITS chunks from the start.
-    expected = wk.transcribe(librivox.path, batch_size=FITS, **options)
+def test_out_of_memory_halves_the_batch_and_skips_nothing(librivox, fault_free, monkeypatch, engine, where):
+    options = _options(engine)
+    expected = fault_free(engine)
     card = on_the_card(monkeypatch, where, lambda batch: batch.shape[0], **options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
