@@ -91,7 +91,8 @@ def test_numbers_and_punctuation_get_times(librivox, prompt_words):
     assert len(punctuated) >= 4 and (punctuated.end > punctuated.start).all()
     # Whisper writes a lone prompt number as a digit or as a word, and that choice moves with the encoder's
     # precision (the first 1.5 minutes: "1", "2", "7" with CTranslate2's int8 encoder, "one", "two", "seven" in
-    # bfloat16); 3 minutes hold numbers both write as digits (10 and 6 words, measured), and so do these 4.
+    # bfloat16); 3 minutes hold numbers both write as digits (10 and 6 words, measured). The 4-minute file of
+    # `prompt_words` shares their first 106 s; CTranslate2 writes digits there too (this check, 2026-12-07).
     _, numbers = prompt_words("ctranslate2")
     digits = wk.words_frame(numbers)
     digits = digits[digits.word.str.contains(r"\d")]

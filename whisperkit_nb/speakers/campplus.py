@@ -40,10 +40,6 @@ MAX_BATCH_FRAMES = 32 * 1000
 WINDOW_SAMPLES, SHIFT_SAMPLES = 400, 160  # fbank's 25 ms windows every 10 ms at 16 kHz
 
 
-def _folded(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
-    return fuse_conv_bn_eval(conv, norm)
-
-
 def _bn_relu(channels: int) -> nn.Sequential:
     return nn.Sequential(OrderedDict(batchnorm=nn.BatchNorm1d(channels), relu=nn.ReLU(inplace=True)))
 
@@ -66,10 +62,10 @@ class _ResBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
     def fold_batchnorms(self) -> None:
-        self.conv1, self.bn1 = _folded(self.conv1, self.bn1), nn.Identity()
-        self.conv2, self.bn2 = _folded(self.conv2, self.bn2), nn.Identity()
+        self.conv1, self.bn1 = fuse_conv_bn_eval(self.conv1, self.bn1), nn.Identity()
+        self.conv2, self.bn2 = fuse_conv_bn_eval(self.conv2, self.bn2), nn.Identity()
         if len(self.shortcut):
-            self.shortcut = nn.Sequential(_folded(*self.shortcut))
+            self.shortcut = nn.Sequential(fuse_conv_bn_eval(*self.shortcut))
 
 
 class _FCM(nn.Module):
@@ -84,9 +80,9 @@ class _FCM(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, stride=(2, 1), padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
         self.out_channels = channels * (feat_dim // 8)
-        # Channels-last (NHWC) is oneDNN's own layout for these 32-channel 3x3 convolutions: on one CPU thread it
-        # and the folded batch norms make the front end, most of CAM++'s time, about 1.6x faster (same embeddings
-        # to 1e-5; 16 chunks of 6 s: 2.9-3.3 s instead of 4.7-5.9 s on the 2-core AMD EPYC).
+        # Channels-last (NHWC) is oneDNN's own layout for these 32-channel 3x3 convolutions: with the folded batch
+        # norms, a pyannote batch of 32 ten-second chunks embeds 1.38x faster on one CPU thread, the embeddings
+        # equal to 4e-6 (bench/README.md, "diarization.py: CAM++'s front end in channels-last").
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,8 +93,8 @@ class _FCM(nn.Module):
 
     def fold_batchnorms(self) -> None:
         """Fold each batch norm into the convolution before it (inference only, once the weights are loaded)."""
-        self.conv1, self.bn1 = _folded(self.conv1, self.bn1), nn.Identity()
-        self.conv2, self.bn2 = _folded(self.conv2, self.bn2), nn.Identity()
+        self.conv1, self.bn1 = fuse_conv_bn_eval(self.conv1, self.bn1), nn.Identity()
+        self.conv2, self.bn2 = fuse_conv_bn_eval(self.conv2, self.bn2), nn.Identity()
         for block in (*self.layer1, *self.layer2):
             block.fold_batchnorms()
 
