@@ -58,23 +58,16 @@ FRESH_VOICES = (
 def files() -> list[tuple[str, str, object, object]]:
     """(part, name, fixture, reference: an RTTM path or the exact turns) for every file, tune part first."""
     import assets
+    import diarization  # bench/diarization.py: its fixtures and their references
     import held_aside
-    import pandas as pd
-
-    def turns_of(fixture) -> pd.DataFrame:
-        return pd.DataFrame([(t.start, t.end, t.speaker) for t in fixture.turns], columns=["start", "end", "speaker"])
 
     found = [(c.part, c.name, held_aside.build_conversation(c))
              for c in held_aside.CONVERSATIONS + held_aside.FRESH_CONVERSATIONS]
-    found += [(held_aside.CONFIRM, "flite 3 voices (test_diarize's)", assets.flite_conversation()),
-              (held_aside.CONFIRM, "flite 4 voices", assets.flite_conversation(("slt", "rms", "awb", "kal16"),
-                                                                               turns=40, seed=2)),
-              (held_aside.CONFIRM, "asterisk 3 real voices", assets.code_switched(block_s=20.0))]
     found += [(FRESH, f"s{seed} {'+'.join(voices)}, {turns} turns", assets.voice_conversation(voices, turns, seed=seed))
               for voices, turns, seed in FRESH_VOICES]
-    rows = [(part, name, fixture, turns_of(fixture)) for part, name, fixture in found]
-    sample = assets.pyannote_sample()
-    rows.append((held_aside.CONFIRM, "pyannote sample (real phone call)", sample, sample.path.with_suffix(".rttm")))
+    rows = [(part, name, fixture, diarization.turns_of(fixture)) for part, name, fixture in found]
+    rows += [(held_aside.CONFIRM, name, fixture, reference)
+             for name, (fixture, reference) in diarization.fixtures().items()]
     return sorted(rows, key=lambda row: PARTS.index(row[0]))
 
 
@@ -161,7 +154,7 @@ def main() -> None:
         cells = [f"{r['cpu_s']}, {r['speakers']} ({r['true_speakers']}), {r['der']:.3f}"
                  for r in (by_step[s] for s in steps)]
         lines.append(f"| {name} | {first['part']} | {first['audio_s']} | " + " | ".join(cells) + " |")
-    lines += ["", "| step | part | files | CPU s | CPU s against the smallest step | DER (by duration) | "
+    lines += ["", "| step | part | files | CPU s | CPU s against the first step | DER (by duration) | "
               "speaker counts right |", "|---|---|---|---|---|---|---|"]
     for step in steps:
         for part in parts:
