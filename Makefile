@@ -26,9 +26,11 @@ demo: setup
 # The modules run on TEST_WORKERS pytest-xdist workers, a module to a worker at a time (its fixtures built once);
 # each worker takes its share of the cores (tests/conftest.py). On 2 cores: 915 s instead of 1525 s, as the
 # suite waits on kernels, browsers and subprocess start-ups. `make test TEST_WORKERS=0` runs it in one process.
+# --no-loadscope-reorder: the workers take the modules in collection order, which tests/conftest.py makes the
+# slowest first (xdist's own order, by number of tests, can leave a long module to start last).
 TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # `make bench RECORDINGS=folder`: the same bench on your own recordings, each with a .txt reference beside it
 # (bench/recordings.py); without it, on the development set bench/devset.py builds.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 import urllib.request
@@ -131,6 +132,41 @@ def test_every_cell_ran_without_error(lab):
     assert lab.locator(".wk-player").count() == 1
     assert lab.locator(".widget-button", has_text="Transcribe").count() == 1, "the control panel rendered"
     assert not lab.errors
+
+
+# The notebook's cells and outputs as JupyterLab holds them (nbformat JSON).
+NOTEBOOK_JSON = "() => window.jupyterapp.shell.currentWidget.content.model.toJSON()"
+
+
+def test_the_quickstart_printed_and_saved_what_it_says(lab):
+    """What the quickstart's cells showed and wrote, run by JupyterLab's Run All (the only run of this notebook:
+    tests/test_notebooks.py runs the others headless)."""
+    cells = lab.evaluate(NOTEBOOK_JSON)["cells"]
+    outputs = [o for cell in cells if cell["cell_type"] == "code" for o in cell["outputs"]]
+
+    def joined(value) -> str:
+        return "".join(value) if isinstance(value, list) else str(value)
+
+    text = "".join(joined(o.get("data", {}).get("text/plain", "")) + joined(o.get("text", "")) for o in outputs)
+    assert "flash-attn" in text, "%whisperkit showed the device facts"
+    assert "%whisperkit --all lists every option" in text, "%whisperkit without flags gives the short report"
+    player = _kernel(lab, "print(json.dumps({'segments': len(player.segments), 'url': player.audio_url[:23], "
+                          "'speakers': len(player.speakers), 'words': any(s.get('w') for s in player.segments)}))")
+    assert player["segments"] >= 5 and player["url"] == "data:audio/webm;base64," and player["speakers"] == 2
+    assert player["words"], "word timestamps reached the player"
+    # %transcribe's end-of-call summary, shown although the cell assigns its result
+    summary = re.search(r"sample\.wav: 0:30 of audio, (\d+) segments, 2 speakers, en, [\d.]+ s \([\d.]+x real time\), "
+                        r"ctranslate2\n\(flags apply to this call only", text)
+    assert summary and int(summary[1]) == player["segments"], text[-3000:]
+    html = "".join(joined(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert "whisperkit-summary" in html
+    # wk.turns: both speakers' turns, no more of them than segments
+    [turns] = [m for o in outputs if (m := re.match(r"(\d+) segments, (\d+) turns", joined(o.get("text", ""))))]
+    assert 2 <= int(turns[2]) <= int(turns[1]) == player["segments"], turns[0]
+    root = lab.lab["root"]
+    assert (root / "sample_transcript.csv").is_file()
+    saved = json.loads((root / "sample_transcript.json").read_text())
+    assert len({row["speaker"] for row in saved}) == 2
 
 
 def test_player_rendered_with_coloured_speakers(lab):

@@ -29,7 +29,9 @@ import pytest
 import whisperkit_nb as wk
 
 LONG_WAIT_S = 600  # generous deadlines: a loaded 2-core machine is slow, and a wait never assumes a speed
-# The 5-minute file in batches of two chunks: four batches, so an interrupt after the first lands in decoding.
+# A 5-minute file of which 150 s are digital silence: the VAD reads ten 30 s blocks (an interrupt after the first
+# lands in the VAD), and its two minutes of speech decode in three batches of two chunks (an interrupt after the
+# first lands in decoding), at two thirds of the cost of five minutes of speech, which each test decodes twice.
 ASR = {"model": "tiny.en", "batch_size": 2, "progress": False}
 # The 30 s call cut into 5 s chunks decoded one by one, with speakers: its decoding spans several batches.
 DIARIZED = {"model": "tiny.en", "batch_size": 1, "chunk_s": 5.0, "diarize": True, "progress": False}
@@ -91,6 +93,14 @@ def of_file(table: list[list], name: str) -> list[list]:
 
 def without_speakers(table: list[list]) -> list[list]:
     return [row[:4] for row in table]
+
+
+@pytest.fixture(scope="module")
+def long_english():
+    """Five minutes of real English prompts with a 150 s digital-silence stretch inside."""
+    from assets import asterisk_long
+
+    return asterisk_long(minutes=5.0, silence_s=150.0)
 
 
 @pytest.fixture(scope="module")
