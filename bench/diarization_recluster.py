@@ -1,18 +1,21 @@
 """Re-clustering `diarize`'s turns on whole-turn embeddings: DER and speaker counts per file, against today's output
 (a probe for the next change to diarization; nothing in the library uses it).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/diarization_recluster.py [--thresholds 0.5,0.55,0.6,0.65] [--jobs 2]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/diarization_recluster.py [--thresholds 0.5,0.55,0.6,0.65]
+        [--min-shares 0,0.1] [--jobs 2]
 
 The offline pipeline labels speech through 10 s windows; where similar voices alternate in short turns (the
 Asterisk readers, 1.5-8 s a prompt) it merges them, and `refine_turns` can move a turn between the speakers pyannote
 found but never adds one. Here each of `diarize`'s own turns of at least `REFINE_MIN_S` is embedded whole (CAM++,
 `turn_embeddings`), the embeddings are clustered afresh (average linkage on cosine distance, cut at 1 - threshold),
-and each shorter turn takes the cluster that most of its old speaker's long turns went to. DER: pyannote.metrics'
-full scoring (no collar, overlap scored) of the exclusive turns, before and after. Files: bench/diarization_step.py's
-(tune, confirm, fresh; the fresh part has been seen since 2026-12-07) and part "probe": eight conversations of the
-Asterisk readers, LibriVox and espeak-ng voices (seeds 41-48) that the clustering threshold was probed on by hand on
-2026-12-07 (bench/README.md). Every part here has been seen: a rule chosen on these files needs new ones to confirm
-it. Each child runs every ``--jobs``-th file on one torch thread. Writes ``diarization-recluster-<date>-<HHMM>.json``.
+and each shorter turn takes the cluster that most of its old speaker's long turns went to; with ``--min-shares``,
+a cluster holding less than that share of the embedded speech first joins the one whose centroid is nearest. DER:
+pyannote.metrics' full scoring (no collar, overlap scored) of the exclusive turns, before and after. Files:
+bench/diarization_step.py's (tune, confirm, fresh; the fresh part has been seen since 2026-12-07) and part "probe":
+eight conversations of the Asterisk readers, LibriVox and espeak-ng voices (seeds 41-48) that the clustering
+threshold was probed on by hand on 2026-12-07 (bench/README.md). Every part here has been seen: a rule chosen on
+these files needs new ones to confirm it. Each child runs every ``--jobs``-th file on one torch thread. Writes
+``diarization-recluster-<date>-<HHMM>.json``.
 """
 
 from __future__ import annotations
@@ -59,9 +62,10 @@ def files() -> list[tuple[str, str, object, object]]:
     return diarization_step.files() + [(part, name, fx, diarization.turns_of(fx)) for part, name, fx in probe]
 
 
-def recluster(turns, rows, embeddings, threshold: float):
+def recluster(turns, rows, embeddings, threshold: float, min_share: float = 0.0):
     """``turns`` relabelled by clustering the embeddings of its rows ``rows``; shorter turns follow their old
-    speaker's long turns (by duration), or keep their own label where it has none."""
+    speaker's long turns (by duration), or keep their own label where it has none. A cluster holding less than
+    ``min_share`` of the embedded turns' duration joins the cluster whose centroid is nearest, smallest first."""
     import numpy as np
     import pandas as pd
     from scipy.cluster.hierarchy import fcluster, linkage
@@ -70,9 +74,19 @@ def recluster(turns, rows, embeddings, threshold: float):
         return turns.copy()
     clusters = fcluster(linkage(embeddings, method="average", metric="cosine"), t=1 - threshold,
                         criterion="distance")
+    duration = (turns.end - turns.start).to_numpy()
+    weight = duration[rows]
+    while len(set(clusters)) > 1:
+        names = sorted(set(clusters), key=lambda k: weight[clusters == k].sum())
+        smallest = names[0]
+        if weight[clusters == smallest].sum() >= min_share * weight.sum():
+            break
+        centroids = {k: embeddings[clusters == k].mean(axis=0) for k in names}
+        centroids = {k: v / (np.linalg.norm(v) + 1e-9) for k, v in centroids.items()}
+        nearest = max(names[1:], key=lambda k: float(centroids[k] @ centroids[smallest]))
+        clusters = np.where(clusters == smallest, nearest, clusters)
     labels = np.full(len(turns), None, dtype=object)
     labels[rows] = [f"C{k}" for k in clusters]
-    duration = (turns.end - turns.start).to_numpy()
     old = turns.speaker.to_numpy()
     for speaker in np.unique(old):
         mine = np.flatnonzero(old == speaker)
@@ -85,7 +99,12 @@ def recluster(turns, rows, embeddings, threshold: float):
     return relabelled
 
 
-def child(index: int, jobs: int, thresholds: list[float]) -> None:
+def variants(thresholds: list[float], min_shares: list[float]) -> dict[str, tuple[float, float]]:
+    """Column name -> (threshold, min_share); a share of 0 is named by the threshold alone."""
+    return {(f"{t}" if m == 0 else f"{t}/{m}"): (t, m) for t in thresholds for m in min_shares}
+
+
+def child(index: int, jobs: int, thresholds: list[float], min_shares: list[float]) -> None:
     """Every ``jobs``-th file from ``index``, one thread: a JSON line per file on stdout."""
     import numpy as np
     import torch
@@ -109,17 +128,17 @@ def child(index: int, jobs: int, thresholds: list[float]) -> None:
         row = {"part": part, "file": name, "audio_s": round(source.duration, 1), "turns": len(turns),
                "embedded_turns": len(rows), "true_speakers": len({t.speaker for t in fixture.turns}),
                "today": [int(turns.speaker.nunique()), round(diarization_error_rate(turns, reference), 4)]}
-        for threshold in thresholds:
-            relabelled = recluster(turns, rows, embeddings, threshold)
-            row[str(threshold)] = [int(relabelled.speaker.nunique()),
-                                   round(diarization_error_rate(relabelled, reference), 4)]
+        for key, (threshold, min_share) in variants(thresholds, min_shares).items():
+            relabelled = recluster(turns, rows, embeddings, threshold, min_share)
+            row[key] = [int(relabelled.speaker.nunique()), round(diarization_error_rate(relabelled, reference), 4)]
         print(json.dumps(row), flush=True)
 
 
-def run_child(index: int, jobs: int, thresholds: str) -> list[dict]:
+def run_child(index: int, jobs: int, thresholds: str, min_shares: str) -> list[dict]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, __file__, "--child", str(index), "--jobs", str(jobs), "--thresholds",
-                           thresholds], capture_output=True, text=True, env=env, check=False)
+                           thresholds, "--min-shares", min_shares], capture_output=True, text=True, env=env,
+                          check=False)
     if done.returncode:
         raise SystemExit(f"child {index} failed:\n{done.stderr[-3000:]}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -135,28 +154,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--thresholds", default="0.5,0.55,0.6,0.65",
                         help="cosine similarities at which whole-turn clusters are cut, comma-separated")
+    parser.add_argument("--min-shares", default="0",
+                        help="a cluster below this share of the turns' duration joins its nearest (0: none), "
+                             "comma-separated")
     parser.add_argument("--jobs", type=int, default=2, help="children at once, one process and one thread each")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     thresholds = [float(t) for t in args.thresholds.split(",")]
+    min_shares = [float(m) for m in args.min_shares.split(",")]
     if args.child is not None:
-        child(args.child, args.jobs, thresholds)
+        child(args.child, args.jobs, thresholds, min_shares)
         return
     order = [name for _, name, _, _ in files()]  # builds every fixture once, before the children race to
     started = dt.datetime.now()
     with ThreadPoolExecutor(args.jobs) as pool:
-        found = pool.map(lambda i: run_child(i, args.jobs, args.thresholds), range(args.jobs))
+        found = pool.map(lambda i: run_child(i, args.jobs, args.thresholds, args.min_shares), range(args.jobs))
         rows = sorted((row for part in found for row in part), key=lambda r: order.index(r["file"]))
 
-    keys = ["today", *map(str, thresholds)]
+    keys = ["today", *variants(thresholds, min_shares)]
     parts = list(dict.fromkeys(r["part"] for r in rows))
     totals = {key: {part: summary([r for r in rows if r["part"] == part], key) for part in parts} for key in keys}
     machine = f"{cpu_model()}, {os.cpu_count()} cores, one torch thread per child, {args.jobs} children"
     lines = [f"{started:%Y-%m-%d %H:%M} · {machine} · offline pipeline (segmentation-3.0 + CAM++)", "",
              "| file | part | audio s | turns (embedded) | today | "
-             + " | ".join(f"re-clustered at {t}" for t in thresholds) + " |",
-             "|---|---|---|---|---|" + "---|" * len(thresholds)]
+             + " | ".join(f"re-clustered at {k}" for k in keys[1:]) + " |",
+             "|---|---|---|---|---|" + "---|" * (len(keys) - 1)]
     for r in rows:
         cells = [f"{r[k][0]} ({r['true_speakers']}), {r[k][1]:.3f}" for k in keys]
         lines.append(f"| {r['file']} | {r['part']} | {r['audio_s']} | {r['turns']} ({r['embedded_turns']}) | "
@@ -169,7 +192,7 @@ def main() -> None:
     print("\n".join(lines))
     path = new_result_path(args.out, "diarization-recluster")
     path.write_text(json.dumps({"date": f"{started:%Y-%m-%d %H:%M}", "machine": machine, "thresholds": thresholds,
-                                "totals": totals, "files": rows}, indent=2))
+                                "min_shares": min_shares, "totals": totals, "files": rows}, indent=2))
     print(f"\nJSON: {path}")
 
 
