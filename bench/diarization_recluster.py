@@ -2,7 +2,7 @@
 (a probe for the next change to diarization; nothing in the library uses it).
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/diarization_recluster.py [--thresholds 0.5,0.55,0.6,0.65]
-        [--min-shares 0,0.1] [--jobs 2]
+        [--min-shares 0,0.1] [--parts new] [--jobs 2]
 
 The offline pipeline labels speech through 10 s windows; where similar voices alternate in short turns (the
 Asterisk readers, 1.5-8 s a prompt) it merges them, and `refine_turns` can move a turn between the speakers pyannote
@@ -13,9 +13,9 @@ a cluster holding less than that share of the embedded speech first joins the on
 pyannote.metrics' full scoring (no collar, overlap scored) of the exclusive turns, before and after. Files:
 bench/diarization_step.py's (tune, confirm, fresh; the fresh part has been seen since 2026-12-07) and part "probe":
 eight conversations of the Asterisk readers, LibriVox and espeak-ng voices (seeds 41-48) that the clustering
-threshold was probed on by hand on 2026-12-07 (bench/README.md). Every part here has been seen: a rule chosen on
-these files needs new ones to confirm it. Each child runs every ``--jobs``-th file on one torch thread. Writes
-``diarization-recluster-<date>-<HHMM>.json``.
+threshold was probed on by hand on 2026-12-07 (bench/README.md); part "new": ten conversations built after a rule
+had been read off the others, to confirm it (``--parts new``). Each child runs every ``--jobs``-th file on one torch
+thread. Writes ``diarization-recluster-<date>-<HHMM>.json``.
 """
 
 from __future__ import annotations
@@ -50,16 +50,31 @@ PROBE_VOICES = (
     (("espeak:en-us", "espeak:en-gb-scotland"), 24, 47), (("asterisk:fr", "asterisk:es", "asterisk:en"), 40, 48),
 )
 
+NEW = "new"
+# Built at 2026-12-07 09:35, after the rule to confirm (0.55, a 5% floor) had been read off the other parts.
+NEW_VOICES = (
+    (("asterisk:en", "asterisk:fr"), 30, 60), (("asterisk:es", "asterisk:en"), 30, 61),
+    (("asterisk:fr", "asterisk:es"), 30, 62), (("asterisk:en", "asterisk:es", "asterisk:fr"), 48, 63),
+    (("librivox", "asterisk:es"), 30, 64), (("flite:slt", "asterisk:en", "flite:rms"), 36, 65),
+    (("flite:awb", "flite:kal16", "asterisk:fr"), 36, 66), (("espeak:en-gb-x-rp", "librivox", "asterisk:en"), 36, 67),
+    (("flite:rms", "flite:slt"), 24, 68), (("asterisk:en", "espeak:en-us"), 24, 69),
+)
 
-def files() -> list[tuple[str, str, object, object]]:
-    """(part, name, fixture, reference) for every file: bench/diarization_step.py's, then the probe part."""
+
+def files(parts: list[str] | None = None) -> list[tuple[str, str, object, object]]:
+    """(part, name, fixture, reference) for every file of ``parts`` (all by default): bench/diarization_step.py's,
+    then the probe part and the new one."""
     import assets
     import diarization
     import diarization_step
 
-    probe = [(PROBE, f"s{seed} {'+'.join(voices)}, {turns} turns", assets.voice_conversation(voices, turns, seed=seed))
-             for voices, turns, seed in PROBE_VOICES]
-    return diarization_step.files() + [(part, name, fx, diarization.turns_of(fx)) for part, name, fx in probe]
+    found = diarization_step.files() if parts is None or set(parts) - {PROBE, NEW} else []
+    for part, voices_list in ((PROBE, PROBE_VOICES), (NEW, NEW_VOICES)):
+        if parts is None or part in parts:
+            found += [(part, f"s{seed} {'+'.join(voices)}, {turns} turns", fixture, diarization.turns_of(fixture))
+                      for voices, turns, seed in voices_list
+                      for fixture in [assets.voice_conversation(voices, turns, seed=seed)]]
+    return [row for row in found if parts is None or row[0] in parts]
 
 
 def recluster(turns, rows, embeddings, threshold: float, min_share: float = 0.0):
@@ -104,7 +119,7 @@ def variants(thresholds: list[float], min_shares: list[float]) -> dict[str, tupl
     return {(f"{t}" if m == 0 else f"{t}/{m}"): (t, m) for t in thresholds for m in min_shares}
 
 
-def child(index: int, jobs: int, thresholds: list[float], min_shares: list[float]) -> None:
+def child(index: int, jobs: int, thresholds: list[float], min_shares: list[float], parts: list[str] | None) -> None:
     """Every ``jobs``-th file from ``index``, one thread: a JSON line per file on stdout."""
     import numpy as np
     import torch
@@ -120,7 +135,7 @@ def child(index: int, jobs: int, thresholds: list[float], min_shares: list[float
     options = TranscribeOptions(diarize=True, progress=False, device="cpu")
     embedder = diarize_module.speaker_embedder(diarize_module.load_pipeline(options))
     diarize_module.diarize(open_audio(str(assets.pyannote_sample().path)).in_memory(), options)  # warm-up
-    for part, name, fixture, reference in files()[index::jobs]:
+    for part, name, fixture, reference in files(parts)[index::jobs]:
         source = open_audio(str(fixture.path)).in_memory()
         turns = diarize_module.diarize(source, options)
         waveform = torch.from_numpy(np.ascontiguousarray(source.samples, dtype=np.float32))
@@ -134,11 +149,11 @@ def child(index: int, jobs: int, thresholds: list[float], min_shares: list[float
         print(json.dumps(row), flush=True)
 
 
-def run_child(index: int, jobs: int, thresholds: str, min_shares: str) -> list[dict]:
+def run_child(index: int, jobs: int, thresholds: str, min_shares: str, parts: str | None) -> list[dict]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, __file__, "--child", str(index), "--jobs", str(jobs), "--thresholds",
-                           thresholds, "--min-shares", min_shares], capture_output=True, text=True, env=env,
-                          check=False)
+    command = [sys.executable, __file__, "--child", str(index), "--jobs", str(jobs), "--thresholds", thresholds,
+               "--min-shares", min_shares, *(["--parts", parts] if parts else [])]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         raise SystemExit(f"child {index} failed:\n{done.stderr[-3000:]}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -157,19 +172,22 @@ def main() -> None:
     parser.add_argument("--min-shares", default="0",
                         help="a cluster below this share of the turns' duration joins its nearest (0: none), "
                              "comma-separated")
+    parser.add_argument("--parts", help="only these parts (tune, confirm, fresh, probe, new), comma-separated")
     parser.add_argument("--jobs", type=int, default=2, help="children at once, one process and one thread each")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     thresholds = [float(t) for t in args.thresholds.split(",")]
     min_shares = [float(m) for m in args.min_shares.split(",")]
+    parts = args.parts.split(",") if args.parts else None
     if args.child is not None:
-        child(args.child, args.jobs, thresholds, min_shares)
+        child(args.child, args.jobs, thresholds, min_shares, parts)
         return
-    order = [name for _, name, _, _ in files()]  # builds every fixture once, before the children race to
+    order = [name for _, name, _, _ in files(parts)]  # builds every fixture once, before the children race to
     started = dt.datetime.now()
     with ThreadPoolExecutor(args.jobs) as pool:
-        found = pool.map(lambda i: run_child(i, args.jobs, args.thresholds, args.min_shares), range(args.jobs))
+        found = pool.map(lambda i: run_child(i, args.jobs, args.thresholds, args.min_shares, args.parts),
+                         range(args.jobs))
         rows = sorted((row for part in found for row in part), key=lambda r: order.index(r["file"]))
 
     keys = ["today", *variants(thresholds, min_shares)]
