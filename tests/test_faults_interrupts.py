@@ -96,7 +96,7 @@ def without_speakers(table: list[list]) -> list[list]:
 
 
 @pytest.fixture(scope="module")
-def long_english():
+def half_silent_long():
     """Five minutes of real English prompts with a 150 s digital-silence stretch inside."""
     from assets import asterisk_long
 
@@ -104,11 +104,11 @@ def long_english():
 
 
 @pytest.fixture(scope="module")
-def reference(sample, long_english):
+def reference(sample, half_silent_long):
     """Uninterrupted runs in this process: the call and the 5-minute file (ASR), the call with speakers."""
-    asr = wk.transcribe([str(sample.path), str(long_english.path)], **ASR)
+    asr = wk.transcribe([str(sample.path), str(half_silent_long.path)], **ASR)
     speakers = wk.transcribe(str(sample.path), **DIARIZED)
-    assert not asr.attrs["interrupted"] and len(of_file(rows(asr), str(long_english.path))) > 10
+    assert not asr.attrs["interrupted"] and len(of_file(rows(asr), str(half_silent_long.path))) > 10
     assert speakers.speaker.notna().all() and speakers.speaker.nunique() == 2
     return {"asr": rows(asr), "speakers": rows(speakers)}
 
@@ -173,8 +173,8 @@ def interrupted_child(audio, options: dict, interrupt_at, *, background: bool | 
     return out
 
 
-def test_interrupt_during_vad_keeps_nothing_and_the_next_call_matches(reference, long_english):
-    long = str(long_english.path)
+def test_interrupt_during_vad_keeps_nothing_and_the_next_call_matches(reference, half_silent_long):
+    long = str(half_silent_long.path)
     out = interrupted_child(long, ASR, lambda e: e["stage"] == "vad" and e["done"] < e["total"])
     result, info = out["RESULT"], out["RESULT"]["files"][long]
     assert result["rows"] == [] and info["interrupted"] is True
@@ -183,8 +183,8 @@ def test_interrupt_during_vad_keeps_nothing_and_the_next_call_matches(reference,
     assert out["AGAIN"]["rows"] == of_file(reference["asr"], long) and not out["AGAIN"]["interrupted"]
 
 
-def test_interrupt_during_decoding_keeps_earlier_files_and_finished_batches(reference, sample, long_english):
-    call, long = str(sample.path), str(long_english.path)
+def test_interrupt_during_decoding_keeps_earlier_files_and_finished_batches(reference, sample, half_silent_long):
+    call, long = str(sample.path), str(half_silent_long.path)
     out = interrupted_child([call, long], ASR,
                             lambda e: e["stage"] == "transcribe" and e["file"] == long and e["done"] < e["total"])
     result, expected = out["RESULT"], of_file(reference["asr"], long)
@@ -224,9 +224,9 @@ def test_interrupt_during_decoding_cancels_background_diarization(reference, sam
     assert out["AGAIN"]["rows"] == reference["speakers"]
 
 
-def test_cli_on_sigint_writes_what_finished_and_exits_130(reference, long_english, tmp_path):
+def test_cli_on_sigint_writes_what_finished_and_exits_130(reference, half_silent_long, tmp_path):
     """The installed ``whisperkit`` command: SIGINT once its progress bar shows a finished batch."""
-    long, target = str(long_english.path), tmp_path / "out.csv"
+    long, target = str(half_silent_long.path), tmp_path / "out.csv"
     command = [str(Path(sys.executable).with_name("whisperkit")), "transcribe", long, "--model", "tiny.en",
                "--batch-size", "2", "-o", str(target)]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
@@ -257,12 +257,12 @@ def test_cli_on_sigint_writes_what_finished_and_exits_130(reference, long_englis
     assert f"wrote {target}" in b"".join(printed.chunks()).decode()
 
 
-def test_jupyter_kernel_interrupt_keeps_finished_segments_and_the_next_cell_works(reference, long_english):
+def test_jupyter_kernel_interrupt_keeps_finished_segments_and_the_next_cell_works(reference, half_silent_long):
     """A real ipykernel: ``df = wk.transcribe(...)`` in a cell, `interrupt_kernel` once decoding is under way,
     then a second call in the same kernel."""
     from jupyter_client import KernelManager
 
-    long = str(long_english.path)
+    long = str(half_silent_long.path)
     manager = KernelManager(kernel_name="python3")
     manager.start_kernel(env=dict(os.environ), cwd=str(Path(long).parent))
     client = manager.client()

@@ -6,9 +6,6 @@ printed and wrote there, and drives its player; a second, headless run would onl
 
 from __future__ import annotations
 
-import json
-import re
-
 import nbformat
 import pytest
 from browser_support import ARTIFACTS, KERNEL_ENV, REPO
