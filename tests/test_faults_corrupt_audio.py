@@ -169,9 +169,16 @@ def test_transcript_after_the_damage_keeps_its_times(files, ext):
     after = bad[bad.start >= gap["end"]]
     assert len(after) >= 10 and after.end.max() > 170
     assert not ((bad.start > gap["start"] + 0.2) & (bad.start < gap["end"] - 0.2)).any()  # nothing in the gap
-    good_starts = {text.strip().lower(): start for text, start in zip(good.text, good.start)}
-    shifts = [start - good_starts[text.strip().lower()] for text, start in zip(after.text, after.start)
-              if text.strip().lower() in good_starts]
+    # Segments are matched by text, so only texts each transcript has once: a prompt can come back within three
+    # minutes, and a short phrase can be heard twice ("Now and forevermore." at 139.5 s and 146.0 s with tiny.en
+    # on an AVX-512 CPU), and a match of one with the other is a shift of seconds that is not there.
+    def once(frame):
+        texts = frame.text.str.strip().str.lower()
+        return {text: start for text, start in zip(texts, frame.start) if (texts == text).sum() == 1}
+
+    good_starts, bad_starts = once(good), once(bad)
+    shifts = [start - good_starts[text] for text, start in bad_starts.items()
+              if text in good_starts and start >= gap["end"]]
     assert len(shifts) >= 5, (after.text.tolist(), good.text.tolist())
     assert np.max(np.abs(shifts)) < 0.5 and abs(np.median(shifts)) < 0.1, shifts  # collapsed: -2.6 s or -6.7 s
 
