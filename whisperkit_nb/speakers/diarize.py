@@ -155,13 +155,14 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
             refined = refine_turns(turns, waveform[0], embedder, embedded=embedded)
             overlapping = _follow_relabelling(overlapping, turns, refined)
             turns = refined
-        if REGROUP and offline and embedded is not None and not any(v is not None for v in counts.values()):
+        if REGROUP and offline and embedded is not None and all(v is None for v in counts.values()):
             # several voices under one speaker come apart, unless the caller fixed the count
             regrouped = regroup_turns(turns, embedded, min_s=REFINE_MIN_S)
             overlapping = _follow_relabelling(overlapping, turns, regrouped)
             turns = regrouped
         hook("refinement", None, total=1, completed=1)
-    labels = _labels_by_first_speech(overlapping)
+    # both frames: a group `regroup_turns` made may have no overlapping turn of its own to carry its label
+    labels = _labels_by_first_speech(pd.concat([overlapping, turns]))
     turns["speaker"] = turns.speaker.map(labels)
     overlapping["speaker"] = overlapping.speaker.map(labels)
     turns.attrs["overlapping"] = overlapping.to_dict("records")
