@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from whisperkit_nb.speakers.voices import VOICE_MIN_S
+
 #: Two groups of turns whose average cosine similarity is below this are two voices.
 REGROUP_THRESHOLD = 0.55
 #: A group with less than this share of the file's embedded turns' duration rejoins the nearest group...
@@ -31,7 +33,7 @@ REGROUP_MIN_SPEECH_S = 4.0
 MAX_CLUSTERED_TURNS = 4000
 
 
-def regroup_turns(turns: pd.DataFrame, embedded: tuple[np.ndarray, np.ndarray], *, min_s: float = 1.0,
+def regroup_turns(turns: pd.DataFrame, embedded: tuple[np.ndarray, np.ndarray], *, min_s: float = VOICE_MIN_S,
                   threshold: float = REGROUP_THRESHOLD, min_share: float = REGROUP_MIN_SHARE,
                   min_speech_s: float = REGROUP_MIN_SPEECH_S) -> pd.DataFrame:
     """``turns`` with each speaker that holds several voices split into one speaker per voice.
@@ -87,11 +89,17 @@ def _voices(embeddings: np.ndarray, weights: np.ndarray, threshold: float, floor
     groups = _fold_small_groups(groups, embeddings[clustered], weights[clustered], floor)
     if len(clustered) == len(embeddings):
         return groups
-    names = np.unique(groups)
-    centroids = np.stack([embeddings[clustered][groups == k].mean(axis=0) for k in names])
-    nearest = names[(embeddings @ centroids.T).argmax(axis=1)]
+    centroids = _centroids(groups, embeddings[clustered])
+    names = np.array(list(centroids))
+    nearest = names[(embeddings @ np.stack(list(centroids.values())).T).argmax(axis=1)]
     nearest[clustered] = groups
     return nearest
+
+
+def _centroids(groups: np.ndarray, embeddings: np.ndarray) -> dict[int, np.ndarray]:
+    """Each group's unit-normalised mean embedding, by group number."""
+    means = {k: embeddings[groups == k].mean(axis=0) for k in np.unique(groups)}
+    return {k: v / (np.linalg.norm(v) + 1e-9) for k, v in means.items()}
 
 
 def _fold_small_groups(groups: np.ndarray, embeddings: np.ndarray, weights: np.ndarray, floor: float) -> np.ndarray:
@@ -101,8 +109,7 @@ def _fold_small_groups(groups: np.ndarray, embeddings: np.ndarray, weights: np.n
         smallest = names[0]
         if weights[groups == smallest].sum() >= floor:
             break
-        centroids = {k: embeddings[groups == k].mean(axis=0) for k in names}
-        centroids = {k: v / (np.linalg.norm(v) + 1e-9) for k, v in centroids.items()}
+        centroids = _centroids(groups, embeddings)
         nearest = max(names[1:], key=lambda k: float(centroids[k] @ centroids[smallest]))
         groups = np.where(groups == smallest, nearest, groups)
     return groups
