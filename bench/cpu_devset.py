@@ -359,12 +359,12 @@ def main() -> None:
         files = [f for f in files if f.name in args.files.split(",")]
     systems = {
         "default": ("whisperkit_nb defaults (ctranslate2 on CPU: segment_times='alignment', beam_size=4, "
-                    "no gap limit; the encoder in bfloat16 on torch where the CPU has AMX)",
+                    "no gap limit; the encoder in bfloat16 on torch where the CPU has AMX or AVX512_BF16)",
                     lambda: WhisperKit(args.model)),
         # The most accurate setting measured (the default's beam from 2026-12-05 05:38 to 15:20).
         "accurate": ("whisperkit_nb beam_size=5", lambda: WhisperKit(args.model, beam_size=5)),
         # The default as it ran before the encoder moved to bfloat16 on AMX CPUs (2026-12-05).
-        "ct2-encoder": ("whisperkit_nb defaults, CTranslate2's int8 encoder also on AMX",
+        "ct2-encoder": ("whisperkit_nb defaults, CTranslate2's int8 encoder also where the CPU has bfloat16",
                         lambda: WhisperKitCt2Encoder(args.model)),
         # The encoder in float32 on torch whatever the CPU (the default's encoder without AVX-512 since 2026-12-06).
         "fp32-encoder": ("whisperkit_nb defaults, the encoder in float32 on torch",

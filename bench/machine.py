@@ -20,13 +20,13 @@ def cpu_model() -> str:
 
 def cpu_with_encoder() -> str:
     """The CPU as a bench's machine line names it: model, cores, torch threads, AMX, and the encoder the
-    CTranslate2 default runs there (the CPU decides it: AMX bfloat16, no AVX-512 float32, else CTranslate2's int8;
-    whisperkit_nb/engines/torch_encoder.py)."""
+    CTranslate2 default runs there (the CPU decides it: AMX or AVX512_BF16 bfloat16, no AVX-512 float32, else
+    CTranslate2's int8; whisperkit_nb/engines/torch_encoder.py)."""
     import torch
 
-    from whisperkit_nb.engines.torch_encoder import encoder_dtype, has_amx
+    from whisperkit_nb.engines.torch_encoder import encoder_dtype, has_amx, has_avx512_bf16
 
-    amx = "AMX" if has_amx() else "no AMX"
+    amx = "AMX" if has_amx() else "no AMX, AVX512_BF16" if has_avx512_bf16() else "no AMX"
     dtype = encoder_dtype("cpu", "auto")
     encoder = "encoder int8 (CTranslate2)" if dtype is None else f"encoder {str(dtype).removeprefix('torch.')} (torch)"
     return f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, {amx}, {encoder}"

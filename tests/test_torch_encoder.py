@@ -29,12 +29,13 @@ def _relative_error(found: torch.Tensor, reference: torch.Tensor) -> float:
     return float((found - reference).norm() / reference.norm())
 
 
-@pytest.mark.parametrize(("amx", "capability", "expected"), [
-    (True, "AVX512", torch.bfloat16), (False, "AVX512", None), (False, "AVX2", torch.float32),
-    (False, "DEFAULT", torch.float32),
+@pytest.mark.parametrize(("amx", "bf16", "capability", "expected"), [
+    (True, True, "AVX512", torch.bfloat16), (False, True, "AVX512", torch.bfloat16), (False, False, "AVX512", None),
+    (False, False, "AVX2", torch.float32), (False, False, "DEFAULT", torch.float32),
 ])
-def test_the_rule_is_the_cpu_and_the_automatic_dtype(amx, capability, expected, monkeypatch):
+def test_the_rule_is_the_cpu_and_the_automatic_dtype(amx, bf16, capability, expected, monkeypatch):
     monkeypatch.setattr(torch_encoder, "has_amx", lambda: amx)
+    monkeypatch.setattr(torch_encoder, "has_avx512_bf16", lambda: bf16)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
     assert torch_encoder.encoder_dtype("cpu", "auto") == expected
     assert torch_encoder.encoder_dtype("cpu", "float32") is None, "an explicit dtype is CTranslate2's for the model"

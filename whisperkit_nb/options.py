@@ -124,7 +124,7 @@ class TranscribeOptions:
     engine: str = _option(
         "auto",
         "transformers (PyTorch; GPUs, compile) or ctranslate2 (int8 on CPU, with the encoder in bfloat16 on torch "
-        "where the CPU has Intel AMX and dtype is auto; float16 on GPU; "
+        "where the CPU has AMX or AVX512_BF16 and dtype is auto; float16 on GPU; "
         "pip install 'whisperkit_nb[faster-whisper]'). auto: ctranslate2 on a CPU when installed and the "
         "other options allow it (vad chunking, no compile, dtype and attention auto), else transformers.",
         choices=engine_choices,
@@ -143,7 +143,7 @@ class TranscribeOptions:
     device: str = _option("auto", "auto, cpu, cuda, cuda:N or mps.", label="Device")
     dtype: DType = _option(
         "auto", "Weights dtype. auto: float16 on GPU, float32 on CPU (ctranslate2: int8, its encoder bfloat16 on "
-        "AMX CPUs and float32 on CPUs without AVX-512).", label="Precision",
+        "CPUs with AMX or AVX512_BF16 and float32 on CPUs without AVX-512).", label="Precision",
     )
     attn_implementation: Attention = _option(
         "auto", "Attention kernel. auto: flash_attention_2 when flash-attn and a GPU are present, else sdpa.",
@@ -236,8 +236,8 @@ class TranscribeOptions:
                             group="speakers", label="Find speakers")
     num_speakers: int | None = _option(None, "Exact number of speakers, when known. With no count "
                                        "(num, min or max_speakers), the offline pipeline also splits a speaker "
-                                       "whose whole turns hold several voices (similar voices in short turns).", low=1, high=100,
-                                       group="speakers", label="Number of speakers")
+                                       "whose whole turns hold several voices (similar voices in short turns).",
+                                       low=1, high=100, group="speakers", label="Number of speakers")
     min_speakers: int | None = _option(None, "Fewest speakers to consider.", low=1, high=100, group="speakers",
                                        label="Fewest speakers")
     max_speakers: int | None = _option(None, "Most speakers to consider.", low=1, high=100, group="speakers",

@@ -1,5 +1,6 @@
 """`Ct2Engine` (``engine="ctranslate2"``): Whisper on CTranslate2, int8 on CPU, float16 on GPU; on a CPU with
-AMX the encoder runs in bfloat16 on torch, on one without AVX-512 in float32 (`whisperkit_nb.engines.torch_encoder`).
+bfloat16 instructions (AMX or AVX512_BF16) the encoder runs in bfloat16 on torch, on one without AVX-512 in float32
+(`whisperkit_nb.engines.torch_encoder`).
 
 Only the model runs in CTranslate2; VAD batching, tail re-decoding, language detection, code-switching
 and hallucination control stay in whisperkit_nb, so both engines behave alike. Weights: the offline
@@ -83,7 +84,8 @@ class Ct2Engine:
     all_threads: Any = field(default=None, repr=False)
     # Both are one worker with every thread.
     one_worker_args: dict | None = field(default=None, repr=False)
-    # On a CPU with AMX or without AVX-512: the encoder on torch, decoding still on CTranslate2 (`torch_encoder`).
+    # On a CPU with bfloat16 instructions or without AVX-512: the encoder on torch, decoding still on CTranslate2
+    # (`torch_encoder`).
     torch_encoder: Any = field(default=None, repr=False)
     attn_implementation: ClassVar[str] = "ctranslate2"
 
@@ -154,8 +156,8 @@ class Ct2Engine:
 
     @property
     def dtype_name(self) -> str:
-        """The compute type, and the encoder's where it differs (``"int8, encoder bfloat16"`` on AMX, ``"int8, encoder
-        float32"`` without AVX-512)."""
+        """The compute type, and the encoder's where it differs (``"int8, encoder bfloat16"`` with AMX or
+        AVX512_BF16, ``"int8, encoder float32"`` without AVX-512)."""
         if self.torch_encoder is None:
             return self.compute_type
         return f"{self.compute_type}, encoder {str(self.torch_encoder.dtype).removeprefix('torch.')}"
@@ -166,8 +168,8 @@ class Ct2Engine:
         On a CPU the rows are encoded one at a time: CTranslate2's int8 encoder costs more per row the
         more rows a call holds (base, 2 threads: 0.34 s a row alone, 0.44 s in calls of 8, 0.55 s in
         calls of 16; bench/README.md), while decoding gains from large batches; the `workers` take rows
-        in turn. A GPU takes the batch whole. On a CPU with AMX, torch encodes instead, in bfloat16, and on
-        one without AVX-512 in float32 (`whisperkit_nb.engines.torch_encoder`), on torch's threads.
+        in turn. A GPU takes the batch whole. On a CPU with AMX or AVX512_BF16, torch encodes instead, in bfloat16,
+        and on one without AVX-512 in float32 (`whisperkit_nb.engines.torch_encoder`), on torch's threads.
         """
         import ctranslate2
         import numpy as np

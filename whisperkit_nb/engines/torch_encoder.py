@@ -3,16 +3,19 @@
 CTranslate2 has no bfloat16 on a CPU; its int8 encoder runs on AVX-512 VNNI. The rule (`encoder_dtype`), for
 ``dtype="auto"`` on a CPU:
 
-- **AMX tiles: bfloat16.** torch's oneDNN multiplies bfloat16 matrices on them: base's encoder on 2 threads,
-  0.136 s a 30 s window in bfloat16 against 0.344 s through CTranslate2's int8 (and 0.417 s for bfloat16 with AMX
-  switched off, so the rule is AMX, not bfloat16 support; bench/encoder_precision.py). Its output is also nearer
-  float32's (2.23% relative error against 5.94% for int8 on real speech).
+- **bfloat16 instructions (AMX tiles or AVX512_BF16): bfloat16.** torch's oneDNN multiplies bfloat16 matrices
+  with them. Intel Xeon with AMX, base's encoder on 2 threads: 0.136 s a 30 s window in bfloat16 against 0.344 s
+  through CTranslate2's int8 (bench/encoder_precision.py). AMD EPYC with AVX-512 and AVX512_BF16 but no AMX:
+  0.369 s against int8's 0.489 s and float32's 0.528 s (`encoder_precision-2026-12-07-1433.json`). Its output is
+  also nearer float32's (2.2% relative error against 5.9% for int8 on real speech). Only a CPU with AVX512_BF16
+  and no AMX tiles from Intel (Cooper Lake) would be slower than int8, going by the Intel machine with AMX switched
+  off (0.417 s against 0.344 s); it too gets the nearer output.
 - **No AVX-512 (AVX2 and older): float32.** There CTranslate2's int8 encoder is no faster than torch's float32
   one (AMD EPYC, AVX2, 2 threads: 0.63 s a window against 0.64-0.68 s, `encoder_precision-2026-12-06-1316.json`)
   and further from float32 (7.3%); the whole pipeline with it makes fewer word errors at the same speed
   (tune part 6.72% against 6.92%, `cpu_devset-2026-12-06-1413.json`; hard recordings 478 errors against 493,
   `-1757.json`; bench/README.md).
-- **AVX-512 without AMX: CTranslate2's int8** (VNNI), as before; float32 there is not measured.
+- **AVX-512 without bfloat16 instructions: CTranslate2's int8** (VNNI), as before; float32 there is not measured.
 
 The decoder stays in CTranslate2, which takes encoder output as it takes features.
 
@@ -39,27 +42,38 @@ USE_TORCH_ENCODER = True  # False: CTranslate2 encodes on every CPU (bench ablat
 _EPS = 1e-5  # Whisper's layer norms
 
 
-def has_amx() -> bool:
-    """Whether this CPU has AMX tiles that torch can use (torch's own check; False where torch lacks it)."""
+def _cpu_has(check_name: str) -> bool:
+    """torch's own CPU feature check ``torch.cpu.<check_name>``; False where this torch lacks it or it fails."""
     import torch
 
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    check = getattr(torch.cpu, check_name, None)
     try:
         return bool(check()) if check is not None else False
     except RuntimeError:
         return False
 
 
+def has_amx() -> bool:
+    """Whether this CPU has AMX tiles that torch can use."""
+    return _cpu_has("_is_amx_tile_supported")
+
+
+def has_avx512_bf16() -> bool:
+    """Whether this CPU has AVX-512's bfloat16 dot products (AVX512_BF16: AMD Zen 4 and later, Intel Cooper Lake
+    and the Xeons with AMX)."""
+    return _cpu_has("_is_avx512_bf16_supported")
+
+
 def encoder_dtype(device_type: str, dtype_option: str) -> torch.dtype | None:
     """The rule (module docstring): the dtype torch encodes in, or None where CTranslate2's int8 encoder stays.
 
     Only on a CPU with the precision left to the engine (``dtype="auto"``); an explicit dtype is CTranslate2's
-    compute type for the whole model, as asked. bfloat16 with AMX tiles, float32 without AVX-512."""
+    compute type for the whole model, as asked. bfloat16 with AMX tiles or AVX512_BF16, float32 without AVX-512."""
     import torch
 
     if device_type != "cpu" or dtype_option != "auto":
         return None
-    if has_amx():
+    if has_amx() or has_avx512_bf16():
         return torch.bfloat16
     return None if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else torch.float32
 
