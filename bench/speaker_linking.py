@@ -33,7 +33,9 @@ Then, 2026-12-04: ``--tune-seeds 1-16 --confirm-seeds 17-32`` (speaker-linking-2
 tune and confirm files as one tune corpus, 0.65 again; on 16 fresh files 0.65 merged two voices) and
 ``--tune-seeds 1-32 --confirm-seeds 33-48`` (speaker-linking-2026-12-04-0539.json: 0.70 chosen, no merge on 16
 fresh files): the default until ``--compositions`` (below) chose 0.76.
-Diarizations are cached beside each built file (``*.diarized.json``), so a rerun only links.
+Diarizations are cached beside each built file (``*.diarized-<key>.json``), so a rerun only links; the key is a hash
+of the speaker code (`whisperkit_nb/speakers/`), so a change there diarizes again (a cache without it let a run of
+2026-12-07 link the diarizations of a probe's rule that never shipped).
 
 Same-file margin (2026-12-04, `whisperkit_nb.corpus.link.SAME_FILE_MARGIN`): every pair of the tune corpus that
 the threshold left unlinked was a voice diarization had split in two speakers of one file, which the old rule
@@ -291,6 +293,14 @@ def _seeds(text: str) -> list[int]:
     return list(range(int(first), int(last or first) + 1))
 
 
+def speaker_code_key() -> str:
+    """A short hash of the speaker stage's source (`whisperkit_nb/speakers/*.py`): what a cached diarization ran."""
+    digest = hashlib.sha256()
+    for source in sorted((HERE.parent / "whisperkit_nb" / "speakers").glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=8, help="files per part (odd seeds tune, even confirm)")
@@ -323,7 +333,7 @@ def main() -> None:
         files = []
         for seed in seeds:
             item = conversation(pool, seed, folder)
-            cached = Path(item["file"]).with_suffix(".diarized.json")  # the diarization of this very file
+            cached = Path(item["file"]).with_suffix(f".diarized-{speaker_code_key()}.json")  # this file, this code
             if cached.is_file():
                 files.append(json.loads(cached.read_text()))
             else:
