@@ -329,11 +329,12 @@ def main() -> None:
              "confirm": _seeds(args.confirm_seeds) or [2 * i + 2 for i in range(args.files)]}
     result: dict = {"pool": {v: len(c) for v, c in pool.items()}, "thresholds": THRESHOLDS, "parts": {},
                     "seeds": parts}
+    code_key = speaker_code_key()
     for part, seeds in parts.items():
         files = []
         for seed in seeds:
             item = conversation(pool, seed, folder)
-            cached = Path(item["file"]).with_suffix(f".diarized-{speaker_code_key()}.json")  # this file, this code
+            cached = Path(item["file"]).with_suffix(f".diarized-{code_key}.json")  # this file, this code
             if cached.is_file():
                 files.append(json.loads(cached.read_text()))
             else:

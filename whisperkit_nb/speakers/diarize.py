@@ -32,7 +32,7 @@ import pandas as pd
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.errors import MissingDependencyError, ModelError
 from whisperkit_nb.options import TranscribeOptions
-from whisperkit_nb.speakers.regroup import regroup_turns
+from whisperkit_nb.speakers.regroup import label_with_most_speech, regroup_turns
 from whisperkit_nb.speakers.voices import speaker_centroids
 
 # Before any pyannote import (all are inside functions below): pyannote 4 sends telemetry unless told not to.
@@ -362,8 +362,7 @@ def _follow_relabelling(overlapping: Turns, before: Turns, after: Turns) -> Turn
     if (old == new).all() or overlapping.empty:
         return overlapping
     duration = (before.end - before.start).to_numpy()
-    mostly = {s: pd.Series(duration[old == s], index=new[old == s]).groupby(level=0).sum().idxmax()
-              for s in pd.unique(old)}
+    mostly = {s: label_with_most_speech(new[old == s], duration[old == s]) for s in pd.unique(old)}
     starts, ends = before.start.to_numpy(), before.end.to_numpy()
     speakers = overlapping.speaker.to_numpy().copy()
     for row, (start, end, speaker) in enumerate(zip(overlapping.start, overlapping.end, overlapping.speaker)):

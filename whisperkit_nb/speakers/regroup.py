@@ -71,10 +71,15 @@ def regroup_turns(turns: pd.DataFrame, embedded: tuple[np.ndarray, np.ndarray], 
         new = np.array([f"{speaker}/{k}" for k in groups], dtype=object)
         labels[rows[mine]] = new
         short = np.setdiff1d(np.flatnonzero(old == speaker), rows[mine])
-        labels[short] = pd.Series(duration[rows[mine]], index=new).groupby(level=0).sum().idxmax()
+        labels[short] = label_with_most_speech(new, duration[rows[mine]])
     regrouped = turns.copy()
     regrouped["speaker"] = labels
     return regrouped
+
+
+def label_with_most_speech(labels: np.ndarray, seconds: np.ndarray) -> object:
+    """The label whose turns (``seconds`` long each) hold the most speech."""
+    return pd.Series(seconds, index=labels).groupby(level=0).sum().idxmax()
 
 
 def _voices(embeddings: np.ndarray, weights: np.ndarray, threshold: float, floor: float) -> np.ndarray:
