@@ -167,8 +167,10 @@ def rules(text: str) -> dict[str, tuple[float, float, float]]:
     return found
 
 
-def child(index: int, jobs: int, rule_text: str, parts: list[str] | None) -> None:
-    """Every ``jobs``-th file from ``index``, one thread: a JSON line per file on stdout."""
+def diarized(parts: list[str] | None, index: int, jobs: int, **switches):
+    """Every ``jobs``-th file of ``parts`` from ``index``, diarized on one torch thread with the ``diarize`` module's
+    ``switches`` set (``REGROUP=False``, ``FOLD=False``): (part, name, fixture, reference, source, turns, embedded),
+    ``embedded`` as `diarize` embeds the turns."""
     import numpy as np
     import torch
 
@@ -177,11 +179,10 @@ def child(index: int, jobs: int, rule_text: str, parts: list[str] | None) -> Non
 
     from whisperkit_nb.audio.source import open_audio
     from whisperkit_nb.options import TranscribeOptions
-    from whisperkit_nb.scoring.speakers import diarization_error_rate
     from whisperkit_nb.speakers import diarize as diarize_module
-    from whisperkit_nb.speakers.regroup import regroup_turns
 
-    diarize_module.REGROUP = False  # pyannote's own count; each rule below is applied to the same turns
+    for key, value in switches.items():
+        setattr(diarize_module, key, value)
     options = TranscribeOptions(diarize=True, progress=False, device="cpu")
     embedder = diarize_module.speaker_embedder(diarize_module.load_pipeline(options))
     diarize_module.diarize(open_audio(str(assets.pyannote_sample().path)).in_memory(), options)  # warm-up
@@ -189,7 +190,18 @@ def child(index: int, jobs: int, rule_text: str, parts: list[str] | None) -> Non
         source = open_audio(str(fixture.path)).in_memory()
         turns = diarize_module.diarize(source, options)
         waveform = torch.from_numpy(np.ascontiguousarray(source.samples, dtype=np.float32))
-        embedded = diarize_module.turn_embeddings(turns, waveform, embedder)  # as diarize embeds them
+        embedded = diarize_module.turn_embeddings(turns, waveform, embedder)
+        yield part, name, fixture, reference, source, turns, embedded
+
+
+def child(index: int, jobs: int, rule_text: str, parts: list[str] | None) -> None:
+    """Every ``jobs``-th file from ``index``, one thread: a JSON line per file on stdout."""
+    from whisperkit_nb.scoring.speakers import diarization_error_rate
+    from whisperkit_nb.speakers import diarize as diarize_module
+    from whisperkit_nb.speakers.regroup import regroup_turns
+
+    # pyannote's own count; each rule below is applied to the same turns
+    for part, name, fixture, reference, source, turns, embedded in diarized(parts, index, jobs, REGROUP=False):
         row = {"part": part, "file": name, "audio_s": round(source.duration, 1), "turns": len(turns),
                "clustered_turns": int(((turns.end - turns.start).to_numpy()[embedded[0]]
                                        >= diarize_module.REFINE_MIN_S).sum()),
@@ -202,14 +214,33 @@ def child(index: int, jobs: int, rule_text: str, parts: list[str] | None) -> Non
         print(json.dumps(row), flush=True)
 
 
-def run_child(index: int, jobs: int, rule_text: str, parts: str | None) -> list[dict]:
+def run_child(index: int, jobs: int, rule_text: str, parts: str | None, script: str = __file__) -> list[dict]:
+    """``script --child index`` in a process of its own (one torch thread), its JSON lines parsed."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, __file__, "--child", str(index), "--jobs", str(jobs), "--rules", rule_text,
+    command = [sys.executable, script, "--child", str(index), "--jobs", str(jobs), "--rules", rule_text,
                *(["--parts", parts] if parts else [])]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         raise SystemExit(f"child {index} failed:\n{done.stderr[-3000:]}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def parsed_with_parts(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """``parser``'s arguments with the ones every bench over these files takes: --parts, --jobs, --out, --child."""
+    parser.add_argument("--parts", help=f"only these parts ({', '.join(ALL_PARTS)}), comma-separated")
+    parser.add_argument("--jobs", type=int, default=2, help="children at once, one process and one thread each")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def rows_from_children(args: argparse.Namespace, script: str = __file__) -> list[dict]:
+    """Every file's row from ``args.jobs`` children of ``script``, in the files' order; the fixtures are built here
+    first, before the children race to."""
+    order = [name for _, name, _, _ in files(args.parts and args.parts.split(","))]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        found = pool.map(lambda i: run_child(i, args.jobs, args.rules, args.parts, script), range(args.jobs))
+        return sorted((row for part in found for row in part), key=lambda r: order.index(r["file"]))
 
 
 def summary(rows: list[dict], key: str) -> dict:
@@ -225,20 +256,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", default=f"{default},0.55/0.05/0,0.6/0.05/4",
                         help="threshold/min_share/min_speech_s, comma-separated (default: the library's rule first)")
-    parser.add_argument("--parts", help=f"only these parts ({', '.join(ALL_PARTS)}), comma-separated")
-    parser.add_argument("--jobs", type=int, default=2, help="children at once, one process and one thread each")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    parts = args.parts.split(",") if args.parts else None
+    args = parsed_with_parts(parser)
     if args.child is not None:
-        child(args.child, args.jobs, args.rules, parts)
+        child(args.child, args.jobs, args.rules, args.parts and args.parts.split(","))
         return
-    order = [name for _, name, _, _ in files(parts)]  # builds every fixture once, before the children race to
     started = dt.datetime.now()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        found = pool.map(lambda i: run_child(i, args.jobs, args.rules, args.parts), range(args.jobs))
-        rows = sorted((row for part in found for row in part), key=lambda r: order.index(r["file"]))
+    rows = rows_from_children(args)
 
     keys = ["pyannote", *rules(args.rules)]
     parts = list(dict.fromkeys(r["part"] for r in rows))

@@ -32,6 +32,7 @@ import pandas as pd
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.errors import MissingDependencyError, ModelError
 from whisperkit_nb.options import TranscribeOptions
+from whisperkit_nb.speakers.fold import fold_small_speakers
 from whisperkit_nb.speakers.regroup import label_with_most_speech, regroup_turns
 from whisperkit_nb.speakers.voices import speaker_centroids
 
@@ -82,6 +83,9 @@ Turns = pd.DataFrame
 # Whether the offline pipeline splits a speaker whose whole turns hold several voices when no count is given
 # (`regroup_turns`); bench/diarization_recluster.py turns it off to score pyannote's own count against it.
 REGROUP = True
+# Whether it then folds a small speaker into the speaker whose voice it repeats (`fold_small_speakers`), under the
+# same conditions; bench/speaker_fold.py turns it off to score the turns without it.
+FOLD = True
 
 # Where start_diarization runs: None alongside the ASR on a CUDA GPU only (the default); True or False force
 # the background thread on or off (tests run the GPU's code path on CPU with it).
@@ -109,7 +113,8 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
         Uses ``diarization_model``, ``hf_token`` (else ``$HF_TOKEN``), ``num_speakers``, ``min_speakers``,
         ``max_speakers`` and ``device`` (diarization runs on the GPU when the ASR does). Without a number of
         speakers, the offline pipeline splits a speaker whose whole turns hold several voices (`regroup_turns`):
-        that tells apart similar voices alternating in short turns, which pyannote's 10 s windows merge.
+        that tells apart similar voices alternating in short turns, which pyannote's 10 s windows merge; and it
+        folds a speaker with little speech into the one whose voice it repeats (`fold_small_speakers`).
     callback : callable, optional
         Receives ``ProgressEvent("diarize", name, done, 100, "%", duration=seconds of audio)`` as the
         pipeline advances, from 0 % as it starts (this function draws nothing: the front ends pass their
@@ -160,6 +165,10 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
             regrouped = regroup_turns(turns, embedded, min_s=REFINE_MIN_S)
             overlapping = _follow_relabelling(overlapping, turns, regrouped)
             turns = regrouped
+            if FOLD:  # a few seconds of a voice already there, kept apart by pyannote, rejoin it
+                folded = fold_small_speakers(turns, embedded, min_s=REFINE_MIN_S)
+                overlapping = _follow_relabelling(overlapping, turns, folded)
+                turns = folded
         hook("refinement", None, total=1, completed=1)
     # both frames: a group `regroup_turns` made may have no overlapping turn of its own to carry its label
     labels = _labels_by_first_speech(pd.concat([overlapping, turns]))
@@ -355,9 +364,9 @@ def refine_turns(turns: Turns, waveform: torch.Tensor, embedder: Any, *, min_s: 
 
 
 def _follow_relabelling(overlapping: Turns, before: Turns, after: Turns) -> Turns:
-    """Carry a relabelling of the exclusive turns (`refine_turns`, `regroup_turns`) over to the overlapping
-    turns: each takes the new speaker of the exclusive turn, of its own old speaker, that it overlaps most; one
-    that overlaps none takes the new speaker that most of its old speaker's exclusive speech went to."""
+    """Carry a relabelling of the exclusive turns (`refine_turns`, `regroup_turns`, `fold_small_speakers`) over to
+    the overlapping turns: each takes the new speaker of the exclusive turn, of its own old speaker, that it overlaps
+    most; one that overlaps none takes the new speaker that most of its old speaker's exclusive speech went to."""
     old, new = before.speaker.to_numpy(), after.speaker.to_numpy()
     if (old == new).all() or overlapping.empty:
         return overlapping

@@ -6,10 +6,12 @@ speaker; `whisperkit_nb.speakers.diarize.refine_turns` moves turns between the s
 Here each speaker's turns of at least a second, each embedded whole, are clustered afresh (average linkage on cosine
 distance), which tells such voices apart, and a speaker whose turns fall into groups far enough apart is split.
 
-Speakers are only ever split, never merged: clustering all turns afresh also merged voices that pyannote had kept
-apart in short files of 3-4 voices with two or three turns each (bench/README.md). And a turn of a second or two can
-sit far from its own voice (a cough, a laugh, a noisy moment), so a group too small to be trusted rejoins the nearest
-group: less than `REGROUP_MIN_SHARE` of the file's embedded speech, or less than `REGROUP_MIN_SPEECH_S` seconds.
+Speakers are only ever split here, never merged: clustering all turns afresh also merged voices that pyannote had
+kept apart in short files of 3-4 voices with two or three turns each (bench/README.md). The one merge the pipeline
+makes comes after, and is narrow: a small speaker whose voice another speaker already has (`fold`). And a turn of a
+second or two can sit far from its own voice (a cough, a laugh, a noisy moment), so a group too small to be trusted
+rejoins the nearest group: less than `REGROUP_MIN_SHARE` of the file's embedded speech, or less than
+`REGROUP_MIN_SPEECH_S` seconds.
 Measured in bench/diarization_recluster.py on flite, espeak-ng, the Asterisk and LibriVox readers and pyannote's real
 call, clean, with room noise at 15 and 5 dB SNR and band-passed to a telephone's 300-3400 Hz, one-speaker files and
 short files of 2-4 voices.
