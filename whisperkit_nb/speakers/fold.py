@@ -32,11 +32,8 @@ def fold_small_speakers(turns: pd.DataFrame, embedded: tuple[np.ndarray, np.ndar
 
     Parameters
     ----------
-    turns : DataFrame
-        Exclusive turns (``start``, ``end``, ``speaker``).
-    embedded : (rows, embeddings)
-        Unit-normalised embeddings of some of the turns (their row positions), as
-        `whisperkit_nb.speakers.diarize.turn_embeddings` returns them.
+    turns, embedded
+        As for `whisperkit_nb.speakers.regroup.regroup_turns`: exclusive turns and some of their embeddings.
     min_s : float
         A speaker's voice is taken from its turns at least this long, where it has any.
     max_share, min_similarity
