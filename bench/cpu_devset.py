@@ -383,6 +383,7 @@ def main() -> None:
         "gap-2": ("whisperkit_nb vad_max_gap_s=2.0", lambda: WhisperKit(args.model, vad_max_gap_s=2.0)),
         # Candidates for the chunk_s default (28 s): re-decided on the tune part, confirmed on the other.
         "chunk-24": ("whisperkit_nb chunk_s=24", lambda: WhisperKit(args.model, chunk_s=24.0)),
+        "chunk-29": ("whisperkit_nb chunk_s=29", lambda: WhisperKit(args.model, chunk_s=29.0)),
         "chunk-30": ("whisperkit_nb chunk_s=30", lambda: WhisperKit(args.model, chunk_s=30.0)),
         # Candidates for the vad_pad_s default (0.1 s): more of each pause kept where speech regions join.
         "pad-0.2": ("whisperkit_nb vad_pad_s=0.2", lambda: WhisperKit(args.model, vad_pad_s=0.2)),
