@@ -90,6 +90,64 @@ class WhisperKitSwapped(WhisperKit):
             setattr(holder, name, kept)
 
 
+def packing_kept_open(keep_open: int):
+    """`chunks.pack_chunks` (no gap limit, the fill rule as it is) where a chunk closed because the next region did not
+    fit stays open for the next ``keep_open`` closes: a later region that fits whole joins the oldest such chunk it
+    fits in. Spans stay in time order inside a chunk; chunks interleave (returned by first span, re-indexed).
+    A bench ablation: the pipeline's ordered output assumes chunks in time order, so `WhisperKitKeptOpen` sorts."""
+    from whisperkit_nb.speech import chunks as C
+
+    def pack(regions, max_s, max_gap_s=float("inf"), *, probs=None, energy_db=None, treble_db=None,
+             pause_below=0.35, fill_below=None):
+        max_len = int(max_s * SAMPLE_RATE)
+        fill_until = (C.FILL_BELOW if fill_below is None else fill_below) * max_len
+        smooth = C._smoothed(probs)
+        pauses = C.PauseFinder(smooth, energy_db, treble_db) if energy_db is not None else None
+        done: list[list] = []
+        kept: list[list] = []  # [spans, length] of chunks closed but still open to a region that fits whole
+        current: list = [[], 0]
+        pending = list(reversed(regions))
+        while pending:
+            region = pending.pop()
+            size = region.end - region.start
+            if current[0] and current[1] + size > max_len:
+                cut = (C._pause_to_fill(region, max_len - current[1], smooth, pause_below, pauses)
+                       if current[1] < fill_until else None)
+                if cut is None:
+                    home = next((chunk for chunk in kept if chunk[1] + size <= max_len), None)
+                    if home is not None:
+                        home[0].append((region.start, region.end))
+                        home[1] += size
+                        continue
+                    kept.append(current)
+                    current = [[], 0]
+                    if len(kept) > keep_open:
+                        done.append(kept.pop(0)[0])
+                else:
+                    pending.append(C.SpeechRegion(cut, region.end))
+                    region = C.SpeechRegion(region.start, cut)
+                    size = cut - region.start
+            spans = current[0]
+            if spans and spans[-1][1] == region.start:
+                spans[-1] = (spans[-1][0], region.end)
+            else:
+                spans.append((region.start, region.end))
+            current[1] += size
+        done += [chunk[0] for chunk in kept] + ([current[0]] if current[0] else [])
+        return [C.Chunk(i, tuple(spans)) for i, spans in enumerate(sorted(done, key=lambda spans: spans[0][0]))]
+
+    return pack
+
+
+class WhisperKitKeptOpen(WhisperKitSwapped):
+    """The default with `packing_kept_open` (``value``: chunks kept open), segments sorted by start."""
+
+    swap = ("whisperkit_nb.speech.plan", "pack_chunks")
+
+    def __call__(self, path: str) -> list[tuple[float, float, str]]:
+        return sorted(super().__call__(path))
+
+
 class WhisperKitCt2Encoder(WhisperKitSwapped):
     """The default with CTranslate2's int8 encoder even where the CPU has AMX (`torch_encoder.USE_TORCH_ENCODER`)."""
 
@@ -384,6 +442,11 @@ def main() -> None:
         # Candidates for the chunk_s default (28 s): re-decided on the tune part, confirmed on the other.
         "chunk-24": ("whisperkit_nb chunk_s=24", lambda: WhisperKit(args.model, chunk_s=24.0)),
         "chunk-29": ("whisperkit_nb chunk_s=29", lambda: WhisperKit(args.model, chunk_s=29.0)),
+        # Windows that interleave: a chunk closed for a region that did not fit stays open to later regions.
+        "open-1": ("whisperkit_nb, one closed chunk kept open",
+                   lambda: WhisperKitKeptOpen(args.model, packing_kept_open(1))),
+        "open-4": ("whisperkit_nb, four closed chunks kept open",
+                   lambda: WhisperKitKeptOpen(args.model, packing_kept_open(4))),
         "chunk-30": ("whisperkit_nb chunk_s=30", lambda: WhisperKit(args.model, chunk_s=30.0)),
         # Candidates for the vad_pad_s default (0.1 s): more of each pause kept where speech regions join.
         "pad-0.2": ("whisperkit_nb vad_pad_s=0.2", lambda: WhisperKit(args.model, vad_pad_s=0.2)),
