@@ -113,7 +113,7 @@ def files(parts: list[str] | None = None) -> list[tuple[str, str, object, object
     if SINGLE in parts:
         singles = [(f"asterisk {lang} 3 min, one reader", assets.asterisk_long(3.0, 0.0, lang, seed=5))
                    for lang in ("en", "es", "fr")] + [("librivox one reader", assets.librivox_concat())]
-        for kind in ("", "15dB", "5dB"):
+        for kind in ("", "15dB", "5dB", "tel"):
             for name, fixture in singles:
                 turns = [dataclasses.replace(t, speaker="reader") for t in fixture.turns]
                 one = dataclasses.replace(fixture, turns=turns)
