@@ -123,7 +123,8 @@ def files(parts: list[str] | None = None) -> list[tuple[str, str, object, object
         for part, name, fixture, ref in conversations(CONFIRM2, CONFIRM2_VOICES):
             seed = int(name[1:].split()[0])
             found += [(part, name, fixture, ref), (f"{CONFIRM2}-15dB", f"{name} [15dB]",
-                                                   degraded(fixture, "15dB", seed=seed), ref)]
+                                                   degraded(fixture, "15dB", seed=seed), ref),
+                      (f"{CONFIRM2}-tel", f"{name} [tel]", degraded(fixture, "tel", seed=seed), ref)]
     if SHORT in parts:
         import speaker_linking
 
