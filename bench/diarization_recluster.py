@@ -245,9 +245,24 @@ def rows_from_children(args: argparse.Namespace, script: str = __file__) -> list
 
 
 def summary(rows: list[dict], key: str) -> dict:
+    """The files, their duration-weighted DER and how many have the right number of speakers, under ``key``."""
     audio = sum(r["audio_s"] for r in rows)
     return {"files": len(rows), "der_weighted": round(sum(r[key][1] * r["audio_s"] for r in rows) / audio, 4),
             "right_speaker_counts": sum(r[key][0] == r["true_speakers"] for r in rows)}
+
+
+def machine_line(jobs: int) -> str:
+    return f"{cpu_model()}, {os.cpu_count()} cores, one torch thread per child, {jobs} children"
+
+
+def report(lines: list[str], out: str, name: str, started: dt.datetime, machine: str, rule_names: list[str],
+           totals: dict, rows: list[dict], *, indent: int = 2) -> None:
+    """Print ``lines`` and write the run (``name``-<date>-<HHMM>.json under ``out``, never an existing file)."""
+    print("\n".join(lines))
+    path = new_result_path(out, name)
+    path.write_text(json.dumps({"date": f"{started:%Y-%m-%d %H:%M}", "machine": machine,
+                                "rules": rule_names, "totals": totals, "files": rows}, indent=indent))
+    print(f"\nJSON: {path}")
 
 
 def main() -> None:
@@ -267,7 +282,7 @@ def main() -> None:
     keys = ["pyannote", *rules(args.rules)]
     parts = list(dict.fromkeys(r["part"] for r in rows))
     totals = {key: {part: summary([r for r in rows if r["part"] == part], key) for part in parts} for key in keys}
-    machine = f"{cpu_model()}, {os.cpu_count()} cores, one torch thread per child, {args.jobs} children"
+    machine = machine_line(args.jobs)
     lines = [f"{started:%Y-%m-%d %H:%M} · {machine} · offline pipeline (segmentation-3.0 + CAM++)", "",
              "speakers found (true), DER; rules are threshold/share/seconds", "",
              "| file | part | audio s | turns (clustered) | pyannote | " + " | ".join(keys[1:]) + " |",
@@ -281,11 +296,7 @@ def main() -> None:
     for part in parts:
         cells = [f"{totals[k][part]['der_weighted']:.4f}, {totals[k][part]['right_speaker_counts']}" for k in keys]
         lines.append(f"| {part} | {totals['pyannote'][part]['files']} | " + " | ".join(cells) + " |")
-    print("\n".join(lines))
-    path = new_result_path(args.out, "diarization-recluster")
-    path.write_text(json.dumps({"date": f"{started:%Y-%m-%d %H:%M}", "machine": machine,
-                                "rules": list(rules(args.rules)), "totals": totals, "files": rows}, indent=2))
-    print(f"\nJSON: {path}")
+    report(lines, args.out, "diarization-recluster", started, machine, list(rules(args.rules)), totals, rows)
 
 
 if __name__ == "__main__":

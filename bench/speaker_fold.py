@@ -28,9 +28,8 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 os.environ.setdefault("WHISPERKIT_NB_CACHE", str(REPO / ".cache" / "whisperkit_nb"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from diarization_recluster import diarized, parsed_with_parts, rows_from_children  # noqa: E402
-from machine import cpu_model  # noqa: E402
-from result_file import new_result_path  # noqa: E402
+import diarization_recluster  # noqa: E402
+from diarization_recluster import diarized, machine_line, parsed_with_parts, report, rows_from_children  # noqa: E402
 
 
 def split_of(part: str, name: str) -> str:
@@ -83,10 +82,8 @@ def child(index: int, jobs: int, rule_text: str, parts: list[str] | None) -> Non
 
 
 def summary(rows: list[dict], key: str) -> dict:
-    audio = sum(r["audio_s"] for r in rows)
     base = lambda r: r["without"][1]  # noqa: E731
-    return {"files": len(rows), "der_weighted": round(sum(r[key][1] * r["audio_s"] for r in rows) / audio, 4),
-            "right_speaker_counts": sum(r[key][0] == r["true_speakers"] for r in rows),
+    return {**diarization_recluster.summary(rows, key),
             "right_folds": sum(r[key][2] for r in rows) if key != "without" else 0,
             "wrong_folds": sum(r[key][3] for r in rows) if key != "without" else 0,
             "files_better": sum(r[key][1] < base(r) - 1e-4 for r in rows),
@@ -111,7 +108,7 @@ def main() -> None:
     keys = ["without", *rules(args.rules)]
     splits = [split for split in ("tune", "confirm") if any(r["split"] == split for r in rows)]
     totals = {key: {split: summary([r for r in rows if r["split"] == split], key) for split in splits} for key in keys}
-    machine = f"{cpu_model()}, {os.cpu_count()} cores, one torch thread per child, {args.jobs} children"
+    machine = machine_line(args.jobs)
     lines = [f"{started:%Y-%m-%d %H:%M} · {machine} · offline pipeline (segmentation-3.0 + CAM++), speaker split on",
              "", "Files a rule changes: speakers found (true), DER; folds right / wrong", "",
              "| file | part | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
@@ -127,11 +124,7 @@ def main() -> None:
         for split, s in totals[key].items():
             lines.append(f"| {key} | {split} | {s['files']} | {s['der_weighted']:.4f} | {s['right_speaker_counts']} | "
                          f"{s['right_folds']} / {s['wrong_folds']} | {s['files_better']} / {s['files_worse']} |")
-    print("\n".join(lines))
-    path = new_result_path(args.out, "speaker-fold")
-    path.write_text(json.dumps({"date": f"{started:%Y-%m-%d %H:%M}", "machine": machine,
-                                "rules": list(rules(args.rules)), "totals": totals, "files": rows}, indent=1))
-    print(f"\nJSON: {path}")
+    report(lines, args.out, "speaker-fold", started, machine, list(rules(args.rules)), totals, rows, indent=1)
 
 
 if __name__ == "__main__":
