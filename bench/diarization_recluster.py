@@ -23,8 +23,11 @@ the "new" part with `assets.with_background_noise` at 15 and 5 dB SNR, and band-
 "confirm2", "confirm2-15dB": ten conversations (seeds 70-79) fixed before the seconds floor was chosen on the others
 and not looked at until it had been, clean and at 15 dB; "short": bench/speaker_linking.py's 48 files (30-60 s, 2-4
 of 11 voices, two or three turns a voice; seeds 1-48), which showed that clustering all turns afresh merges voices
-pyannote keeps apart, hence a rule that only splits. Each child runs every ``--jobs``-th file on one torch
-thread. Writes ``diarization-recluster-<date>-<HHMM>.json``.
+pyannote keeps apart, hence a rule that only splits; "short-tel": those band-passed to 300-3400 Hz (held aside
+while the telephone threshold was chosen); "band": the noisy part's bases high-passed at 300 Hz ("band-hp300") and
+low-passed at 3400 Hz ("band-lp3400"), which showed that the low edge is the one that makes voices alike. A rule's
+threshold "auto" is the library's: `split_threshold` of the file's `low_band_share`, which is in each row. Each
+child runs every ``--jobs``-th file on one torch thread. Writes ``diarization-recluster-<date>-<HHMM>.json``.
 """
 
 from __future__ import annotations
@@ -79,20 +82,21 @@ CONFIRM2_VOICES = (
     (("flite:kal16", "flite:awb", "flite:slt", "flite:rms"), 40, 76), (("asterisk:en", "flite:slt"), 24, 77),
     (("espeak:en-gb-scotland", "asterisk:en"), 30, 78), (("asterisk:en", "asterisk:es"), 100, 79),
 )
-NOISY, SINGLE, SHORT = "noisy", "single", "short"
-ALL_PARTS = ("tune", "confirm", "fresh", PROBE, NEW, NOISY, SINGLE, CONFIRM2, SHORT)
+NOISY, SINGLE, SHORT, SHORT_TEL, BAND = "noisy", "single", "short", "short-tel", "band"
+ALL_PARTS = ("tune", "confirm", "fresh", PROBE, NEW, NOISY, SINGLE, CONFIRM2, SHORT, SHORT_TEL, BAND)
 
 
 def files(parts: list[str] | None = None) -> list[tuple[str, str, object, object]]:
-    """(part, name, fixture, reference) for every file of ``parts`` (`ALL_PARTS` by default; "noisy", "single" and
-    "confirm2" bring their noisy copies)."""
+    """(part, name, fixture, reference) for every file of ``parts`` (`ALL_PARTS` by default; "noisy", "single",
+    "confirm2" and "band" bring their degraded copies, and one copy alone can be named: "noisy-tel")."""
     import dataclasses
 
     import assets
     import diarization
     import diarization_step
 
-    parts = list(parts or ALL_PARTS)
+    requested = list(parts or ALL_PARTS)
+    parts = requested + [part.split("-")[0] for part in requested]  # a copy is built with its family
     found = [row for row in diarization_step.files() if row[0] in parts]
     conversations = lambda part, table: [  # noqa: E731
         (part, f"s{seed} {'+'.join(voices)}, {turns} turns", fixture, diarization.turns_of(fixture))
@@ -101,15 +105,16 @@ def files(parts: list[str] | None = None) -> list[tuple[str, str, object, object
         found += conversations(PROBE, PROBE_VOICES)
     if NEW in parts:
         found += conversations(NEW, NEW_VOICES)
-    if NOISY in parts:
+    if NOISY in parts or BAND in parts:
         sample = assets.pyannote_sample()
         bases = [("pyannote call", sample, sample.path.with_suffix(".rttm"))]
         bases += [(name, fixture, ref) for name, (fixture, ref) in diarization.fixtures().items()
                   if name in ("flite 3 voices", "asterisk 3 real voices")]
         bases += [(name, fixture, ref) for _, name, fixture, ref in conversations(NEW, NEW_VOICES)]
-        for kind in ("15dB", "5dB", "tel"):
-            found += [(f"{NOISY}-{kind}", f"{name} [{kind}]", degraded(fixture, kind), ref)
-                      for name, fixture, ref in bases]
+        kinds = [("15dB", "5dB", "tel") if NOISY in parts else (), ("hp300", "lp3400") if BAND in parts else ()]
+        for kind in kinds[0] + kinds[1]:
+            found += [(f"{NOISY if kind in kinds[0] else BAND}-{kind}", f"{name} [{kind}]", degraded(fixture, kind),
+                       ref) for name, fixture, ref in bases]
     if SINGLE in parts:
         singles = [(f"asterisk {lang} 3 min, one reader", assets.asterisk_long(3.0, 0.0, lang, seed=5))
                    for lang in ("en", "es", "fr")] + [("librivox one reader", assets.librivox_concat())]
@@ -125,7 +130,7 @@ def files(parts: list[str] | None = None) -> list[tuple[str, str, object, object
             found += [(part, name, fixture, ref), (f"{CONFIRM2}-15dB", f"{name} [15dB]",
                                                    degraded(fixture, "15dB", seed=seed), ref),
                       (f"{CONFIRM2}-tel", f"{name} [tel]", degraded(fixture, "tel", seed=seed), ref)]
-    if SHORT in parts:
+    if SHORT in parts or SHORT_TEL in parts:
         import speaker_linking
 
         pool, folder = speaker_linking.voice_pool(), assets.FIXTURE_DIR / "speaker_linking"
@@ -134,24 +139,27 @@ def files(parts: list[str] | None = None) -> list[tuple[str, str, object, object
             item = speaker_linking.conversation(pool, seed, folder)
             turns = [assets.Turn(t["start"], t["end"], "", speaker=t["voice"]) for t in item["turns"]]
             fixture = assets.Fixture(Path(item["file"]), "", turns, [], None)
-            found.append((SHORT, f"seed {seed} {'+'.join(item['voices'])}", fixture, diarization.turns_of(fixture)))
-    return found
+            name, reference = f"seed {seed} {'+'.join(item['voices'])}", diarization.turns_of(fixture)
+            if SHORT in parts:
+                found.append((SHORT, name, fixture, reference))
+            if SHORT_TEL in parts:
+                found.append((SHORT_TEL, f"{name} [tel]", degraded(fixture, "tel"), reference))
+    return [row for row in found if row[0] in requested or row[0].split("-")[0] in requested]
 
 
 def degraded(fixture, kind: str, *, seed: int = 0):
-    """``fixture`` with room noise at 15 or 5 dB SNR (``"15dB"``, ``"5dB"``) or band-passed to 300-3400 Hz
-    (``"tel"``), written once beside the fixtures; the same turns."""
+    """``fixture`` with room noise at 15 or 5 dB SNR (``"15dB"``, ``"5dB"``) or filtered as `assets.BAND_FILTERS`
+    says (``"tel"``: 300-3400 Hz; ``"hp300"``, ``"lp3400"``: one edge of it), written once beside the fixtures; the
+    same turns."""
     import dataclasses
 
     import assets
     import numpy as np
-    from scipy.signal import butter, sosfiltfilt
 
     path = assets.FIXTURE_DIR / "degraded" / f"{fixture.path.stem}-{kind}-seed{seed}.wav"
     if not path.exists():
-        if kind == "tel":
-            samples = assets.read_wav(fixture.path)[0].astype(np.float32) / 32768
-            audio = sosfiltfilt(butter(6, [300, 3400], btype="bandpass", fs=16000, output="sos"), samples)
+        if kind in assets.BAND_FILTERS:
+            audio = assets.band_filter(assets.read_wav(fixture.path)[0].astype(np.float32) / 32768, kind)
         else:
             audio = assets.with_background_noise(fixture, float(kind.removesuffix("dB")), seed=seed)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,12 +167,13 @@ def degraded(fixture, kind: str, *, seed: int = 0):
     return dataclasses.replace(fixture, path=path)
 
 
-def rules(text: str) -> dict[str, tuple[float, float, float]]:
-    """``"0.55/0.05/4,..."`` -> {name: (threshold, min_share, min_speech_s)}."""
+def rules(text: str) -> dict[str, tuple[float | None, float, float]]:
+    """``"auto/0.05/4,0.55/0.05/4,..."`` -> {name: (threshold, min_share, min_speech_s)}; threshold ``auto``
+    (``None``) is the library's, `split_threshold` of the file's `low_band_share`."""
     found = {}
     for rule in text.split(","):
-        threshold, share, seconds = (float(x) for x in rule.split("/"))
-        found[rule] = (threshold, share, seconds)
+        threshold, share, seconds = rule.split("/")
+        found[rule] = (None if threshold == "auto" else float(threshold), float(share), float(seconds))
     return found
 
 
@@ -197,19 +206,23 @@ def diarized(parts: list[str] | None, index: int, jobs: int, **switches):
 
 def child(index: int, jobs: int, rule_text: str, parts: list[str] | None) -> None:
     """Every ``jobs``-th file from ``index``, one thread: a JSON line per file on stdout."""
+    from whisperkit_nb.audio.bandwidth import low_band_share
     from whisperkit_nb.scoring.speakers import diarization_error_rate
     from whisperkit_nb.speakers import diarize as diarize_module
-    from whisperkit_nb.speakers.regroup import regroup_turns
+    from whisperkit_nb.speakers.regroup import regroup_turns, split_threshold
 
     # pyannote's own count; each rule below is applied to the same turns
     for part, name, fixture, reference, source, turns, embedded in diarized(parts, index, jobs, REGROUP=False):
+        low_share = low_band_share(source.samples, zip(turns.start, turns.end))
         row = {"part": part, "file": name, "audio_s": round(source.duration, 1), "turns": len(turns),
+               "low_band_share": round(low_share, 6),
                "clustered_turns": int(((turns.end - turns.start).to_numpy()[embedded[0]]
                                        >= diarize_module.REFINE_MIN_S).sum()),
                "true_speakers": len({t.speaker for t in fixture.turns}),
                "pyannote": [int(turns.speaker.nunique()), round(diarization_error_rate(turns, reference), 4)]}
         for key, (threshold, share, seconds) in rules(rule_text).items():
-            regrouped = regroup_turns(turns, embedded, min_s=diarize_module.REFINE_MIN_S, threshold=threshold,
+            regrouped = regroup_turns(turns, embedded, min_s=diarize_module.REFINE_MIN_S,
+                                      threshold=split_threshold(low_share) if threshold is None else threshold,
                                       min_share=share, min_speech_s=seconds)
             row[key] = [int(regrouped.speaker.nunique()), round(diarization_error_rate(regrouped, reference), 4)]
         print(json.dumps(row), flush=True)
@@ -228,7 +241,8 @@ def run_child(index: int, jobs: int, rule_text: str, parts: str | None, script: 
 
 def parsed_with_parts(parser: argparse.ArgumentParser) -> argparse.Namespace:
     """``parser``'s arguments with the ones every bench over these files takes: --parts, --jobs, --out, --child."""
-    parser.add_argument("--parts", help=f"only these parts ({', '.join(ALL_PARTS)}), comma-separated")
+    parser.add_argument("--parts", help=f"only these parts ({', '.join(ALL_PARTS)}) or copies of one (noisy-tel), "
+                                        "comma-separated")
     parser.add_argument("--jobs", type=int, default=2, help="children at once, one process and one thread each")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -268,10 +282,13 @@ def report(lines: list[str], out: str, name: str, started: dt.datetime, machine:
 def main() -> None:
     from whisperkit_nb.speakers import regroup
 
-    default = f"{regroup.REGROUP_THRESHOLD}/{regroup.REGROUP_MIN_SHARE}/{regroup.REGROUP_MIN_SPEECH_S:g}"
+    floors = f"{regroup.REGROUP_MIN_SHARE}/{regroup.REGROUP_MIN_SPEECH_S:g}"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rules", default=f"{default},0.55/0.05/0,0.6/0.05/4",
-                        help="threshold/min_share/min_speech_s, comma-separated (default: the library's rule first)")
+    parser.add_argument("--rules", default=f"auto/{floors},{regroup.REGROUP_THRESHOLD}/{floors},"
+                                           f"{regroup.LOW_CUT_REGROUP_THRESHOLD}/{floors}",
+                        help="threshold/min_share/min_speech_s, comma-separated; threshold 'auto' is the library's "
+                             "split_threshold of the file's low_band_share (default: the library's rule first, then "
+                             "its two thresholds on every file)")
     args = parsed_with_parts(parser)
     if args.child is not None:
         child(args.child, args.jobs, args.rules, args.parts and args.parts.split(","))

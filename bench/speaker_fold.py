@@ -33,8 +33,9 @@ from diarization_recluster import diarized, machine_line, parsed_with_parts, rep
 
 
 def split_of(part: str, name: str) -> str:
-    """"tune" or "confirm": the short files of seeds 33-48 and the parts named confirm or single are held aside."""
-    if part == "short":
+    """"tune" or "confirm": the short files of seeds 33-48 (clean or band-passed) and the parts named confirm or
+    single are held aside."""
+    if part.startswith("short"):
         return "tune" if int(name.split()[1]) <= 32 else "confirm"
     return "confirm" if part.startswith(("confirm", "single")) else "tune"
 

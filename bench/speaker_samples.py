@@ -23,6 +23,10 @@ that took a name (goal: none). The tune part chooses ``speaker_match_threshold``
 0.95, step 0.025) where no voice without a sample takes a name (by the majority of its talk time) in any tune file,
 those within 0.5 s of the most talk time named right over the tune files; the median of those. The confirm part
 only reports, at that threshold.
+
+``--band tel`` band-passes every conversation and every sample to a telephone's 300-3400 Hz (`assets.band_filter`);
+``--band call-tel`` only the conversations (samples recorded apart, at full band). The rule runs as before: it says
+which thresholds would be safe on such audio (2026-12-08: the library's are chosen at full band).
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ TUNE += [
      17),
 ]
 THRESHOLDS = np.round(np.arange(0.0, 0.951, 0.025), 3)
+#: "", "tel" (conversations and samples band-passed to 300-3400 Hz) or "call-tel" (the conversations only): --band
+BAND = ""
 
 
 def name_of(voice: str) -> str:
@@ -94,6 +100,13 @@ def build(spec) -> tuple[Path, list, dict[str, list[Path]], set[str]]:
     reference = [(t.start, t.end, name_of(t.speaker)) for t in fixture.turns]
     samples = {name_of(v): [assets.voice_sample(v)] for v in sampled_voices(spec) if v not in unknown}
     return fixture.path, reference, samples, {name_of(v) for v in unknown}
+
+
+def on_band(path: Path, samples: dict[str, list[Path]]) -> tuple[Path, dict[str, list[Path]]]:
+    """The conversation and the samples as `BAND` says they are heard."""
+    if BAND == "tel":
+        samples = {name: [assets.band_filtered_wav(p) for p in paths] for name, paths in samples.items()}
+    return (assets.band_filtered_wav(path) if BAND else path), samples
 
 
 def pyannote_file():
@@ -172,10 +185,11 @@ def run_file(spec, embedder) -> dict:
     from whisperkit_nb.speakers.identify import sample_embeddings
 
     path, reference, samples, unknown = build(spec)
+    heard, samples = on_band(path, samples)
     started = time.perf_counter()
-    turns = wk.diarize(str(path), progress=False)
+    turns = wk.diarize(str(heard), progress=False)
     seconds = time.perf_counter() - started
-    audio = open_audio(str(path)).in_memory().samples
+    audio = open_audio(str(heard)).in_memory().samples
     # the turn embeddings diarize computes for speaker_samples (the same turns, the same embedder)
     embedded = turn_embeddings(turns, torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), embedder)
     voices = sample_embeddings(samples, embedder)
@@ -184,7 +198,7 @@ def run_file(spec, embedder) -> dict:
                   for label, c in centroids.items()}
     # The real call's reference is people's annotation, kept as it is; the built files' turns are trimmed to speech.
     speech = reference if spec[1] is None else speech_spans(reference, path)
-    return {"file": spec[0], "path": str(path), "voices": sorted({v for _, _, v in reference}),
+    return {"file": spec[0], "path": str(heard), "voices": sorted({v for _, _, v in reference}),
             "speech_s": round(sum(e - b for b, e, _ in speech), 2),
             "turns_s": round(sum(e - b for b, e, _ in reference), 2),
             "unknown": sorted(unknown), "speakers": len(centroids), "diarize_s": round(seconds, 1),
@@ -208,9 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=None,
                         help="confirm at this threshold instead of the one tuned (or the default)")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--band", choices=("tel", "call-tel"), default="",
+                        help="band-pass the conversations and samples (tel) or the conversations only (call-tel) to "
+                             "300-3400 Hz")
     parser.add_argument("--similarities", action="store_true",
                         help="only the cosine similarity between the samples of every two voices (how alike they are)")
     args = parser.parse_args(argv)
+    global BAND
+    BAND = args.band
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from whisperkit_nb.options import SPEAKER_MATCH_THRESHOLD, TranscribeOptions
     from whisperkit_nb.speakers.diarize import sample_embedder
@@ -220,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         return sample_similarities(embedder, args.out)
     out = new_result_path(args.out, "speaker_samples")
     record = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"), "machine": platform.node(),
-              "default_threshold": SPEAKER_MATCH_THRESHOLD}
+              "default_threshold": SPEAKER_MATCH_THRESHOLD, "band": BAND or "full"}
     parts = {"tune": TUNE, "confirm": CONFIRM}
     chosen = args.threshold
     for part in ("tune", "confirm"):

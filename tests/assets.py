@@ -32,6 +32,7 @@ import wave
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -860,6 +861,37 @@ def with_background_noise(base: Fixture, snr_db: float, *, seed: int = 0) -> np.
     noise = _noise(len(audio), np.random.default_rng(seed)).astype(np.float32) / 32768.0
     noise *= np.sqrt(np.mean(speech**2)) / np.sqrt(np.mean(noise**2)) / 10 ** (snr_db / 20)
     return np.clip(audio + noise, -1.0, 1.0)
+
+
+#: scipy.signal.butter's (btype, edges in Hz) per filtering: a telephone line's band, and either edge of it alone.
+BAND_FILTERS = {"tel": ("bandpass", (300, 3400)), "hp300": ("highpass", 300), "lp3400": ("lowpass", 3400)}
+
+
+def band_filter(audio: np.ndarray, kind: str = "tel") -> np.ndarray:
+    """``audio`` (16 kHz) through a 6th-order Butterworth filter of `BAND_FILTERS`, run forwards and backwards (no
+    delay)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    btype, edges = BAND_FILTERS[kind]
+    return sosfiltfilt(butter(6, edges, btype=btype, fs=SAMPLE_RATE, output="sos"), audio)
+
+
+def band_filtered(base: Fixture, kind: str = "tel") -> Fixture:
+    """``base`` through `band_filter` (``"tel"``: 300-3400 Hz), written once beside the fixtures; the same turns."""
+    return dataclasses.replace(base, path=band_filtered_wav(base.path, kind))
+
+
+def band_filtered_wav(source: Path, kind: str = "tel") -> Path:
+    """The 16 kHz WAV file ``source`` through `band_filter`, written once beside the fixtures."""
+    path = FIXTURE_DIR / "band_filtered" / f"{source.stem}-{kind}.wav"
+    if not path.exists():
+        samples, rate = read_wav(source)
+        if rate != SAMPLE_RATE:
+            raise ValueError(f"{source}: expected {SAMPLE_RATE} Hz audio, not {rate} Hz")
+        audio = band_filter(samples.astype(np.float32), kind)
+        with _atomic_wav(path) as wav:
+            wav.writeframesraw(_to_int16(audio).tobytes())
+    return path
 
 
 def _noise(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from whisperkit_nb.audio.bandwidth import low_band_share
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.errors import MissingDependencyError, ModelError
 from whisperkit_nb.options import TranscribeOptions
 from whisperkit_nb.speakers.fold import fold_small_speakers
-from whisperkit_nb.speakers.regroup import label_with_most_speech, regroup_turns
+from whisperkit_nb.speakers.regroup import label_with_most_speech, regroup_turns, split_threshold
 from whisperkit_nb.speakers.voices import speaker_centroids
 
 # Before any pyannote import (all are inside functions below): pyannote 4 sends telemetry unless told not to.
@@ -112,8 +113,9 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
     options : TranscribeOptions
         Uses ``diarization_model``, ``hf_token`` (else ``$HF_TOKEN``), ``num_speakers``, ``min_speakers``,
         ``max_speakers`` and ``device`` (diarization runs on the GPU when the ASR does). Without a number of
-        speakers, the offline pipeline splits a speaker whose whole turns hold several voices (`regroup_turns`):
-        that tells apart similar voices alternating in short turns, which pyannote's 10 s windows merge; and it
+        speakers, the offline pipeline splits a speaker whose whole turns hold several voices (`regroup_turns`, at a
+        similarity that depends on whether the audio's low band is cut, `split_threshold`): that tells apart similar
+        voices alternating in short turns, which pyannote's 10 s windows merge; and it
         folds a speaker with little speech into the one whose voice it repeats (`fold_small_speakers`).
     callback : callable, optional
         Receives ``ProgressEvent("diarize", name, done, 100, "%", duration=seconds of audio)`` as the
@@ -161,8 +163,10 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
             overlapping = _follow_relabelling(overlapping, turns, refined)
             turns = refined
         if REGROUP and offline and embedded is not None and all(v is None for v in counts.values()):
-            # several voices under one speaker come apart, unless the caller fixed the count
-            regrouped = regroup_turns(turns, embedded, min_s=REFINE_MIN_S)
+            # several voices under one speaker come apart, unless the caller fixed the count; voices are more alike
+            # where the low band is cut (a telephone line), so the cut between them is higher there
+            threshold = split_threshold(low_band_share(source.samples, zip(turns.start, turns.end)))
+            regrouped = regroup_turns(turns, embedded, min_s=REFINE_MIN_S, threshold=threshold)
             overlapping = _follow_relabelling(overlapping, turns, regrouped)
             turns = regrouped
             if FOLD:  # a few seconds of a voice already there, kept apart by pyannote, rejoin it

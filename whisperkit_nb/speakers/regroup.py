@@ -12,9 +12,12 @@ makes comes after, and is narrow: a small speaker whose voice another speaker al
 second or two can sit far from its own voice (a cough, a laugh, a noisy moment), so a group too small to be trusted
 rejoins the nearest group: less than `REGROUP_MIN_SHARE` of the file's embedded speech, or less than
 `REGROUP_MIN_SPEECH_S` seconds.
+Where the low band of the audio is cut (a telephone line passes 300-3400 Hz), the fundamental of most voices is gone
+and two people's turns come out more alike: such audio, told by `whisperkit_nb.audio.bandwidth.low_band_share`, is
+split at a higher similarity (`split_threshold`). The upper edge alone changes nothing (bench/README.md).
 Measured in bench/diarization_recluster.py on flite, espeak-ng, the Asterisk and LibriVox readers and pyannote's real
-call, clean, with room noise at 15 and 5 dB SNR and band-passed to a telephone's 300-3400 Hz, one-speaker files and
-short files of 2-4 voices.
+call, clean, with room noise at 15 and 5 dB SNR and band-passed to a telephone's 300-3400 Hz (or to either edge of
+it), one-speaker files and short files of 2-4 voices.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from whisperkit_nb.speakers.voices import VOICE_MIN_S
 
 #: Two groups of turns whose average cosine similarity is below this are two voices.
 REGROUP_THRESHOLD = 0.55
+#: Where the low band is cut, groups less alike than this are two voices...
+LOW_CUT_REGROUP_THRESHOLD = 0.7
+#: ... the low band being cut where the speech holds less than this share of its energy in 60-250 Hz
+#: (`low_band_share`): 0.05% or less on audio high-passed at 300 Hz in the bench, 3% or more on all the rest.
+LOW_CUT_MAX_SHARE = 0.004
 #: A group with less than this share of the file's embedded turns' duration rejoins the nearest group...
 REGROUP_MIN_SHARE = 0.05
 #: ... and so does one with less than this many seconds of them: one noisy turn of a short call is not a voice.
@@ -77,6 +85,13 @@ def regroup_turns(turns: pd.DataFrame, embedded: tuple[np.ndarray, np.ndarray], 
     regrouped = turns.copy()
     regrouped["speaker"] = labels
     return regrouped
+
+
+def split_threshold(low_share: float) -> float:
+    """The similarity below which `regroup_turns` tells two groups of turns apart, for audio whose speech holds
+    ``low_share`` of its energy in the low band (`whisperkit_nb.audio.bandwidth.low_band_share`; ``nan``: unknown,
+    taken as full band)."""
+    return LOW_CUT_REGROUP_THRESHOLD if low_share < LOW_CUT_MAX_SHARE else REGROUP_THRESHOLD
 
 
 def label_with_most_speech(labels: np.ndarray, seconds: np.ndarray) -> object:
