@@ -25,8 +25,9 @@ those within 0.5 s of the most talk time named right over the tune files; the me
 only reports, at that threshold.
 
 ``--band tel`` band-passes every conversation and every sample to a telephone's 300-3400 Hz (`assets.band_filter`);
-``--band call-tel`` only the conversations (samples recorded apart, at full band). The rule runs as before: it says
-which thresholds would be safe on such audio (2026-12-08: the library's are chosen at full band).
+``--band call-tel`` only the conversations (samples recorded apart, at full band). Samples are embedded as the
+library embeds them: band-passed once more (`whisperkit_nb.audio.bandwidth.telephone_band`) where the conversation's
+low band is cut (each file's ``low_cut``). The rule runs as before and says which thresholds are safe on such audio.
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ def run_file(spec, embedder) -> dict:
     import whisperkit_nb as wk
     from whisperkit_nb.audio.source import open_audio
     from whisperkit_nb.speakers.diarize import turn_embeddings
+    from whisperkit_nb.audio.bandwidth import is_low_cut, low_band_share
     from whisperkit_nb.speakers.identify import sample_embeddings
 
     path, reference, samples, unknown = build(spec)
@@ -190,9 +192,11 @@ def run_file(spec, embedder) -> dict:
     turns = wk.diarize(str(heard), progress=False)
     seconds = time.perf_counter() - started
     audio = open_audio(str(heard)).in_memory().samples
-    # the turn embeddings diarize computes for speaker_samples (the same turns, the same embedder)
+    # the turn embeddings diarize computes for speaker_samples (the same turns, the same embedder), and the samples
+    # as it embeds them: band-passed where the recording's low band is cut
     embedded = turn_embeddings(turns, torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), embedder)
-    voices = sample_embeddings(samples, embedder)
+    low_cut = is_low_cut(low_band_share(audio, zip(turns.start, turns.end)))
+    voices = sample_embeddings(samples, embedder, telephone=low_cut)
     centroids = turns.attrs["speaker_embeddings"]
     similarity = {label: {name: round(float(np.dot(c, v)), 4) for name, v in voices.items()}
                   for label, c in centroids.items()}
@@ -201,7 +205,7 @@ def run_file(spec, embedder) -> dict:
     return {"file": spec[0], "path": str(heard), "voices": sorted({v for _, _, v in reference}),
             "speech_s": round(sum(e - b for b, e, _ in speech), 2),
             "turns_s": round(sum(e - b for b, e, _ in reference), 2),
-            "unknown": sorted(unknown), "speakers": len(centroids), "diarize_s": round(seconds, 1),
+            "unknown": sorted(unknown), "speakers": len(centroids), "diarize_s": round(seconds, 1), "low_cut": low_cut,
             "similarity": similarity, "turns": turns[["start", "end", "speaker"]].to_dict("records"),
             "reference": reference, "_speech": speech, "_voices": voices, "_turns": turns, "_embedded": embedded}
 

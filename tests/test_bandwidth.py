@@ -1,5 +1,5 @@
-"""The low-band measure (`whisperkit_nb.audio.bandwidth`) on real speech and on tones, and the split threshold it
-chooses (`whisperkit_nb.speakers.regroup.split_threshold`)."""
+"""The low-band measure (`whisperkit_nb.audio.bandwidth`) on real speech and on tones, and the thresholds it chooses:
+the split's (`whisperkit_nb.speakers.regroup.split_threshold`) and the naming's (`identify.match_threshold`)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 from assets import SAMPLE_RATE, band_filter, librivox_concat, pyannote_sample, read_wav, voice_conversation
 
-from whisperkit_nb.audio.bandwidth import low_band_share
-from whisperkit_nb.speakers.regroup import (
-    LOW_CUT_MAX_SHARE,
-    LOW_CUT_REGROUP_THRESHOLD,
-    REGROUP_THRESHOLD,
-    split_threshold,
-)
+from whisperkit_nb.audio.bandwidth import LOW_CUT_MAX_SHARE, is_low_cut, low_band_share, telephone_band
+from whisperkit_nb.options import SPEAKER_MATCH_THRESHOLD, SPEAKER_MATCH_THRESHOLD_LOW_CUT
+from whisperkit_nb.speakers.identify import match_threshold
+from whisperkit_nb.speakers.regroup import LOW_CUT_REGROUP_THRESHOLD, REGROUP_THRESHOLD, split_threshold
 
 
 @pytest.mark.parametrize("fixture", [librivox_concat, pyannote_sample,
@@ -34,6 +31,15 @@ def test_a_cut_low_band_is_told_apart_on_real_speech(fixture):
     assert shares["tel"] < LOW_CUT_MAX_SHARE / 5 and shares["hp300"] < LOW_CUT_MAX_SHARE / 5, shares
     assert split_threshold(shares[""]) == REGROUP_THRESHOLD
     assert split_threshold(shares["tel"]) == LOW_CUT_REGROUP_THRESHOLD > REGROUP_THRESHOLD
+    # the library's own filter, which samples go through to sound like a call, cuts the low band as the test's does
+    assert is_low_cut(low_band_share(telephone_band(audio), spans)) and not is_low_cut(shares[""])
+
+
+def test_match_threshold_follows_the_band_unless_given():
+    """None picks the threshold for the recording's band; a value given is used as given on either band."""
+    assert match_threshold(None, False) == SPEAKER_MATCH_THRESHOLD
+    assert match_threshold(None, True) == SPEAKER_MATCH_THRESHOLD_LOW_CUT > SPEAKER_MATCH_THRESHOLD
+    assert match_threshold(0.5, True) == match_threshold(0.5, False) == 0.5
 
 
 def test_low_band_share_on_tones_and_without_speech():
@@ -48,4 +54,4 @@ def test_low_band_share_on_tones_and_without_speech():
     assert 0.4 < low_band_share(both, [(0, 4)]) < 0.6
     assert math.isnan(low_band_share(both, [(5, 6), (1, 1.01)]))
     assert math.isnan(low_band_share(np.zeros(SAMPLE_RATE), [(0, 1)]))
-    assert split_threshold(float("nan")) == REGROUP_THRESHOLD
+    assert split_threshold(float("nan")) == REGROUP_THRESHOLD and not is_low_cut(float("nan"))

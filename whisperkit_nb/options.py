@@ -34,6 +34,10 @@ CorruptAudio = Literal["skip", "fail"]
 # no sample, after the Asterisk en speaker's sample: their samples score 0.64 against each other), see
 # bench/README.md. speaker_link_threshold: speakers' centroids across files.
 SPEAKER_MATCH_THRESHOLD = 0.7
+# The same where the recording's low band is cut, as on a telephone line (whisperkit_nb.audio.bandwidth), with the
+# samples band-passed to match: voices grow alike there, and at 0.7 a voice without a sample took a name; the same
+# rule on the same tune files band-passed gives 0.75-0.775 (bench/README.md, "Which edge of the telephone band").
+SPEAKER_MATCH_THRESHOLD_LOW_CUT = 0.76
 # Chosen with SAME_FILE_MARGIN (whisperkit_nb.corpus.link) on 153 corpora drawn from 32 tune files of
 # bench/speaker_linking.py: the most same-voice pairs linked with no two voices merged in any of them (0.70 merged
 # two voices in 18); no merge in 137 corpora of 16 held-aside files either (bench/README.md).
@@ -275,10 +279,11 @@ class TranscribeOptions:
         group="speakers",
         label="Speaker samples",
     )
-    speaker_match_threshold: float = _option(
-        SPEAKER_MATCH_THRESHOLD,
+    speaker_match_threshold: float | None = _option(
+        None,
         "Cosine similarity between a turn's voice and a sample's above which the turn takes the sample's "
-        "name. Lower names more turns, and more of them wrongly.",
+        "name. Lower names more turns, and more of them wrongly. None: 0.7, or 0.76 where the recording's low "
+        "band is cut as on a telephone line (where it is, the samples are compared band-passed like it).",
         low=-1.0, high=1.0, group="speakers",
         label="Sample match threshold",
     )

@@ -58,10 +58,11 @@ class FileReport:
         ``speaker_names``). Recorded whenever diarization runs; corpus linking compares them across files.
     speaker_matches : dict of str to dict
         With ``speaker_samples``: for each speaker of the result (a sample's name, or a ``SPEAKER_xx`` whose
-        turns matched no sample), ``{"name", "similarity", "closest", "diarized"}``: the name (None when
-        unnamed), the cosine similarity of its voice (the centroid of its turns) to that sample (unnamed: to
-        the closest sample, ``closest``), and the diarization's labels its turns had, so doubtful matches
-        can be checked against ``speaker_match_threshold``.
+        turns matched no sample), ``{"name", "similarity", "closest", "diarized", "threshold"}``: the name
+        (None when unnamed), the cosine similarity of its voice (the centroid of its turns) to that sample
+        (unnamed: to the closest sample, ``closest``), the diarization's labels its turns had, and the
+        similarity a match needed (``speaker_match_threshold``, or its default for the recording's band), so
+        doubtful matches can be checked.
     seconds : float
         Wall-clock seconds the input took, diarization included. In a corpus run, where inputs share
         batches, from its first batch to its stored result (so the inputs' seconds overlap).

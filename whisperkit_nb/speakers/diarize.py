@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from whisperkit_nb.audio.bandwidth import low_band_share
+from whisperkit_nb.audio.bandwidth import is_low_cut, low_band_share
 from whisperkit_nb.audio.source import SAMPLE_RATE, AudioSource
 from whisperkit_nb.errors import MissingDependencyError, ModelError
 from whisperkit_nb.options import TranscribeOptions
@@ -158,15 +158,15 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
             hook.check()
             embedded = turn_embeddings(turns, waveform[0], embedder)
         offline = getattr(pipeline, "whisperkit_embedder", None) is not None
+        # voices are more alike where the low band is cut (a telephone line): the split and the naming allow for it
+        low_share = low_band_share(source.samples, zip(turns.start, turns.end))
         if offline and turns.speaker.nunique() > 1:
             refined = refine_turns(turns, waveform[0], embedder, embedded=embedded)
             overlapping = _follow_relabelling(overlapping, turns, refined)
             turns = refined
         if REGROUP and offline and embedded is not None and all(v is None for v in counts.values()):
-            # several voices under one speaker come apart, unless the caller fixed the count; voices are more alike
-            # where the low band is cut (a telephone line), so the cut between them is higher there
-            threshold = split_threshold(low_band_share(source.samples, zip(turns.start, turns.end)))
-            regrouped = regroup_turns(turns, embedded, min_s=REFINE_MIN_S, threshold=threshold)
+            # several voices under one speaker come apart, unless the caller fixed the count
+            regrouped = regroup_turns(turns, embedded, min_s=REFINE_MIN_S, threshold=split_threshold(low_share))
             overlapping = _follow_relabelling(overlapping, turns, regrouped)
             turns = regrouped
             if FOLD:  # a few seconds of a voice already there, kept apart by pyannote, rejoin it
@@ -182,10 +182,11 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
     if embedded is not None:
         turns.attrs["speaker_embeddings"] = speaker_centroids(turns, *embedded)
     if options.speaker_samples:
-        from whisperkit_nb.speakers.identify import identify_speakers
+        from whisperkit_nb.speakers.identify import identify_speakers, match_threshold
 
-        turns = identify_speakers(turns, options.speaker_samples, options.speaker_match_threshold,
-                                  sample_embedder(options), embedded=embedded)
+        turns = identify_speakers(turns, options.speaker_samples,
+                                  match_threshold(options.speaker_match_threshold, is_low_cut(low_share)),
+                                  sample_embedder(options), embedded=embedded, telephone=is_low_cut(low_share))
     return turns
 
 

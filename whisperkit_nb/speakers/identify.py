@@ -12,6 +12,11 @@ Turns that take the same name form one speaker, so no two speakers of a file sha
 that diarization split in two is joined again). A diarized speaker with no turn long enough is matched as
 a whole (its centroid), one speaker per name. Sample embeddings are cached per process, so a corpus embeds
 each sample once.
+
+Where the recording's low band is cut, as on a telephone line (`whisperkit_nb.audio.bandwidth.is_low_cut`), voices
+grow alike and a sample recorded at full band no longer sounds like its voice on the line (0.6-0.76 against 0.70-0.89
+on the same channel): the samples are then band-passed to a telephone's band before they are embedded
+(``telephone=True``), and `match_threshold` asks more of a match.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from whisperkit_nb.audio.bandwidth import telephone_band
 from whisperkit_nb.audio.source import SAMPLE_RATE
 from whisperkit_nb.errors import AudioError
-from whisperkit_nb.options import sample_paths
+from whisperkit_nb.options import SPEAKER_MATCH_THRESHOLD, SPEAKER_MATCH_THRESHOLD_LOW_CUT, sample_paths
 from whisperkit_nb.speakers.voices import VOICE_MIN_S, speaker_centroids
 
 #: Shortest sample file (seconds of audio): below it one voice is not embedded reliably.
@@ -42,8 +48,17 @@ _lock = threading.Lock()
 _cache: dict[tuple[Any, ...], tuple[np.ndarray, float]] = {}  # (file, mtime, size, embedder) -> (sum, seconds)
 
 
+def match_threshold(option: float | None, low_cut: bool) -> float:
+    """The similarity a match needs: ``speaker_match_threshold`` where given, else the default for the recording's
+    band (`SPEAKER_MATCH_THRESHOLD`, or `SPEAKER_MATCH_THRESHOLD_LOW_CUT` where its low band is cut)."""
+    if option is not None:
+        return float(option)
+    return SPEAKER_MATCH_THRESHOLD_LOW_CUT if low_cut else SPEAKER_MATCH_THRESHOLD
+
+
 def identify_speakers(turns: pd.DataFrame, samples: dict[str, Any], threshold: float, embedder: Any,
-                      embedded: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+                      embedded: tuple[np.ndarray, np.ndarray] | None = None, *,
+                      telephone: bool = False) -> pd.DataFrame:
     """Turns renamed after the samples their voices match; ``attrs["speaker_matches"]`` says how.
 
     Parameters
@@ -61,20 +76,23 @@ def identify_speakers(turns: pd.DataFrame, samples: dict[str, Any], threshold: f
     embedded : (rows, embeddings), optional
         `whisperkit_nb.speakers.diarize.turn_embeddings` of ``turns``; without them speakers are matched as
         wholes, by their centroids.
+    telephone : bool
+        The recording's low band is cut: the samples are band-passed to a telephone's band before embedding.
 
     Returns
     -------
     DataFrame
         A copy: ``speaker`` (and ``attrs["overlapping"]``) renamed, ``attrs["speaker_embeddings"]`` keyed by
         the new speakers, ``attrs["speaker_matches"]``: speaker -> ``{"name", "similarity", "closest",
-        "diarized"}`` (``diarized``: the diarization's labels its turns had).
+        "diarized", "threshold"}`` (``diarized``: the diarization's labels its turns had; ``threshold``: the one
+        used).
 
     Raises
     ------
     AudioError
         A sample is missing, unreadable or shorter than `MIN_SAMPLE_S`.
     """
-    return name_speakers(turns, sample_embeddings(samples, embedder), threshold, embedded)
+    return name_speakers(turns, sample_embeddings(samples, embedder, telephone=telephone), threshold, embedded)
 
 
 def name_speakers(turns: pd.DataFrame, voices: dict[str, np.ndarray], threshold: float,
@@ -88,7 +106,7 @@ def name_speakers(turns: pd.DataFrame, voices: dict[str, np.ndarray], threshold:
         named.attrs["overlapping"] = _follow(turns.attrs["overlapping"], turns, labels)
     centroids = _centroids(turns, named, rows, embeddings)
     named.attrs["speaker_embeddings"] = centroids
-    named.attrs["speaker_matches"] = _describe(turns, named, centroids, voices)
+    named.attrs["speaker_matches"] = _describe(turns, named, centroids, voices, threshold)
     return named
 
 
@@ -148,14 +166,15 @@ def match_speakers(voices: dict[str, list[float]], samples: dict[str, np.ndarray
     return matches
 
 
-def sample_embeddings(samples: dict[str, Any], embedder: Any) -> dict[str, np.ndarray]:
-    """Each name's voice (a unit vector) from its sample files (``speaker_samples``), with ``embedder``.
+def sample_embeddings(samples: dict[str, Any], embedder: Any, *, telephone: bool = False) -> dict[str, np.ndarray]:
+    """Each name's voice (a unit vector) from its sample files (``speaker_samples``), with ``embedder``; with
+    ``telephone``, as heard through a telephone's band (`whisperkit_nb.audio.bandwidth.telephone_band`).
 
-    Each file's embeddings are cached per process (by path, modification time, size and embedder).
+    Each file's embeddings are cached per process (by path, modification time, size, embedder and band).
     """
     voices = {}
     for name, paths in samples.items():
-        total = sum(_embed_file(path, embedder)[0] for path in sample_paths(paths))
+        total = sum(_embed_file(path, embedder, telephone)[0] for path in sample_paths(paths))
         voices[name] = total / (np.linalg.norm(total) + 1e-9)
     return voices
 
@@ -166,8 +185,9 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _embed_file(path: Any, embedder: Any) -> tuple[np.ndarray, float]:
-    """(length-weighted sum of unit window embeddings, seconds) of one sample file, cached per process."""
+def _embed_file(path: Any, embedder: Any, telephone: bool = False) -> tuple[np.ndarray, float]:
+    """(length-weighted sum of unit window embeddings, seconds) of one sample file (band-passed to a telephone's
+    band with ``telephone``), cached per process."""
     import torch
 
     from whisperkit_nb.audio.source import open_audio
@@ -177,7 +197,7 @@ def _embed_file(path: Any, embedder: Any) -> tuple[np.ndarray, float]:
         stat = Path(name).stat()
     except OSError:
         raise AudioError(name, "speaker sample not found") from None
-    key = (str(Path(name).resolve()), stat.st_mtime_ns, stat.st_size, id(embedder))
+    key = (str(Path(name).resolve()), stat.st_mtime_ns, stat.st_size, id(embedder), telephone)
     with _lock:
         if key in _cache:
             return _cache[key]
@@ -189,6 +209,8 @@ def _embed_file(path: Any, embedder: Any) -> tuple[np.ndarray, float]:
     if seconds < MIN_SAMPLE_S:
         raise AudioError(name, f"speaker sample lasts {seconds:.1f} s; a sample needs at least {MIN_SAMPLE_S:g} s "
                                "of one voice (a few seconds to a minute is best)")
+    if telephone:
+        samples = telephone_band(samples)
     window = int(WINDOW_S * SAMPLE_RATE)
     clips = [samples[i : i + window] for i in range(0, len(samples), window)]
     clips = [c for c in clips if len(c) >= MIN_WINDOW_S * SAMPLE_RATE] or [samples]
@@ -232,9 +254,10 @@ def _centroids(turns: pd.DataFrame, named: pd.DataFrame, rows: np.ndarray,
 
 
 def _describe(turns: pd.DataFrame, named: pd.DataFrame, centroids: dict[str, list[float]],
-              voices: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+              voices: dict[str, np.ndarray], threshold: float) -> dict[str, dict[str, Any]]:
     """``speaker_matches``: for each speaker of the result, its name (None for a SPEAKER_xx), its voice's
-    similarity to that sample (unnamed: to the closest one, ``closest``) and its diarized labels."""
+    similarity to that sample (unnamed: to the closest one, ``closest``), its diarized labels and the ``threshold``
+    its turns were judged by."""
     origin: dict[str, list[str]] = {}
     for label, speaker in zip(named.speaker, turns.speaker.astype(str)):
         origin.setdefault(label, [])
@@ -249,5 +272,6 @@ def _describe(turns: pd.DataFrame, named: pd.DataFrame, centroids: dict[str, lis
             scores = {n: float(np.dot(centroid, v)) for n, v in voices.items()}
             closest = name or max(scores, key=scores.get)
             similarity = round(scores[closest], 4)
-        matches[label] = {"name": name, "similarity": similarity, "closest": closest, "diarized": sorted(diarized)}
+        matches[label] = {"name": name, "similarity": similarity, "closest": closest, "diarized": sorted(diarized),
+                          "threshold": threshold}
     return matches

@@ -25,15 +25,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from whisperkit_nb.audio.bandwidth import is_low_cut
 from whisperkit_nb.speakers.voices import VOICE_MIN_S
 
 #: Two groups of turns whose average cosine similarity is below this are two voices.
 REGROUP_THRESHOLD = 0.55
-#: Where the low band is cut, groups less alike than this are two voices...
+#: Where the low band is cut (`whisperkit_nb.audio.bandwidth.is_low_cut`), groups less alike than this are two voices.
 LOW_CUT_REGROUP_THRESHOLD = 0.7
-#: ... the low band being cut where the speech holds less than this share of its energy in 60-250 Hz
-#: (`low_band_share`): 0.05% or less on audio high-passed at 300 Hz in the bench, 3% or more on all the rest.
-LOW_CUT_MAX_SHARE = 0.004
 #: A group with less than this share of the file's embedded turns' duration rejoins the nearest group...
 REGROUP_MIN_SHARE = 0.05
 #: ... and so does one with less than this many seconds of them: one noisy turn of a short call is not a voice.
@@ -91,7 +89,7 @@ def split_threshold(low_share: float) -> float:
     """The similarity below which `regroup_turns` tells two groups of turns apart, for audio whose speech holds
     ``low_share`` of its energy in the low band (`whisperkit_nb.audio.bandwidth.low_band_share`; ``nan``: unknown,
     taken as full band)."""
-    return LOW_CUT_REGROUP_THRESHOLD if low_share < LOW_CUT_MAX_SHARE else REGROUP_THRESHOLD
+    return LOW_CUT_REGROUP_THRESHOLD if is_low_cut(low_share) else REGROUP_THRESHOLD
 
 
 def label_with_most_speech(labels: np.ndarray, seconds: np.ndarray) -> object:
