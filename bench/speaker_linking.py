@@ -34,8 +34,8 @@ tune and confirm files as one tune corpus, 0.65 again; on 16 fresh files 0.65 me
 ``--tune-seeds 1-32 --confirm-seeds 33-48`` (speaker-linking-2026-12-04-0539.json: 0.70 chosen, no merge on 16
 fresh files): the default until ``--compositions`` (below) chose 0.76.
 Diarizations are cached beside each built file (``*.diarized-<key>.json``), so a rerun only links; the key is a hash
-of the speaker code (`whisperkit_nb/speakers/`), so a change there diarizes again (a cache without it let a run of
-2026-12-07 link the diarizations of a probe's rule that never shipped).
+of the speaker code (`whisperkit_nb/speakers/`, `audio/bandwidth.py`), so a change there diarizes again (a cache
+without it let a run of 2026-12-07 link the diarizations of a probe's rule that never shipped).
 
 Same-file margin (2026-12-04, `whisperkit_nb.corpus.link.SAME_FILE_MARGIN`): every pair of the tune corpus that
 the threshold left unlinked was a voice diarization had split in two speakers of one file, which the old rule
@@ -46,6 +46,9 @@ pairs inside one file too, and each file is also linked alone (a one-file corpus
 
 ``--compositions`` (2026-12-04 11:40, the run that set both defaults: threshold 0.76, margin 0.0): threshold and
 margin judged together over many corpora drawn from each part (`compositions`), chosen by `choose_composition`.
+
+``--band tel`` (2026-12-08): every file band-passed to a telephone's 300-3400 Hz before it is diarized (voices grow
+alike there: bench/README.md, "Which edge of the telephone band"); the same rules say what would be chosen.
 """
 
 from __future__ import annotations
@@ -262,12 +265,13 @@ def sweep_compositions(files: list[dict], thresholds, margins) -> list[dict]:
     return rows
 
 
-def choose_composition(rows: list[dict]) -> dict:
+def choose_composition(rows: list[dict]) -> dict | None:
     """The composition rule (2026-12-04 11:50, after the single-corpus rule's 0.70 was seen to merge two voices in
     18 of 121 tune corpora): among the (threshold, margin) pairs with no different-voice merge in any tune
-    corpus, those linking the largest share of same-voice pairs; the middle one of them."""
+    corpus, those linking the largest share of same-voice pairs; the middle one of them. None where every pair
+    merges two voices somewhere (the telephone band, 2026-12-08)."""
     clean = [r for r in rows if r["corpora_with_a_merge"] == 0 and r["same_voice_rate"] is not None]
-    return middle_of_best(clean, lambda r: r["same_voice_rate"])
+    return middle_of_best(clean, lambda r: r["same_voice_rate"]) if clean else None
 
 
 def choose(sweep: list[dict]) -> float:
@@ -294,9 +298,11 @@ def _seeds(text: str) -> list[int]:
 
 
 def speaker_code_key() -> str:
-    """A short hash of the speaker stage's source (`whisperkit_nb/speakers/*.py`): what a cached diarization ran."""
+    """A short hash of the speaker stage's source (`whisperkit_nb/speakers/*.py`, and the low-band measure its split
+    reads, `whisperkit_nb/audio/bandwidth.py`): what a cached diarization ran."""
     digest = hashlib.sha256()
-    for source in sorted((HERE.parent / "whisperkit_nb" / "speakers").glob("*.py")):
+    package = HERE.parent / "whisperkit_nb"
+    for source in [*sorted((package / "speakers").glob("*.py")), package / "audio" / "bandwidth.py"]:
         digest.update(source.name.encode() + source.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -309,6 +315,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--compositions", action="store_true",
                         help="also judge threshold and margin together over many corpora of each part (slow)")
+    parser.add_argument("--band", choices=("tel",), default="",
+                        help="every file band-passed to a telephone's 300-3400 Hz (`assets.band_filter`)")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
     import torch
@@ -328,12 +336,14 @@ def main() -> None:
     parts = {"tune": _seeds(args.tune_seeds) or [2 * i + 1 for i in range(args.files)],
              "confirm": _seeds(args.confirm_seeds) or [2 * i + 2 for i in range(args.files)]}
     result: dict = {"pool": {v: len(c) for v, c in pool.items()}, "thresholds": THRESHOLDS, "parts": {},
-                    "seeds": parts}
+                    "seeds": parts, "band": args.band or "full"}
     code_key = speaker_code_key()
     for part, seeds in parts.items():
         files = []
         for seed in seeds:
             item = conversation(pool, seed, folder)
+            if args.band:
+                item["file"] = str(assets.band_filtered_wav(Path(item["file"]), args.band))
             cached = Path(item["file"]).with_suffix(f".diarized-{code_key}.json")  # this file, this code
             if cached.is_file():
                 files.append(json.loads(cached.read_text()))
@@ -355,7 +365,7 @@ def main() -> None:
             rows = sweep_compositions(result["parts"][part]["files"], COMPOSITION_THRESHOLDS, COMPOSITION_MARGINS)
             result["parts"][part]["compositions"] = rows
         pick = choose_composition(result["parts"]["tune"]["compositions"])
-        result["chosen_composition"] = {"threshold": pick["threshold"], "margin": pick["margin"]}
+        result["chosen_composition"] = pick and {"threshold": pick["threshold"], "margin": pick["margin"]}
         save()
         print_compositions(result, pick, default)
     print(f"\nchosen on tune: threshold {chosen}, same-file margin {result['chosen_margin']} "
@@ -384,24 +394,27 @@ def main() -> None:
                   f"{len(r['mixed_clusters'])} | {r['labels']} / {r['voices']} |")
 
 
-def print_compositions(result: dict, pick: dict, default: float) -> None:
+def print_compositions(result: dict, pick: dict | None, default: float) -> None:
     from whisperkit_nb.corpus.link import SAME_FILE_MARGIN
 
     corpora = result["parts"]["tune"]["compositions"][0]["corpora"]
+    chosen = (f"threshold {pick['threshold']}, margin {pick['margin']}" if pick else
+              "nothing: every threshold and margin merges two voices in some tune corpus")
     print(f"\ncompositions: each part whole, 40 random corpora of 4, 8 and 12 of its files, each file alone "
-          f"({corpora} corpora of the tune part); chosen on tune: threshold {pick['threshold']}, margin "
-          f"{pick['margin']}\n")
+          f"({corpora} corpora of the tune part); chosen on tune: {chosen}\n")
+    picked, pick = pick is not None, pick or {"threshold": default, "margin": SAME_FILE_MARGIN}  # else the defaults
     print("| part | threshold | margin | corpora with a merge | merged pairs | same-voice pairs linked (all corpora) "
           "| whole part: linked, merges, split voices rejoined |")
     print("|---|---|---|---|---|---|---|")
     show = {(default, SAME_FILE_MARGIN), (pick["threshold"], pick["margin"])}  # the defaults, and the pick
-    show |= {(round(t, 2), pick["margin"]) for t in np.arange(0.66, 0.821, 0.02)}
+    show |= {(round(t, 2), pick["margin"]) for t in np.arange(0.66, 0.851, 0.02)}
     for part, data in result["parts"].items():
         for r in data["compositions"]:
             if (r["threshold"], r["margin"]) not in show:
                 continue
             w = r["whole_part"]
-            mark = " **chosen**" if (r["threshold"], r["margin"]) == (pick["threshold"], pick["margin"]) else ""
+            chosen_row = picked and (r["threshold"], r["margin"]) == (pick["threshold"], pick["margin"])
+            mark = " **chosen**" if chosen_row else ""
             print(f"| {part} | {r['threshold']}{mark} | {r['margin']} | {r['corpora_with_a_merge']}/{r['corpora']} | "
                   f"{r['merged_pairs']} | {r['same_voice_linked']}/{r['same_voice_pairs']} "
                   f"({100 * (r['same_voice_rate'] or 0):.1f} %) | {w['same_voice_linked']}/{w['same_voice_pairs']}, "
