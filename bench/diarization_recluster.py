@@ -156,12 +156,11 @@ def degraded(fixture, kind: str, *, seed: int = 0):
     import assets
     import numpy as np
 
+    if kind in assets.BAND_FILTERS:  # a filter has no seed
+        return assets.band_filtered(fixture, kind)
     path = assets.FIXTURE_DIR / "degraded" / f"{fixture.path.stem}-{kind}-seed{seed}.wav"
     if not path.exists():
-        if kind in assets.BAND_FILTERS:
-            audio = assets.band_filter(assets.read_wav(fixture.path)[0].astype(np.float32) / 32768, kind)
-        else:
-            audio = assets.with_background_noise(fixture, float(kind.removesuffix("dB")), seed=seed)
+        audio = assets.with_background_noise(fixture, float(kind.removesuffix("dB")), seed=seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         assets.write_wav(path, np.clip(np.rint(audio * 32768), -32768, 32767).astype("<i2"))
     return dataclasses.replace(fixture, path=path)
@@ -206,14 +205,13 @@ def diarized(parts: list[str] | None, index: int, jobs: int, **switches):
 
 def child(index: int, jobs: int, rule_text: str, parts: list[str] | None) -> None:
     """Every ``jobs``-th file from ``index``, one thread: a JSON line per file on stdout."""
-    from whisperkit_nb.audio.bandwidth import low_band_share
     from whisperkit_nb.scoring.speakers import diarization_error_rate
     from whisperkit_nb.speakers import diarize as diarize_module
     from whisperkit_nb.speakers.regroup import regroup_turns, split_threshold
 
     # pyannote's own count; each rule below is applied to the same turns
     for part, name, fixture, reference, source, turns, embedded in diarized(parts, index, jobs, REGROUP=False):
-        low_share = low_band_share(source.samples, zip(turns.start, turns.end))
+        low_share = turns.attrs["low_band_share"]  # diarize measures it whether or not it splits
         row = {"part": part, "file": name, "audio_s": round(source.duration, 1), "turns": len(turns),
                "low_band_share": round(low_share, 6),
                "clustered_turns": int(((turns.end - turns.start).to_numpy()[embedded[0]]

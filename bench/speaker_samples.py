@@ -182,8 +182,8 @@ def run_file(spec, embedder) -> dict:
 
     import whisperkit_nb as wk
     from whisperkit_nb.audio.source import open_audio
+    from whisperkit_nb.audio.bandwidth import is_low_cut
     from whisperkit_nb.speakers.diarize import turn_embeddings
-    from whisperkit_nb.audio.bandwidth import is_low_cut, low_band_share
     from whisperkit_nb.speakers.identify import sample_embeddings
 
     path, reference, samples, unknown = build(spec)
@@ -195,7 +195,7 @@ def run_file(spec, embedder) -> dict:
     # the turn embeddings diarize computes for speaker_samples (the same turns, the same embedder), and the samples
     # as it embeds them: band-passed where the recording's low band is cut
     embedded = turn_embeddings(turns, torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), embedder)
-    low_cut = is_low_cut(low_band_share(audio, zip(turns.start, turns.end)))
+    low_cut = is_low_cut(turns.attrs["low_band_share"])  # as diarize decides it
     voices = sample_embeddings(samples, embedder, telephone=low_cut)
     centroids = turns.attrs["speaker_embeddings"]
     similarity = {label: {name: round(float(np.dot(c, v)), 4) for name, v in voices.items()}

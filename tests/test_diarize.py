@@ -122,6 +122,7 @@ def test_two_similar_real_voices_in_short_turns_are_two_speakers():
     source = open_audio(str(fixture.path)).in_memory()
     turns = diarize_module.diarize(source, TranscribeOptions(diarize=True, progress=False, device="cpu"))
     assert turns.speaker.nunique() == 2, turns.speaker.value_counts()
+    assert turns.attrs["low_band_share"] > 0.03, "full band: the split's usual threshold applies"
     der = diarization_error_rate(turns, reference_turns(fixture))
     assert der <= 0.15, der
     assert {t["speaker"] for t in turns.attrs["overlapping"]} == set(turns.speaker)
@@ -135,6 +136,7 @@ def test_two_similar_real_voices_on_a_telephone_line_are_two_speakers(monkeypatc
     ones)."""
     from assets import band_filtered, voice_conversation
 
+    from whisperkit_nb.audio.bandwidth import LOW_CUT_MAX_SHARE
     from whisperkit_nb.speakers.regroup import LOW_CUT_REGROUP_THRESHOLD
 
     thresholds = []
@@ -149,6 +151,7 @@ def test_two_similar_real_voices_on_a_telephone_line_are_two_speakers(monkeypatc
     source = open_audio(str(fixture.path)).in_memory()
     turns = diarize_module.diarize(source, TranscribeOptions(diarize=True, progress=False, device="cpu"))
     assert thresholds == [LOW_CUT_REGROUP_THRESHOLD], thresholds
+    assert turns.attrs["low_band_share"] < LOW_CUT_MAX_SHARE  # the measure the split went by, kept on the turns
     assert turns.speaker.nunique() == 2, turns.speaker.value_counts()
     der = diarization_error_rate(turns, reference_turns(fixture))
     assert der <= 0.15, der

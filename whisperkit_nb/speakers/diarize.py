@@ -131,7 +131,9 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
         Columns ``start``, ``end`` (seconds, float64) and ``speaker`` (``SPEAKER_00``, ... numbered in order
         of first speech), sorted by start. Turns are exclusive (one speaker at a time) where the pipeline
         offers it, since assignment wants one speaker per instant. ``attrs["overlapping"]`` lists the
-        turns with overlapped speech kept, as ``{"start", "end", "speaker"}`` dicts.
+        turns with overlapped speech kept, as ``{"start", "end", "speaker"}`` dicts; ``attrs["low_band_share"]``
+        is the share of the speech's energy in 60-250 Hz (`whisperkit_nb.audio.bandwidth.low_band_share`, nan
+        without turns), which tells the split and the naming whether the low band is cut.
 
     Raises
     ------
@@ -181,12 +183,14 @@ def diarize(audio: AudioSource, options: TranscribeOptions, *,
     turns.attrs["overlapping"] = overlapping.to_dict("records")
     if embedded is not None:
         turns.attrs["speaker_embeddings"] = speaker_centroids(turns, *embedded)
+    turns.attrs["low_band_share"] = low_share
     if options.speaker_samples:
         from whisperkit_nb.speakers.identify import identify_speakers, match_threshold
 
+        low_cut = is_low_cut(low_share)
         turns = identify_speakers(turns, options.speaker_samples,
-                                  match_threshold(options.speaker_match_threshold, is_low_cut(low_share)),
-                                  sample_embedder(options), embedded=embedded, telephone=is_low_cut(low_share))
+                                  match_threshold(options.speaker_match_threshold, low_cut),
+                                  sample_embedder(options), embedded=embedded, telephone=low_cut)
     return turns
 
 

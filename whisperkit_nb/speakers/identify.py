@@ -45,7 +45,7 @@ WINDOW_S = 10.0
 MIN_WINDOW_S = 1.0
 
 _lock = threading.Lock()
-_cache: dict[tuple[Any, ...], tuple[np.ndarray, float]] = {}  # (file, mtime, size, embedder) -> (sum, seconds)
+_cache: dict[tuple[Any, ...], tuple[np.ndarray, float]] = {}  # (file, mtime, size, embedder, band) -> (sum, s)
 
 
 def match_threshold(option: float | None, low_cut: bool) -> float:
